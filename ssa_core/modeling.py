@@ -1,0 +1,188 @@
+"""SSAModel: a BERT-family encoder with a token head and the SSA attention-pooling layer.
+
+Shapes: B = batch, T = sequence length, H = hidden size, C = outputs (classes, or 1 for regression).
+Variants (see SSA_METHOD.md): baseline ([CLS] only), co (+ token head trained jointly), layer (SSA layer
+predicts, class loss only), hybrid (SSA layer predicts, class + token loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+
+from ssa_core.config import ModelConfig
+
+WEIGHTS_FILE = "model.safetensors"
+IGNORE_INDEX = -1
+
+
+@dataclass
+class SSAOutput:
+    logits: torch.Tensor             # [B, C]
+    token_logits: torch.Tensor | None  # [B, T, 2]; None for baseline
+    importance: torch.Tensor         # [B, T] p_i (zeros for baseline)
+    attention: torch.Tensor          # [B, T] a_i (zeros unless the SSA layer pools)
+
+
+class TokenHead(nn.Module):
+    """s_i = W2 · LayerNorm(GELU(W1 h_i + b1)) + b2, shared across positions."""
+
+    def __init__(self, hidden: int, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.norm = nn.LayerNorm(hidden, eps=eps)
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        x = self.norm(F.gelu(self.dense(hidden_states)))  # [B, T, H]
+        return self.out(x)  # [B, T, 2]
+
+
+def ssa_attention(importance: torch.Tensor, content_mask: torch.Tensor, tau: float) -> torch.Tensor:
+    """SSA weights a_i: softmax of p_i over the kept set K = {content tokens with p_i >= tau}.
+
+    Falls back to uniform weights over the content tokens (never padding or special tokens) when K is empty.
+    importance, content_mask: [B, T] -> attention [B, T], rows summing to 1.
+    """
+    content = content_mask.to(importance.dtype)  # [B, T]
+    kept = content * (importance >= tau).to(importance.dtype)  # [B, T]
+    # p_i lies in [0, 1], so exp(p_i) cannot overflow: no max-subtraction needed.
+    weights = torch.exp(importance) * kept  # [B, T]
+    kept_sum = weights.sum(dim=-1, keepdim=True)  # [B, 1]
+    uniform = content / content.sum(dim=-1, keepdim=True).clamp_min(1.0)  # [B, T]
+    has_kept = (kept.sum(dim=-1, keepdim=True) > 0).to(importance.dtype)  # [B, 1]
+    return has_kept * weights / kept_sum.clamp_min(1e-12) + (1.0 - has_kept) * uniform
+
+
+class SSAModel(nn.Module):
+    """Encoder + [CLS] pooler + (token head + SSA layer) + output layer."""
+
+    def __init__(self, encoder: PreTrainedModel, config: ModelConfig, special_ids: list[int]) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        hidden = int(encoder.config.hidden_size)
+        self.pooler = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
+        self._adopt_encoder_pooler()
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(hidden, config.num_outputs)
+        eps = float(getattr(encoder.config, "layer_norm_eps", 1e-12))
+        self.token_head = TokenHead(hidden, eps) if config.has_token_head else None
+        self.register_buffer("special_ids", torch.tensor(sorted(set(special_ids)), dtype=torch.long))
+        self._init_new_layers(float(getattr(encoder.config, "initializer_range", 0.02)))
+
+    def _adopt_encoder_pooler(self) -> None:
+        """Take over the encoder's pretrained [CLS] pooler when it has one, and drop it from the encoder."""
+        pooler = getattr(self.encoder, "pooler", None)
+        dense = getattr(pooler, "dense", None)
+        if isinstance(dense, nn.Linear) and dense.weight.shape == self.pooler[0].weight.shape:
+            self.pooler[0].load_state_dict(dense.state_dict())
+            self._pretrained_pooler = True
+        else:
+            self._pretrained_pooler = False
+        if pooler is not None:
+            self.encoder.pooler = None
+
+    def _init_new_layers(self, std: float) -> None:
+        layers: list[nn.Module] = [self.classifier]
+        if not self._pretrained_pooler:
+            layers.append(self.pooler[0])
+        if self.token_head is not None:
+            layers += [self.token_head.dense, self.token_head.out]
+        for layer in layers:
+            assert isinstance(layer, nn.Linear)
+            nn.init.trunc_normal_(layer.weight, std=std)
+            nn.init.zeros_(layer.bias)
+
+    def content_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[B, T] bool: real wordpieces, i.e. not padding and not a special token ([CLS], [SEP], ...)."""
+        special = (input_ids.unsqueeze(-1) == self.special_ids).any(dim=-1)  # [B, T]
+        return attention_mask.bool() & ~special
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,                     # [B, T]
+        attention_mask: torch.Tensor,                # [B, T]
+        token_type_ids: torch.Tensor | None = None,  # [B, T]
+    ) -> SSAOutput:
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        # hidden: [B, T, H]
+        cls_vector = self.pooler(hidden[:, 0])  # [B, H]
+        zeros = torch.zeros_like(input_ids, dtype=hidden.dtype)  # [B, T]
+        if self.token_head is None:
+            return SSAOutput(self.classifier(self.dropout(cls_vector)), None, zeros, zeros)
+        token_logits = self.token_head(hidden)  # [B, T, 2]
+        importance = token_logits.softmax(dim=-1)[..., 1]  # [B, T]
+        if not self.config.pools_by_attention:  # co-training: the token head does not change the prediction
+            return SSAOutput(self.classifier(self.dropout(cls_vector)), token_logits, importance, zeros)
+        content = self.content_mask(input_ids, attention_mask)  # [B, T]
+        attention = ssa_attention(importance, content, self.config.tau)  # [B, T]
+        pooled = torch.einsum("bt,bth->bh", attention, hidden)  # [B, H]
+        w = self.config.cls_weight
+        sentence = w * cls_vector + (1.0 - w) * pooled  # [B, H]
+        return SSAOutput(self.classifier(self.dropout(sentence)), token_logits, importance, attention)
+
+
+def ssa_loss(
+    output: SSAOutput,
+    labels: torch.Tensor,              # [B] class ids (long) or targets (float)
+    token_labels: torch.Tensor | None,  # [B, T] in {-1, 0, 1}
+    config: ModelConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return (total, class loss, token loss) for the model's variant."""
+    if config.task == "regression":
+        cls_loss = F.mse_loss(output.logits.squeeze(-1), labels.float())
+    else:
+        cls_loss = F.cross_entropy(output.logits, labels)
+    tok_loss = token_loss(output.token_logits, token_labels)
+    if config.method in ("baseline", "layer"):
+        return cls_loss, cls_loss, tok_loss
+    lam = config.lambda_tok
+    return (1.0 - lam) * cls_loss + lam * tok_loss, cls_loss, tok_loss
+
+
+def token_loss(token_logits: torch.Tensor | None, token_labels: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy of the token head over positions whose label is not -1 (0 when there are none)."""
+    if token_logits is None or token_labels is None:
+        device = token_logits.device if token_logits is not None else None
+        return torch.zeros((), device=device)
+    valid = token_labels != IGNORE_INDEX  # [B, T]
+    if not bool(valid.any()):
+        return token_logits.sum() * 0.0
+    return F.cross_entropy(token_logits[valid], token_labels[valid])
+
+
+def build_model(config: ModelConfig, special_ids: list[int]) -> SSAModel:
+    """A fresh SSA model on top of the pretrained encoder named by config.base_model.
+
+    special_ids: the structural special tokens ([CLS]/[SEP]/[PAD]) excluded from the SSA layer.
+    """
+    encoder = AutoModel.from_pretrained(config.base_model)
+    return SSAModel(encoder, config, special_ids)
+
+
+def save_weights(model: SSAModel, out_dir: Path) -> None:
+    """Write model.safetensors and the encoder's config.json into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "method": model.config.method})
+    model.encoder.config.save_pretrained(out_dir)
+
+
+def load_model(model_dir: Path, config: ModelConfig, special_ids: list[int]) -> SSAModel:
+    """Rebuild an SSAModel from a saved folder (safetensors only, never pickle)."""
+    encoder_config = AutoConfig.from_pretrained(model_dir)
+    encoder = AutoModel.from_config(encoder_config)
+    model = SSAModel(encoder, config, special_ids)
+    state = load_file(str(model_dir / WEIGHTS_FILE))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"weights in {model_dir} do not match the model: missing {missing}, unexpected {unexpected}")
+    return model

@@ -1,0 +1,246 @@
+"""End-to-end operations on datasets and model folders: train, export, label. Used by the CLI and the worker."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from ssa_core.card import model_card
+from ssa_core.checkpoint import TrainState
+from ssa_core.config import ModelConfig, TrainConfig
+from ssa_core.data import Dataset
+from ssa_core.export import ExportSpec, check_parity, export_onnx
+from ssa_core.modeling import SSAModel, build_model, load_model, save_weights
+from ssa_core.probing import WeakExample
+from ssa_core.tokenize import Encoded, encode_examples, load_tokenizer, pad_batch, structural_special_ids
+from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
+from ssa_core.weak_labels import label_file, weak_label_record, write_jsonl
+
+SSA_FILE = "ssa.json"
+METRICS_FILE = "metrics.json"
+ONNX_FILE = "model.onnx"
+CARD_FILE = "card.md"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    metrics: dict[str, Any]
+    parity: dict[str, float]
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class WeakLabelWriter:
+    """Writes each iteration's kept copies to <directory>/iter<k>.jsonl."""
+
+    def __init__(self, directory: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.directory = directory
+        self.tokenizer = tokenizer
+
+    def __call__(self, iteration: int, weak: Sequence[WeakExample], selected: set[int]) -> None:
+        def records():  # type: ignore[no-untyped-def]
+            for i, w in enumerate(weak):
+                tokens = self.tokenizer.convert_ids_to_tokens(w.encoded.input_ids)
+                yield weak_label_record(w, iteration, i in selected, tokens)
+
+        write_jsonl(label_file(self.directory, iteration), records())
+
+
+def train_model(
+    train: Dataset,
+    dev: Dataset,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    callback: TrainingCallback | None = None,
+    checkpoint_dir: Path | None = None,
+    labels_dir: Path | None = None,
+    device: str | None = None,
+    model_id: str | None = None,
+) -> TrainResult:
+    """Train an SSA model and write the complete model folder (weights, tokenizer, ONNX, metrics, card)."""
+    callback = callback or SilentCallback()
+    callback.on_progress(Progress("loading", 0, train_cfg.iterations, 0, 0))
+    seed_everything(train_cfg.seed)
+    tokenizer = load_tokenizer(model_cfg.base_model)
+    model = build_model(model_cfg, structural_special_ids(tokenizer))
+    train_enc = encode_examples(tokenizer, train.examples, model_cfg.max_length)
+    dev_enc = encode_examples(tokenizer, dev.examples, model_cfg.max_length)
+    sink = WeakLabelWriter(labels_dir or out_dir / "weak_labels", tokenizer)
+    trainer = Trainer(model, train_cfg, tokenizer.mask_token_id, tokenizer.pad_token_id or 0, pick_device(device),
+                      callback, sink)
+    outcome = trainer.fit(train_enc, dev_enc, checkpoint_dir)
+    model.load_state_dict(outcome.best_weights)
+    total = outcome.state.global_step
+    callback.on_progress(Progress("exporting", train_cfg.iterations - 1, train_cfg.iterations, total, total))
+    metrics = metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task))
+    parity = write_model_folder(model, tokenizer, out_dir, train_cfg, metrics, dev_enc, model_id,
+                                data_info={"train": dataset_info(train), "dev": dataset_info(dev)})
+    callback.on_progress(Progress("done", train_cfg.iterations - 1, train_cfg.iterations, total, total,
+                                  metrics=metrics))
+    return TrainResult(out_dir, metrics, parity)
+
+
+def dataset_info(ds: Dataset) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for e in ds.examples:
+        counts[str(e.label)] = counts.get(str(e.label), 0) + 1
+    info: dict[str, Any] = {"source": ds.source, "examples": len(ds.examples), "pair": ds.pair}
+    if ds.task == "classification":
+        info["class_counts"] = counts
+    return info
+
+
+def metrics_summary(state: TrainState, metric: str) -> dict[str, Any]:
+    best = state.history[state.best_iteration]
+    return {"metric": metric, "best_iteration": state.best_iteration, "dev": best["dev"], "iterations": state.history}
+
+
+def parity_batches(encoded: Sequence[Encoded], pad_id: int) -> list[dict[str, torch.Tensor]]:
+    """Real inputs of several lengths and batch sizes: the shortest alone, 4 from the middle, the 8 longest."""
+    ordered = sorted(encoded, key=len)
+    if not ordered:
+        return []
+    middle = len(ordered) // 2
+    groups = [ordered[:1], ordered[middle : middle + 4], ordered[-8:]]
+    batches = []
+    for group in groups:
+        types = [e.token_type_ids for e in group] if group[0].token_type_ids is not None else None
+        batches.append(pad_batch([e.input_ids for e in group], types, pad_id))
+    return batches
+
+
+def write_model_folder(
+    model: SSAModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out_dir: Path,
+    train_cfg: TrainConfig | None,
+    metrics: dict[str, Any] | None,
+    parity_examples: Sequence[Encoded],
+    model_id: str | None = None,
+    data_info: dict[str, Any] | None = None,
+) -> dict[str, float]:
+    """Weights, encoder config, tokenizer, ONNX (parity-checked), ssa.json, metrics.json and card.md."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_weights(model, out_dir)
+    tokenizer.save_pretrained(out_dir)
+    parity = export_and_check(model, out_dir, parity_examples, tokenizer.pad_token_id or 0)
+    cfg = model.config
+    meta = ssa_metadata(cfg, out_dir, model_id, train_cfg, metrics, parity, pair=_has_pairs(parity_examples))
+    meta["pad_token_id"] = tokenizer.pad_token_id or 0
+    (out_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))
+    if metrics is not None:
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        (out_dir / CARD_FILE).write_text(model_card(meta, metrics, train_cfg, data_info or {}))
+    return parity
+
+
+def _has_pairs(encoded: Sequence[Encoded]) -> bool:
+    return bool(encoded) and encoded[0].example.text_pair is not None
+
+
+def export_and_check(model: SSAModel, out_dir: Path, examples: Sequence[Encoded], pad_id: int) -> dict[str, float]:
+    with_types = bool(examples) and examples[0].token_type_ids is not None
+    spec = export_onnx(model, out_dir / ONNX_FILE, with_types, ExportSpec())
+    return check_parity(model, out_dir / ONNX_FILE, parity_batches(examples, pad_id), spec)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ssa_metadata(
+    cfg: ModelConfig,
+    out_dir: Path,
+    model_id: str | None,
+    train_cfg: TrainConfig | None,
+    metrics: dict[str, Any] | None,
+    parity: dict[str, float],
+    pair: bool,
+) -> dict[str, Any]:
+    files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    digests = {name: file_digest(out_dir / name) for name in files if name not in (SSA_FILE, METRICS_FILE, CARD_FILE)}
+    meta: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "model_id": model_id or out_dir.name,
+        "version": digests[ONNX_FILE][:12],
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **cfg.to_dict(),
+        "pair": pair,
+        "onnx": {"file": ONNX_FILE, "outputs": list(ExportSpec().outputs), "opset": ExportSpec().opset,
+                 "parity_max_abs_diff": parity},
+        "files": digests,
+    }
+    if train_cfg is not None:
+        meta["training"] = train_cfg.to_dict()
+    if metrics is not None:
+        meta["metric"] = metrics["metric"]
+        meta["dev_metric"] = metrics["dev"][metrics["metric"]]
+    return meta
+
+
+def load_trained(model_dir: Path) -> tuple[SSAModel, PreTrainedTokenizerBase, dict[str, Any]]:
+    """A saved model folder back as (model, tokenizer, ssa.json contents)."""
+    meta = json.loads((model_dir / SSA_FILE).read_text())
+    cfg = ModelConfig.from_dict(meta)
+    tokenizer = load_tokenizer(model_dir)
+    model = load_model(model_dir, cfg, structural_special_ids(tokenizer))
+    return model.eval(), tokenizer, meta
+
+
+def reexport(model_dir: Path, dataset: Dataset) -> dict[str, float]:
+    """Export model.onnx again from the folder's weights, parity-checked on `dataset`'s texts."""
+    model, tokenizer, meta = load_trained(model_dir)
+    encoded = encode_examples(tokenizer, dataset.examples[:256], int(meta["max_length"]))
+    parity = export_and_check(model, model_dir, encoded, tokenizer.pad_token_id or 0)
+    meta["onnx"]["parity_max_abs_diff"] = parity
+    meta["version"] = file_digest(model_dir / ONNX_FILE)[:12]
+    meta["files"][ONNX_FILE] = file_digest(model_dir / ONNX_FILE)
+    (model_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))
+    return parity
+
+
+def label_dataset(
+    model_dir: Path, dataset: Dataset, out_path: Path, *, label_mode: str = "keep", seed: int = 42,
+    rounds: int = 4, trigger: float = 0.1, device: str | None = None,
+) -> dict[str, Any]:
+    """Probe a trained model on `dataset` and write the weak token labels of every kept copy as JSONL."""
+    from ssa_core.probing import Prober
+
+    model, tokenizer, meta = load_trained(model_dir)
+    encoded = encode_examples(tokenizer, dataset.examples, int(meta["max_length"]))
+    dev = pick_device(device)
+    prober = Prober(model.to(dev), tokenizer.mask_token_id, tokenizer.pad_token_id or 0, dev)
+    rng = np.random.default_rng(seed)
+    if label_mode == "flip":
+        weak, stats = prober.flip(encoded, rng, rounds)
+    else:
+        weak, stats = prober.keep(encoded, model.config.labels, len(encoded), rng, trigger, rounds)
+    tokens = [tokenizer.convert_ids_to_tokens(w.encoded.input_ids) for w in weak]
+    write_jsonl(out_path, (weak_label_record(w, 0, True, t) for w, t in zip(weak, tokens, strict=True)))
+    return stats.as_dict()

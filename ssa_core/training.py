@@ -1,0 +1,263 @@
+"""The SSA iteration loop: train, probe, relabel, evaluate, checkpoint; with progress callbacks and cancellation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ssa_core.checkpoint import TrainState, load_checkpoint, restore_optimizer, save_checkpoint
+from ssa_core.config import ModelConfig, TrainConfig
+from ssa_core.metrics import classification_metrics, regression_metrics
+from ssa_core.modeling import SSAModel, ssa_loss
+from ssa_core.probing import Prober, ProbeStats, Sequences, WeakExample, all_ones_labels, packed_outputs
+from ssa_core.tokenize import Encoded, pad_batch, pad_labels
+
+
+class TrainingCancelled(RuntimeError):
+    """Raised at a step boundary when the callback asks to stop."""
+
+
+@dataclass
+class Progress:
+    stage: str  # loading | probing | training | evaluating | evaluated (metrics set) | exporting | done
+    iteration: int
+    iterations: int
+    step: int
+    total_steps: int
+    metrics: dict[str, Any] | None = None
+
+
+class TrainingCallback(Protocol):
+    def on_progress(self, progress: Progress) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+class SilentCallback:
+    def on_progress(self, progress: Progress) -> None:
+        return None
+
+    def should_stop(self) -> bool:
+        return False
+
+
+WeakLabelSink = Callable[[int, Sequence[WeakExample], set[int]], None]
+
+
+def no_decay(name: str) -> bool:
+    """Biases and LayerNorm weights are not decayed."""
+    lower = name.lower()
+    return lower.endswith("bias") or "layernorm" in lower or ".norm." in lower
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on everything but biases and LayerNorm weights."""
+    decay, plain = [], []
+    for name, param in model.named_parameters():
+        (plain if no_decay(name) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
+def linear_schedule(step: int, total: int, warmup_ratio: float) -> float:
+    """Multiplier of the base learning rate: linear warm-up, then linear decay to 0."""
+    warmup = max(1, int(total * warmup_ratio))
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, train: Sequence[Encoded]) -> str:
+    """Identifies a run, so that a checkpoint is only resumed by the run that wrote it."""
+    digest = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict()], sort_keys=True).encode())
+    for e in train:
+        digest.update(repr((e.input_ids, e.example.label)).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class TrainOutcome:
+    best_weights: dict[str, torch.Tensor]
+    state: TrainState
+
+
+class Trainer:
+    """Runs the SSA iterations on one model (see SSA_METHOD.md, 'Iterations')."""
+
+    def __init__(
+        self,
+        model: SSAModel,
+        train_cfg: TrainConfig,
+        mask_id: int,
+        pad_id: int,
+        device: torch.device,
+        callback: TrainingCallback | None = None,
+        weak_label_sink: WeakLabelSink | None = None,
+    ) -> None:
+        self.model = model.to(device)
+        self.cfg = train_cfg
+        self.model_cfg = model.config
+        self.pad_id = pad_id
+        self.device = device
+        self.callback = callback or SilentCallback()
+        self.sink = weak_label_sink
+        self.optimizer = make_optimizer(model, train_cfg)
+        self.prober = Prober(model, mask_id, pad_id, device, train_cfg.probe_batch_tokens,
+                             train_cfg.regression_tolerance)
+
+    # ---- the loop ------------------------------------------------------------------------------------
+    def fit(self, train: list[Encoded], dev: list[Encoded], checkpoint_dir: Path | None = None) -> TrainOutcome:
+        state = TrainState(fingerprint(self.model_cfg, self.cfg, train))
+        best = self._weights()
+        if checkpoint_dir is not None:
+            state, best = self._resume(checkpoint_dir, state, best)
+        total = self.cfg.iterations * math.ceil(len(train) / self.cfg.batch_size)
+        for iteration in range(state.completed_iterations, self.cfg.iterations):
+            started = time.perf_counter()
+            record = self._iteration(iteration, train, dev, state, total)
+            record["seconds"] = round(time.perf_counter() - started, 2)
+            state.history.append(record)
+            state.completed_iterations = iteration + 1
+            score = record["dev"][self.cfg.metric_for(self.model_cfg.task)]
+            if score > state.best_score:
+                state.best_score, state.best_iteration, best = score, iteration, self._weights()
+            self._progress("evaluated", iteration, state.global_step, total, metrics=record)
+            if checkpoint_dir is not None:
+                save_checkpoint(checkpoint_dir, self.model, best, self.optimizer, state)
+        return TrainOutcome(best, state)
+
+    def _iteration(
+        self, iteration: int, train: list[Encoded], dev: list[Encoded], state: TrainState, total: int
+    ) -> dict[str, Any]:
+        rng = np.random.default_rng([self.cfg.seed, iteration])
+        torch.manual_seed(self.cfg.seed * 1000 + iteration)
+        items, probe = self._training_set(iteration, train, rng, state, total)
+        losses = self._epoch(items, rng, iteration, state, total)
+        self._progress("evaluating", iteration, state.global_step, total)
+        record: dict[str, Any] = {"iteration": iteration, "share": self.cfg.share(iteration) if iteration else 0.0,
+                                  **losses, "dev": self.evaluate(dev)}
+        if probe is not None:
+            record["probe"] = probe
+        return record
+
+    def _training_set(
+        self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
+    ) -> tuple[list[tuple[Encoded, list[int]]], dict[str, Any] | None]:
+        """Iteration 0 (and baseline): all originals with all-1 labels. Later: r·N probed + (1 − r)·N originals."""
+        originals = [(e, all_ones_labels(e)) for e in train]
+        if iteration == 0 or not self.model_cfg.has_token_head:
+            return originals, None
+        self._progress("probing", iteration, state.global_step, total)
+        wanted = round(self.cfg.share(iteration) * len(train))
+        weak, stats = self._probe(train, wanted, rng)
+        chosen = rng.choice(len(weak), size=min(wanted, len(weak)), replace=False) if weak else np.zeros(0, int)
+        rest = rng.choice(len(train), size=len(train) - len(chosen), replace=False)
+        if self.sink is not None:
+            self.sink(iteration, weak, {int(i) for i in chosen})
+        items = [(weak[int(i)].encoded, weak[int(i)].token_labels) for i in chosen]
+        items += [originals[int(i)] for i in rest]
+        return items, {**stats.as_dict(), **label_stats([weak[int(i)] for i in chosen]), "selected": len(chosen)}
+
+    def _probe(self, train: list[Encoded], wanted: int, rng: np.random.Generator) -> tuple[list[WeakExample],
+                                                                                           ProbeStats]:
+        if self.cfg.label_mode == "flip":
+            return self.prober.flip(train, rng, self.cfg.probe_rounds)
+        labels = self.model_cfg.labels
+        return self.prober.keep(train, labels, wanted, rng, self.cfg.mask_trigger, self.cfg.probe_rounds)
+
+    def _epoch(
+        self, items: list[tuple[Encoded, list[int]]], rng: np.random.Generator, iteration: int, state: TrainState,
+        total: int,
+    ) -> dict[str, float]:
+        self.model.train()
+        order = rng.permutation(len(items))
+        sums = np.zeros(3)
+        batches = 0
+        for start in range(0, len(order), self.cfg.batch_size):
+            if self.callback.should_stop():
+                raise TrainingCancelled(f"cancelled in iteration {iteration} at step {state.global_step}")
+            batch = [items[int(i)] for i in order[start : start + self.cfg.batch_size]]
+            sums += self._step(batch, state.global_step, total)
+            batches += 1
+            state.global_step += 1
+            self._progress("training", iteration, state.global_step, total)
+        mean = sums / max(1, batches)
+        return {"train_loss": float(mean[0]), "cls_loss": float(mean[1]), "tok_loss": float(mean[2])}
+
+    def _step(self, batch: list[tuple[Encoded, list[int]]], step: int, total: int) -> np.ndarray:
+        encoded = [e for e, _ in batch]
+        types = [e.token_type_ids for e in encoded] if encoded[0].token_type_ids is not None else None
+        inputs = pad_batch([e.input_ids for e in encoded], types, self.pad_id)  # each [B, T]
+        token_labels = pad_labels([labels for _, labels in batch], inputs["input_ids"].shape[1])  # [B, T]
+        targets = self._targets(encoded)  # [B]
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.learning_rate * linear_schedule(step, total, self.cfg.warmup_ratio)
+        output = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
+        loss, cls_loss, tok_loss = ssa_loss(output, targets.to(self.device), token_labels.to(self.device),
+                                            self.model_cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        return np.array([loss.item(), cls_loss.item(), tok_loss.item()])
+
+    def _targets(self, encoded: Sequence[Encoded]) -> torch.Tensor:
+        if self.model_cfg.task == "regression":
+            return torch.tensor([float(e.example.label) for e in encoded], dtype=torch.float)
+        index = {name: i for i, name in enumerate(self.model_cfg.labels)}
+        return torch.tensor([index[str(e.example.label)] for e in encoded], dtype=torch.long)
+
+    # ---- evaluation ----------------------------------------------------------------------------------
+    def predict_logits(self, examples: Sequence[Encoded]) -> np.ndarray:
+        """[N, C] logits in input order, in packed eval batches."""
+        seqs = Sequences()
+        for e in examples:
+            seqs.add(e.input_ids, e.token_type_ids)
+        return packed_outputs(self.model, seqs, self.pad_id, self.cfg.probe_batch_tokens, self.device)
+
+    def evaluate(self, examples: Sequence[Encoded]) -> dict[str, float]:
+        """The task's metrics on the full split."""
+        logits = self.predict_logits(examples)
+        gold = self._targets(examples).numpy()
+        if self.model_cfg.task == "regression":
+            return regression_metrics(gold.astype(float), logits[:, 0].astype(float))
+        return classification_metrics(gold, logits.argmax(axis=-1), len(self.model_cfg.labels))
+
+    # ---- state ---------------------------------------------------------------------------------------
+    def _weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def _resume(
+        self, directory: Path, state: TrainState, best: dict[str, torch.Tensor]
+    ) -> tuple[TrainState, dict[str, torch.Tensor]]:
+        checkpoint = load_checkpoint(directory)
+        if checkpoint is None:
+            return state, best
+        if checkpoint.state.fingerprint != state.fingerprint:
+            raise ValueError(f"checkpoint in {directory} belongs to another run (different data or config)")
+        self.model.load_state_dict(checkpoint.model)
+        restore_optimizer(self.optimizer, checkpoint.optimizer, checkpoint.param_groups)
+        return checkpoint.state, checkpoint.best
+
+    def _progress(self, stage: str, iteration: int, step: int, total: int,
+                  metrics: dict[str, Any] | None = None) -> None:
+        self.callback.on_progress(Progress(stage, iteration, self.cfg.iterations, step, total, metrics))
+
+
+def label_stats(weak: Sequence[WeakExample]) -> dict[str, float]:
+    """How the selected weak labels look: share of tokens marked 0, and mean labelled tokens per example."""
+    labelled = [lab for w in weak for lab in w.token_labels if lab >= 0]
+    zeros = sum(1 for lab in labelled if lab == 0)
+    return {
+        "zero_label_share": zeros / len(labelled) if labelled else 0.0,
+        "labelled_tokens_per_example": len(labelled) / len(weak) if weak else 0.0,
+    }
