@@ -1,0 +1,168 @@
+"""The `ssa` command: train, label, export and predict; `serve` and `worker` come from the service and worker
+packages through the `ssa.commands` entry point group. Bad arguments or files: a clear message and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ssa_core.config import LABEL_MODES, METHODS, ConfigError
+
+USAGE_ERROR = 2
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A problem with the user's arguments or files; printed as one message, exit status 2."""
+
+
+def existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
+def model_folder(value: str) -> Path:
+    path = Path(value)
+    if not (path / "ssa.json").is_file():
+        raise argparse.ArgumentTypeError(f"{value} is not a trained model folder (no ssa.json in it)")
+    return path
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def add_data_columns(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dataset columns (auto-detected when not given)")
+    group.add_argument("--text-column", help="column with the text (default: text, else sentence1)")
+    group.add_argument("--pair-column", help="column with the second text of a pair (default: text_pair/sentence2)")
+    group.add_argument("--label-column", default="label", help="column with the label (default: label)")
+    group.add_argument("--task", choices=["classification", "regression"], help="default: inferred from labels")
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train an SSA model and write a model folder (weights, ONNX, metrics, labels)",
+                       description="Fine-tune an encoder with Self-Supervised Attention and export it.")
+    p.add_argument("train", type=existing_file, help="training data: JSONL, CSV, TSV or Parquet")
+    p.add_argument("--dev", type=existing_file, help="dev data (default: a stratified 10%% split of TRAIN)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the model")
+    p.add_argument("--method", choices=METHODS, default="hybrid", help="SSA variant (default: hybrid)")
+    p.add_argument("--iterations", type=positive_int, default=3, help="SSA iterations (default: 3)")
+    p.add_argument("--max-examples", type=positive_int, help="use only the first N training rows")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    p.add_argument("--base-model", help="encoder: local folder or hub id (default: the shipped all-MiniLM-L6-v2)")
+    p.add_argument("--lambda-tok", type=float, default=0.3, help="token-loss weight λ (default: 0.3)")
+    p.add_argument("--tau", type=float, default=0.3, help="SSA keep threshold τ (default: 0.3)")
+    p.add_argument("--cls-weight", type=float, default=0.5, help="[CLS] share w of the sentence vector (0.5)")
+    p.add_argument("--learning-rate", type=float, default=2e-5, help="AdamW learning rate (default: 2e-5)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default: 32)")
+    p.add_argument("--max-length", type=positive_int, default=128, help="max wordpieces per input (default: 128)")
+    p.add_argument("--label-mode", choices=LABEL_MODES, default="keep", help="weak-label rule (default: keep)")
+    p.add_argument("--metric", choices=["accuracy", "macro_f1", "mcc", "pearson", "spearman"],
+                   help="dev metric for best-iteration selection (default: accuracy / pearson)")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--no-resume", action="store_true", help="ignore a checkpoint left in OUT by an earlier run")
+    add_data_columns(p)
+    p.set_defaults(handler=_lazy("ssa_core.cli_train", "run_train"))
+
+
+def add_label_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("label", help="write weak token labels for a dataset by probing a trained model",
+                       description="Probe a trained model with masked copies and write weak token labels as JSONL.")
+    p.add_argument("model", type=model_folder, help="trained model folder")
+    p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet)")
+    p.add_argument("--out", type=Path, required=True, help="output JSONL file")
+    p.add_argument("--label-mode", choices=LABEL_MODES, default="keep", help="weak-label rule (default: keep)")
+    p.add_argument("--rounds", type=positive_int, default=4, help="mask draws per example (default: 4)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    add_data_columns(p)
+    p.set_defaults(handler=_lazy("ssa_core.cli_train", "run_label"))
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export model.onnx again from a model folder, with the parity check",
+                       description="Re-export model.onnx from the folder's weights and check it against PyTorch.")
+    p.add_argument("model", type=model_folder, help="trained model folder")
+    p.add_argument("--data", type=existing_file, help="texts for the parity check (default: the shipped sample)")
+    p.set_defaults(handler=_lazy("ssa_core.cli_train", "run_export"))
+
+
+def add_predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict texts and show per-token SSA attention",
+                       description="Predict with the ONNX model; shows tokens shaded by attention, or JSON.")
+    p.add_argument("model", type=model_folder, help="trained model folder")
+    p.add_argument("texts", nargs="+", help="one or more texts")
+    p.add_argument("--pair", help="second text of a pair (applied to every TEXT)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of shaded tokens")
+    p.add_argument("--no-truncate", action="store_true", help="fail on inputs longer than the model's max length")
+    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto", help="ONNX Runtime provider")
+    p.set_defaults(handler=_lazy("ssa_core.cli_predict", "run_predict"))
+
+
+def _lazy(module: str, name: str) -> Handler:
+    """Import heavy modules (torch) only for the command that needs them."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), name)(args))
+
+    return handler
+
+
+def add_plugins(sub: argparse._SubParsersAction) -> None:
+    """`serve`, `worker`: registered by the service and worker packages (entry point group `ssa.commands`)."""
+    for entry in sorted(entry_points(group="ssa.commands"), key=lambda e: e.name):
+        try:
+            entry.load()(sub)
+        except ImportError as exc:  # a package that is not installed in this environment
+            logging.getLogger("ssa.cli").debug("command %s unavailable: %s", entry.name, exc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssa", description="Self-Supervised Attention: train, label, serve.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (add_train_parser, add_label_parser, add_export_parser, add_predict_parser):
+        add(sub)
+    add_plugins(sub)
+    return parser
+
+
+def quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("ssa: interrupted", file=sys.stderr)
+        return 130
+    except (CliError, ConfigError, ValueError, OSError) as exc:
+        print(f"ssa {args.command}: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
