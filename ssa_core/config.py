@@ -10,6 +10,9 @@ Method = Literal["baseline", "co", "layer", "hybrid"]
 LabelMode = Literal["keep", "flip"]
 Task = Literal["classification", "regression"]
 MetricName = Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"]
+PoolTransform = Literal["none", "pooler"]
+OriginalLabels = Literal["ones", "ignore"]
+Schedule = Literal["replace", "augment"]
 
 METHODS: tuple[str, ...] = get_args(Method)
 LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
@@ -51,6 +54,9 @@ class ModelConfig:
     task: Task = "classification"
     labels: tuple[str, ...] = ()
     dropout: float = 0.1
+    # "none": c = Σ a_i h_i is mixed in raw (released code); "pooler": c goes through the [CLS] pooler's
+    # dense + tanh first, so both halves of the sentence vector share one scale.
+    pool_transform: PoolTransform = "none"
 
     def __post_init__(self) -> None:
         _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
@@ -62,6 +68,7 @@ class ModelConfig:
         if self.task == "classification":
             _check(len(self.labels) >= 2, "labels", "a classifier needs at least two classes")
         _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        _check(self.pool_transform in get_args(PoolTransform), "pool_transform", "must be none or pooler")
 
     @property
     def num_outputs(self) -> int:
@@ -108,6 +115,11 @@ class TrainConfig:
     probe_batch_tokens: int = 16384
     max_grad_norm: float = 1.0
     probe_rounds: int = 4
+    # Token labels of the unprobed originals: "ones" (released code: every real token 1) or "ignore" (-1, so the
+    # token head learns only from probed copies).
+    original_labels: OriginalLabels = "ones"
+    # "replace": r·N probed + (1 − r)·N originals (released code); "augment": all N originals + r·N probed copies.
+    schedule: Schedule = "replace"
 
     def __post_init__(self) -> None:
         _check(1 <= self.iterations <= 50, "iterations", "must be in [1, 50]")
@@ -124,6 +136,8 @@ class TrainConfig:
         _check(self.metric is None or self.metric in allowed, "metric", f"must be one of {', '.join(allowed)}")
         _check(self.probe_batch_tokens >= 512, "probe_batch_tokens", "must be at least 512")
         _check(1 <= self.probe_rounds <= 64, "probe_rounds", "must be in [1, 64]")
+        _check(self.original_labels in get_args(OriginalLabels), "original_labels", "must be ones or ignore")
+        _check(self.schedule in get_args(Schedule), "schedule", "must be replace or augment")
 
     def share(self, iteration: int) -> float:
         """Share of probed (weakly labelled) examples in the training set of `iteration` (0 for the first)."""

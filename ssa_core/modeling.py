@@ -125,6 +125,8 @@ class SSAModel(nn.Module):
         content = self.content_mask(input_ids, attention_mask)  # [B, T]
         attention = ssa_attention(importance, content, self.config.tau)  # [B, T]
         pooled = torch.einsum("bt,bth->bh", attention, hidden)  # [B, H]
+        if self.config.pool_transform == "pooler":
+            pooled = self.pooler(pooled)  # [B, H], same dense + tanh as the [CLS] vector
         w = self.config.cls_weight
         sentence = w * cls_vector + (1.0 - w) * pooled  # [B, H]
         return SSAOutput(self.classifier(self.dropout(sentence)), token_logits, importance, attention)

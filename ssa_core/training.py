@@ -17,7 +17,7 @@ import torch
 from ssa_core.checkpoint import TrainState, load_checkpoint, restore_optimizer, save_checkpoint
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.metrics import classification_metrics, regression_metrics
-from ssa_core.modeling import SSAModel, ssa_loss
+from ssa_core.modeling import IGNORE_INDEX, SSAModel, ssa_loss
 from ssa_core.probing import Prober, ProbeStats, Sequences, WeakExample, all_ones_labels, packed_outputs
 from ssa_core.tokenize import Encoded, pad_batch, pad_labels
 
@@ -120,7 +120,7 @@ class Trainer:
         best = self._weights()
         if checkpoint_dir is not None:
             state, best = self._resume(checkpoint_dir, state, best)
-        total = self.cfg.iterations * math.ceil(len(train) / self.cfg.batch_size)
+        total = self.total_steps(len(train))
         for iteration in range(state.completed_iterations, self.cfg.iterations):
             started = time.perf_counter()
             record = self._iteration(iteration, train, dev, state, total)
@@ -134,6 +134,12 @@ class Trainer:
             if checkpoint_dir is not None:
                 save_checkpoint(checkpoint_dir, self.model, best, self.optimizer, state)
         return TrainOutcome(best, state)
+
+    def total_steps(self, n: int) -> int:
+        """Optimizer steps over all iterations (an "augment" iteration e >= 1 also runs its r·N probed copies)."""
+        sizes = [n + (round(self.cfg.share(e) * n) if e and self.cfg.schedule == "augment" else 0)
+                 for e in range(self.cfg.iterations)]
+        return sum(math.ceil(size / self.cfg.batch_size) for size in sizes)
 
     def _iteration(
         self, iteration: int, train: list[Encoded], dev: list[Encoded], state: TrainState, total: int
@@ -152,20 +158,29 @@ class Trainer:
     def _training_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
     ) -> tuple[list[tuple[Encoded, list[int]]], dict[str, Any] | None]:
-        """Iteration 0 (and baseline): all originals with all-1 labels. Later: r·N probed + (1 − r)·N originals."""
-        originals = [(e, all_ones_labels(e)) for e in train]
+        """Iteration 0 (and baseline): all originals. Later: r·N probed copies + (1 − r)·N originals ("replace"),
+        or all N originals + r·N probed copies ("augment")."""
+        originals = [(e, self._original_labels(e)) for e in train]
         if iteration == 0 or not self.model_cfg.has_token_head:
             return originals, None
         self._progress("probing", iteration, state.global_step, total)
         wanted = round(self.cfg.share(iteration) * len(train))
         weak, stats = self._probe(train, wanted, rng)
         chosen = rng.choice(len(weak), size=min(wanted, len(weak)), replace=False) if weak else np.zeros(0, int)
-        rest = rng.choice(len(train), size=len(train) - len(chosen), replace=False)
+        if self.cfg.schedule == "augment":
+            rest = np.arange(len(train))
+        else:
+            rest = rng.choice(len(train), size=len(train) - len(chosen), replace=False)
         if self.sink is not None:
             self.sink(iteration, weak, {int(i) for i in chosen})
         items = [(weak[int(i)].encoded, weak[int(i)].token_labels) for i in chosen]
         items += [originals[int(i)] for i in rest]
         return items, {**stats.as_dict(), **label_stats([weak[int(i)] for i in chosen]), "selected": len(chosen)}
+
+    def _original_labels(self, encoded: Encoded) -> list[int]:
+        if self.cfg.original_labels == "ignore":
+            return [IGNORE_INDEX] * len(encoded)
+        return all_ones_labels(encoded)
 
     def _probe(self, train: list[Encoded], wanted: int, rng: np.random.Generator) -> tuple[list[WeakExample],
                                                                                            ProbeStats]:
@@ -179,6 +194,7 @@ class Trainer:
         total: int,
     ) -> dict[str, float]:
         self.model.train()
+        self._progress("training", iteration, state.global_step, total)
         order = rng.permutation(len(items))
         sums = np.zeros(3)
         batches = 0

@@ -1,0 +1,186 @@
+"""Quality benchmark: SSA variants vs the baseline on real data, several seeds, dev/test (and misleading-words)
+accuracy as mean ± sd. Each finished run is cached as JSON, so a partly finished grid resumes where it stopped.
+
+    python bench/quality.py --grid required            # the issue's grid -> bench/results/quality.md
+    python bench/quality.py --grid study               # what makes SSA pay off -> bench/results/quality-study.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT.parent / "shared" / "data"
+MISLEADING = ROOT / "bench" / "data" / "movie-sentiment-misleading-test.jsonl"
+SEEDS = (1, 2, 3)
+# The recipe shared by every arm (the independent quick run's: lr 5e-5, batch 32, λ .3, τ .3, w .5, 3 iterations).
+BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 128}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration: a method plus overrides of the base recipe."""
+
+    name: str
+    method: str
+    overrides: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Run:
+    dataset: str
+    size: int
+    arm: Arm
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}-{self.size}-{self.arm.name}-s{self.seed}"
+
+
+def required_grid() -> list[Run]:
+    runs = []
+    for dataset in ("movie-sentiment", "trec6"):
+        for size in (1000, 2000):
+            for arm in (Arm("baseline", "baseline"), Arm("hybrid", "hybrid")):
+                runs += [Run(dataset, size, arm, seed) for seed in SEEDS]
+    for arm in (Arm("co", "co"), Arm("layer", "layer")):
+        runs += [Run("movie-sentiment", 1000, arm, seed) for seed in SEEDS]
+    return runs
+
+
+STUDY_ARMS = (
+    Arm("baseline", "baseline"),
+    Arm("hybrid", "hybrid"),
+    Arm("hybrid+pooler", "hybrid", {"pool_transform": "pooler"}),
+    Arm("hybrid+augment", "hybrid", {"schedule": "augment"}),
+    Arm("hybrid+ignore-originals", "hybrid", {"original_labels": "ignore"}),
+    Arm("hybrid+flip", "hybrid", {"label_mode": "flip"}),
+    Arm("hybrid-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
+    Arm("baseline-5it", "baseline", {"iterations": 5}),
+    Arm("hybrid-5it", "hybrid", {"iterations": 5}),
+)
+
+
+def study_grid() -> list[Run]:
+    return [Run("movie-sentiment", 1000, arm, seed) for seed in SEEDS[: ARGS.seeds] for arm in STUDY_ARMS]
+
+
+def execute(run: Run, threads: int) -> dict[str, Any]:
+    """Train one arm and measure dev, test and (sentiment) misleading-test metrics of its best iteration."""
+    import torch
+
+    from ssa_core.config import ModelConfig, TrainConfig, default_base_model
+    from ssa_core.data import head, load_dataset
+    from ssa_core.modeling import build_model
+    from ssa_core.pipeline import seed_everything
+    from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
+    from ssa_core.training import Trainer
+
+    torch.set_num_threads(threads)
+    settings = {**BASE, **run.arm.overrides}
+    train = head(load_dataset(DATA / run.dataset / "train.jsonl"), run.size)
+    splits = {name: load_dataset(DATA / run.dataset / f"{name}.jsonl") for name in ("dev", "test")}
+    if run.dataset == "movie-sentiment":
+        splits["misleading"] = load_dataset(MISLEADING)
+    model_keys = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length"}
+    model_cfg = ModelConfig(base_model=default_base_model(), method=run.arm.method, labels=train.labels,
+                            **{k: v for k, v in settings.items() if k in model_keys})
+    train_cfg = TrainConfig(seed=run.seed, **{k: v for k, v in settings.items() if k not in model_keys})
+    seed_everything(run.seed)
+    tokenizer = load_tokenizer(model_cfg.base_model)
+    model = build_model(model_cfg, structural_special_ids(tokenizer))
+    encoded = {name: encode_examples(tokenizer, ds.examples, model_cfg.max_length) for name, ds in splits.items()}
+    trainer = Trainer(model, train_cfg, tokenizer.mask_token_id, tokenizer.pad_token_id or 0, torch.device("cpu"))
+    started = time.perf_counter()
+    outcome = trainer.fit(encode_examples(tokenizer, train.examples, model_cfg.max_length), encoded["dev"])
+    seconds = time.perf_counter() - started
+    model.load_state_dict(outcome.best_weights)
+    result = {name: trainer.evaluate(enc) for name, enc in encoded.items()}
+    return {"run": run.key, "dataset": run.dataset, "size": run.size, "arm": run.arm.name, "seed": run.seed,
+            "settings": settings, "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1),
+            "history": outcome.state.history, **{f"{k}_metrics": v for k, v in result.items()}}
+
+
+def mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["dataset"], r["size"], r["arm"]), []).append(r)
+    lines = ["| dataset | train rows | arm | seeds | dev acc | test acc | test macro-F1 | misleading acc | "
+             "best iter | s/run |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, size, arm), rs in sorted(groups.items()):
+        mis = [r["misleading_metrics"]["accuracy"] for r in rs if "misleading_metrics" in r]
+        lines.append(
+            f"| {dataset} | {size} | {arm} | {len(rs)} | {mean_sd([r['dev_metrics']['accuracy'] for r in rs])} | "
+            f"{mean_sd([r['test_metrics']['accuracy'] for r in rs])} | "
+            f"{mean_sd([r['test_metrics']['macro_f1'] for r in rs])} | {mean_sd(mis)} | "
+            f"{', '.join(str(r['best_iteration'] + 1) for r in rs)} | "
+            f"{statistics.mean(r['seconds'] for r in rs):.0f} |")
+    return lines
+
+
+def write_report(path: Path, grid: str, results: list[dict[str, Any]], planned: int, command: str) -> None:
+    header = [
+        f"# Quality benchmark ({grid} grid)", "",
+        f"- machine: {platform.node() or 'unknown'}, {platform.processor() or platform.machine()}, "
+        f"CPU only, torch threads {ARGS.threads}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- command: `{command}`",
+        f"- runs finished: {len(results)} of {planned}",
+        f"- recipe: all-MiniLM-L6-v2, first N training rows, full dev/test splits, {BASE}; accuracy in %, "
+        "mean ± sd over seeds; the best iteration is chosen on dev.", "",
+    ]
+    path.write_text("\n".join(header + table(results)) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", choices=["required", "study"], default="required")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "runs")
+    parser.add_argument("--only", help="substring filter on run keys")
+    parser.add_argument("--seeds", type=int, default=2, help="study grid: seeds per arm")
+    global ARGS
+    ARGS = parser.parse_args()
+    runs = required_grid() if ARGS.grid == "required" else study_grid()
+    if ARGS.only:
+        runs = [r for r in runs if ARGS.only in r.key]
+    ARGS.cache.mkdir(parents=True, exist_ok=True)
+    out = ROOT / "bench" / "results" / ("quality.md" if ARGS.grid == "required" else "quality-study.md")
+    command = "python bench/quality.py " + " ".join(sys.argv[1:])
+    results = []
+    for number, run in enumerate(runs, 1):
+        cached = ARGS.cache / f"{run.key}.json"
+        if not cached.exists():
+            print(f"[{number}/{len(runs)}] {run.key} ...", flush=True)
+            record = execute(run, ARGS.threads)
+            cached.write_text(json.dumps(record, indent=1))
+            print(f"    dev {record['dev_metrics']['accuracy']:.4f} test {record['test_metrics']['accuracy']:.4f}"
+                  f" ({record['seconds']:.0f} s)", flush=True)
+        results.append(json.loads(cached.read_text()))
+        write_report(out, ARGS.grid, results, len(runs), command)
+    print(f"wrote {out}")
+
+
+ARGS: argparse.Namespace
+
+if __name__ == "__main__":
+    main()
