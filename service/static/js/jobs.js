@@ -1,0 +1,114 @@
+// Jobs view: upload a dataset and start an SSA training job, list jobs, follow one live by polling.
+import { getJson, request } from "./api.js";
+import { $, clearMessage, fmt, h, notify, replace } from "./dom.js";
+import { fetchJob, renderJob } from "./jobdetail.js";
+import { isActive, normaliseJob } from "./jobmodel.js";
+
+const POLL_MS = 1000;
+const NUMBER_FIELDS = ["iterations", "lambda_tok", "tau", "cls_weight", "learning_rate", "batch_size", "max_length", "seed"];
+const TEXT_FIELDS = ["method", "label_mode", "base_model"];
+const poll = { jobId: null, timer: null, visible: false };
+
+export function initJobs() {
+  $("#job-form").addEventListener("submit", onSubmit);
+  $("#jobs-refresh").addEventListener("click", refreshList);
+}
+
+export function showJobs() {
+  poll.visible = true;
+  refreshList();
+  if (poll.jobId) follow(poll.jobId);
+}
+
+export function hideJobs() {
+  poll.visible = false;
+  clearTimeout(poll.timer);
+}
+
+/** The config JSON from the form: only the fields the user filled in, numbers as numbers. */
+export function readConfig(form) {
+  const config = {};
+  for (const name of NUMBER_FIELDS) {
+    const raw = form.elements[name].value.trim();
+    if (raw === "") continue;
+    const value = Number(raw);
+    if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got “${raw}”.`);
+    config[name] = value;
+  }
+  for (const name of TEXT_FIELDS) if (form.elements[name].value.trim()) config[name] = form.elements[name].value.trim();
+  config.deploy = form.elements.deploy.checked;
+  return config;
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const msg = $("#job-form-msg");
+  const button = form.querySelector("button[type=submit]");
+  try {
+    const body = new FormData();
+    if (!form.elements.train.files.length) throw new Error("Choose a training file (JSONL, CSV, TSV or Parquet).");
+    body.append("train", form.elements.train.files[0]);
+    if (form.elements.dev.files.length) body.append("dev", form.elements.dev.files[0]);
+    body.append("config", JSON.stringify(readConfig(form)));
+    button.disabled = true;
+    clearMessage(msg);
+    const created = await (await request("jobs/ssa-train", { method: "POST", body })).json();
+    const id = created.job_id ?? created.id;
+    notify(msg, "ok", `Job ${id} queued.`);
+    await refreshList();
+    follow(id);
+  } catch (err) {
+    notify(msg, "error", err.summary || err.message, err.details || []);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export async function refreshList() {
+  const body = $("#jobs-table tbody");
+  try {
+    const data = await getJson("jobs");
+    const jobs = (Array.isArray(data) ? data : data.jobs || data.items || []).map(normaliseJob);
+    replace(body, jobs.length ? jobs.map(jobRow) : h("tr", {}, h("td", { colspan: "5", class: "muted" }, "No jobs yet.")));
+  } catch (err) {
+    replace(body, h("tr", {}, h("td", { colspan: "5", class: "msg-error" }, err.summary || err.message)));
+  }
+}
+
+function jobRow(job) {
+  return h("tr", { "data-job": job.id },
+    h("td", {}, h("button", { type: "button", class: "link", onclick: () => follow(job.id) }, job.id)),
+    h("td", {}, h("span", { class: `badge status-${job.status}` }, job.status)),
+    h("td", {}, job.stage || "–"), h("td", { class: "num" }, `${Math.round(job.progress * 100)}%`),
+    h("td", {}, job.createdAt ? String(job.createdAt).replace("T", " ").slice(0, 19) : fmt(null)));
+}
+
+/** Show job `id` in the detail panel and poll it while it is queued or running. */
+export function follow(id) {
+  const panel = $("#job-detail");
+  if (poll.jobId !== id) replace(panel);
+  poll.jobId = id;
+  panel.hidden = false;
+  clearTimeout(poll.timer);
+  tick(id, panel, true);
+}
+
+async function tick(id, panel, first) {
+  if (poll.jobId !== id) return;
+  try {
+    const job = normaliseJob(await fetchJob(id));
+    if (poll.jobId !== id) return;
+    const wasActive = panel.dataset.active === "true";
+    renderJob(panel, job, () => follow(id));
+    panel.dataset.active = String(isActive(job));
+    panel.dataset.status = job.status;
+    if (first) panel.querySelector("h3").focus?.();
+    if (wasActive && !isActive(job)) refreshList();
+    if (isActive(job) && poll.visible) poll.timer = setTimeout(() => tick(id, panel, false), POLL_MS);
+  } catch (err) {
+    const area = h("div", { class: "msg" });
+    notify(area, "error", err.summary || err.message, err.details || []);
+    replace(panel, area);
+  }
+}

@@ -1,0 +1,89 @@
+// Models view: every published model with its dev metric, which one is active, its card, deploy and download.
+import { download, getJson, postJson } from "./api.js";
+import { fetchModels } from "./catalog.js";
+import { lineChart } from "./chart.js";
+import { $, fmt, h, notify, replace } from "./dom.js";
+import { devValue } from "./jobmodel.js";
+import { renderMarkdown } from "./markdown.js";
+
+export function initModels() {
+  $("#models-refresh").addEventListener("click", showModels);
+}
+
+export async function showModels() {
+  const msg = $("#models-msg");
+  try {
+    const { models, activeId } = await fetchModels();
+    $("#active-model").textContent = activeId ? `Active model: ${activeId}` : "No model is active.";
+    replace($("#models-table tbody"), models.length ? models.map((m) => modelRow(m, msg))
+      : h("tr", {}, h("td", { colspan: "6", class: "muted" }, "No models yet: start a job in the Jobs view.")));
+  } catch (err) {
+    notify(msg, "error", err.summary || err.message, err.details || []);
+  }
+}
+
+function modelRow(m, msg) {
+  const button = (label, onclick, extra = {}) => h("button", { type: "button", onclick, ...extra }, label);
+  return h("tr", { "data-model": m.id, class: m.active ? "is-active" : "" },
+    h("th", { scope: "row" }, m.id, m.active ? h("span", { class: "badge ok" }, "active") : null),
+    h("td", {}, m.method || "–"), h("td", {}, m.version || "–"),
+    h("td", { class: "num" }, `${m.metric} ${fmt(m.devMetric)}`),
+    h("td", {}, m.createdAt ? String(m.createdAt).replace("T", " ").slice(0, 19) : "–"),
+    h("td", {}, h("div", { class: "actions" },
+      button("Card", () => showCard(m.id), { "aria-controls": "model-card" }),
+      button("Deploy", (e) => deploy(m.id, e.currentTarget, msg), { disabled: m.active, "aria-label": `Deploy ${m.id}` }),
+      button("Download", () => download(`models/${m.id}/download`, `${m.id}.tar.gz`)
+        .catch((err) => notify(msg, "error", err.summary || err.message, err.details || [])), { "aria-label": `Download ${m.id}` }))));
+}
+
+async function deploy(id, button, msg) {
+  button.disabled = true;
+  try {
+    await postJson(`models/${id}/deploy`, {});
+    notify(msg, "ok", `Model ${id} is now active.`);
+    await showModels();
+  } catch (err) {
+    notify(msg, "error", err.summary || err.message, err.details || []);
+    button.disabled = false;
+  }
+}
+
+/** GET /models/{id} and show its facts, its per-iteration chart and its card. */
+async function showCard(id) {
+  const panel = $("#model-card");
+  panel.hidden = false;
+  try {
+    const m = await getJson(`models/${id}`);
+    replace(panel, h("h3", { tabindex: "-1" }, `Model ${id}`), facts(m), history(m), card(m));
+  } catch (err) {
+    const area = h("div", { class: "msg" });
+    notify(area, "error", err.summary || err.message, err.details || []);
+    replace(panel, area);
+  }
+  panel.querySelector("h3, .msg").focus?.();
+}
+
+const FACTS = [["method", "method"], ["task", "task"], ["labels", "labels"], ["base model", "base_model"],
+  ["λ (token loss weight)", "lambda_tok"], ["τ (keep threshold)", "tau"], ["w (CLS share)", "cls_weight"],
+  ["max length", "max_length"], ["pair input", "pair"], ["version", "version"], ["created", "created_at"]];
+
+function facts(m) {
+  const src = { ...(m.meta || m.ssa || {}), ...m };
+  const rows = FACTS.filter(([, key]) => src[key] !== undefined && src[key] !== null).map(([name, key]) =>
+    [h("dt", {}, name), h("dd", {}, Array.isArray(src[key]) ? src[key].join(", ") : String(src[key]))]);
+  return h("dl", { class: "facts" }, rows.flat());
+}
+
+function history(m) {
+  const metrics = m.metrics || {};
+  const records = metrics.iterations || [];
+  if (!records.length) return null;
+  const metric = metrics.metric || m.metric || "metric";
+  const points = records.map((r, i) => ({ x: r.iteration ?? i + 1, y: devValue(r, metric) })).filter((p) => typeof p.y === "number");
+  return h("div", { class: "chart-wrap" }, lineChart(points, metric));
+}
+
+function card(m) {
+  const text = m.card ?? m.card_md ?? m.card_markdown ?? null;
+  return text ? h("section", { class: "card-md" }, renderMarkdown(text)) : h("p", { class: "muted" }, "This model has no card.");
+}
