@@ -37,6 +37,15 @@ export function fmt(value, digits = 4) {
   return Number.isInteger(value) ? String(value) : value.toFixed(digits);
 }
 
+/** A time as "2026-11-27 19:21:32": from epoch seconds or an ISO string. */
+export function when(value) {
+  if (value === null || value === undefined || value === "") return "–";
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
 /** "1m 05s" from seconds; "–" when unknown. */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";

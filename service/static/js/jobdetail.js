@@ -2,7 +2,7 @@
 import { download, getJson, postJson, request } from "./api.js";
 import { lineChart } from "./chart.js";
 import { duration, fmt, h, notify, replace } from "./dom.js";
-import { devValue, errorText, isActive } from "./jobmodel.js";
+import { devValue, errorText, isActive, shownIteration } from "./jobmodel.js";
 import { labelRecord, parseJsonl } from "./labels.js";
 
 const LABEL_PAGE = 25;
@@ -15,13 +15,14 @@ export function renderJob(panel, job, onChange) {
   replace(panel,
     h("h3", { id: "job-title", tabindex: "-1" }, `Job ${job.id} `, h("span", { class: `badge status-${job.status}` }, job.status)),
     progressBlock(job), job.error ? h("p", { class: "msg msg-error", role: "alert" }, errorText(job.error)) : null,
-    actions(job, msg, onChange), msg, metricsBlock(job), labels, log);
+    deployLine(job), actions(job, msg, onChange), msg, metricsBlock(job), labels, log);
   syncIterations(labels, job);
 }
 
 function progressBlock(job) {
   const pct = Math.round(Math.min(1, Math.max(0, job.progress)) * 100);
-  const iter = job.iteration !== null ? `iteration ${job.iteration}${job.iterations ? ` of ${job.iterations}` : ""}` : "";
+  const k = shownIteration(job.iteration);
+  const iter = job.iteration !== null ? `iteration ${k}${job.iterations ? ` of ${job.iterations}` : ""}` : "";
   const parts = [job.stage && `stage ${job.stage}`, iter, `${pct}%`, isActive(job) && `ETA ${duration(job.eta)}`];
   return h("div", { class: "progress-block" },
     h("progress", { max: "100", value: String(pct), "aria-label": "Job progress" }, `${pct}%`),
@@ -55,15 +56,21 @@ async function act(button, msg, fn, onChange) {
 }
 
 function metricsBlock(job) {
-  const points = job.history.map((r, i) => ({ x: r.iteration ?? i + 1, y: devValue(r, job.metric) }))
+  const points = job.history.map((r, i) => ({ x: shownIteration(r.iteration ?? i), y: devValue(r, job.metric) }))
     .filter((p) => typeof p.y === "number");
   return h("div", { class: "metrics-block" },
     h("h4", {}, `Dev ${job.metric} per iteration`), h("div", { class: "chart-wrap" }, lineChart(points, job.metric)),
     job.history.length ? iterationTable(job) : null);
 }
 
+function deployLine(job) {
+  if (job.deployed === null && !job.deployNote) return null;
+  const text = job.deployed ? `Model ${job.modelId} was deployed when the job finished.` : "The model was not deployed.";
+  return h("p", { class: job.deployed ? "msg msg-ok" : "msg msg-info" }, text, job.deployNote ? ` ${job.deployNote}` : "");
+}
+
 function iterationTable(job) {
-  const cols = [["iteration", (r) => r.iteration], [`dev ${job.metric}`, (r) => devValue(r, job.metric)],
+  const cols = [["iteration", (r) => shownIteration(r.iteration)], [`dev ${job.metric}`, (r) => devValue(r, job.metric)],
     ["train loss", (r) => r.train_loss], ["token loss", (r) => r.tok_loss],
     ["kept rate", (r) => r.kept_rate ?? r.probe?.kept_rate ?? r.label_stats?.kept_rate],
     ["zero-label share", (r) => r.zero_label_share ?? r.probe?.zero_label_share ?? r.label_stats?.zero_label_share],
@@ -91,13 +98,13 @@ function labelsBox(job) {
     try {
       const text = await (await request(`jobs/${job.id}/labels`, { params: { iteration: select.value } })).text();
       Object.assign(state, { records: parseJsonl(text), shown: 0 });
-      notify(msg, "info", `Iteration ${select.value}: ${state.records.length} labelled sentences.`);
+      notify(msg, "info", `Iteration ${shownIteration(Number(select.value))}: ${state.records.length} labelled sentences.`);
       showPage();
     } catch (err) {
       notify(msg, "error", err.summary || err.message, err.details || []);
     }
   };
-  const get = () => download(`jobs/${job.id}/labels`, `${job.id}-labels-iter${select.value}.jsonl`, { iteration: select.value })
+  const get = () => download(`jobs/${job.id}/labels`, `${job.id}-labels-iter${shownIteration(Number(select.value))}.jsonl`, { iteration: select.value })
     .catch((err) => notify(msg, "error", err.summary || err.message, err.details || []));
   return h("section", { class: "labels-box", "aria-labelledby": "labels-h" },
     h("h4", { id: "labels-h" }, "Weak token labels"),
@@ -112,13 +119,14 @@ function labelsBox(job) {
 /** Offer the iterations whose labels exist: those with a finished record (labels are written before training). */
 function syncIterations(box, job) {
   const select = box.querySelector("select");
-  const done = job.history.map((r, i) => r.iteration ?? i + 1).filter((k) => k >= 1);
-  const current = job.iteration && isActive(job) && job.stage !== "loading" ? [job.iteration] : [];
+  const done = job.history.map((r, i) => r.iteration ?? i).filter((k) => k >= 1);
+  const current = job.iteration >= 1 && isActive(job) && ["training", "evaluating", "evaluated"].includes(job.stage)
+    ? [job.iteration] : [];
   const iterations = [...new Set([...done, ...current])].sort((a, b) => a - b);
   const wanted = iterations.map(String);
   if ([...select.options].map((o) => o.value).join() === wanted.join()) return;
   const keep = select.value;
-  replace(select, iterations.map((k) => h("option", { value: String(k) }, String(k))));
+  replace(select, iterations.map((k) => h("option", { value: String(k) }, String(shownIteration(k)))));
   if (wanted.includes(keep)) select.value = keep;
   box.querySelector(".show-labels").disabled = !iterations.length;
 }

@@ -15,22 +15,27 @@ export function devValue(record, metric) {
   return numeric ?? null;
 }
 
+/** Iterations are 0-based inside the system; the console shows them 1-based, as the CLI does. */
+export const shownIteration = (k) => (typeof k === "number" ? k + 1 : k);
+
 export function normaliseJob(j) {
   const progressObj = typeof j.progress === "object" && j.progress !== null ? j.progress : {};
-  const history = first(j.metrics, j.iteration_metrics, j.history, progressObj.metrics, []);
+  const history = first(Array.isArray(j.iterations) ? j.iterations : undefined, j.metrics, j.history, []);
   const config = j.config || {};
   const metric = first(j.metric, history[0]?.metric, Object.keys(history[0]?.dev || {})[0], "metric");
   return {
     id: first(j.id, j.job_id),
     status: first(j.status, "unknown"),
     stage: first(j.stage, progressObj.stage, ""),
-    progress: first(typeof j.progress === "number" ? j.progress : undefined, progressObj.fraction, progressObj.value, 0),
+    progress: first(typeof j.progress === "number" ? j.progress : undefined, progressObj.fraction, 0),
     iteration: first(j.iteration, progressObj.iteration, null),
-    iterations: first(j.iterations, progressObj.iterations, config.iterations, null),
+    iterations: first(typeof j.iterations === "number" ? j.iterations : undefined, config.iterations, null),
     eta: first(j.eta_s, j.eta_seconds, j.eta, null),
     history: Array.isArray(history) ? history : [],
     metric,
     modelId: first(j.model_id, j.result?.model_id, null),
+    deployed: first(j.deployed, null),
+    deployNote: first(j.deploy_note, null),
     error: first(j.error, null),
     createdAt: first(j.created_at, j.submitted_at, ""),
     config,

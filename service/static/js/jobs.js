@@ -1,6 +1,6 @@
 // Jobs view: upload a dataset and start an SSA training job, list jobs, follow one live by polling.
 import { getJson, request } from "./api.js";
-import { $, clearMessage, fmt, h, notify, replace } from "./dom.js";
+import { $, clearMessage, h, notify, replace, when } from "./dom.js";
 import { fetchJob, renderJob } from "./jobdetail.js";
 import { isActive, normaliseJob } from "./jobmodel.js";
 
@@ -81,7 +81,7 @@ function jobRow(job) {
     h("td", {}, h("button", { type: "button", class: "link", onclick: () => follow(job.id) }, job.id)),
     h("td", {}, h("span", { class: `badge status-${job.status}` }, job.status)),
     h("td", {}, job.stage || "–"), h("td", { class: "num" }, `${Math.round(job.progress * 100)}%`),
-    h("td", {}, job.createdAt ? String(job.createdAt).replace("T", " ").slice(0, 19) : fmt(null)));
+    h("td", {}, when(job.createdAt)));
 }
 
 /** Show job `id` in the detail panel and poll it while it is queued or running. */

@@ -42,7 +42,8 @@ export function labelRecord(record) {
   const item = h("li", { class: "label-record" });
   const meta = [];
   if (record.label !== undefined) meta.push(`label ${record.label}`);
-  if (record.example_id !== undefined) meta.push(`example ${record.example_id}`);
+  if (record.row !== undefined) meta.push(`row ${record.row}`);
+  else if (record.example_id !== undefined) meta.push(`example ${record.example_id}`);
   const ones = tokens.filter((t) => tokenLabel(t) === 1).length;
   const zeros = tokens.filter((t) => tokenLabel(t) === 0).length;
   meta.push(`${ones} tokens marked 1, ${zeros} marked 0`);

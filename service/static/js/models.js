@@ -2,8 +2,8 @@
 import { download, getJson, postJson } from "./api.js";
 import { fetchModels } from "./catalog.js";
 import { lineChart } from "./chart.js";
-import { $, fmt, h, notify, replace } from "./dom.js";
-import { devValue } from "./jobmodel.js";
+import { $, fmt, h, notify, replace, when } from "./dom.js";
+import { devValue, shownIteration } from "./jobmodel.js";
 import { renderMarkdown } from "./markdown.js";
 
 export function initModels() {
@@ -28,7 +28,7 @@ function modelRow(m, msg) {
     h("th", { scope: "row" }, m.id, m.active ? h("span", { class: "badge ok" }, "active") : null),
     h("td", {}, m.method || "–"), h("td", {}, m.version || "–"),
     h("td", { class: "num" }, `${m.metric} ${fmt(m.devMetric)}`),
-    h("td", {}, m.createdAt ? String(m.createdAt).replace("T", " ").slice(0, 19) : "–"),
+    h("td", {}, when(m.createdAt)),
     h("td", {}, h("div", { class: "actions" },
       button("Card", () => showCard(m.id), { "aria-controls": "model-card" }),
       button("Deploy", (e) => deploy(m.id, e.currentTarget, msg), { disabled: m.active, "aria-label": `Deploy ${m.id}` }),
@@ -79,7 +79,7 @@ function history(m) {
   const records = metrics.iterations || [];
   if (!records.length) return null;
   const metric = metrics.metric || m.metric || "metric";
-  const points = records.map((r, i) => ({ x: r.iteration ?? i + 1, y: devValue(r, metric) })).filter((p) => typeof p.y === "number");
+  const points = records.map((r, i) => ({ x: shownIteration(r.iteration ?? i), y: devValue(r, metric) })).filter((p) => typeof p.y === "number");
   return h("div", { class: "chart-wrap" }, lineChart(points, metric));
 }
 

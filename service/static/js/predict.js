@@ -73,7 +73,8 @@ async function predictOne(modelId, item) {
   if (modelId) body.model = modelId;
   try {
     const data = await postJson("predict", body);
-    return { requested: modelId, model: data.model, prediction: data.predictions[0] };
+    const model = data.model ?? { id: data.model_id, version: data.model_version };
+    return { requested: modelId, model, prediction: data.predictions[0] };
   } catch (err) {
     return { requested: modelId, error: err };
   }
