@@ -50,13 +50,12 @@ class Run:
 
 
 def required_grid() -> list[Run]:
-    runs = []
-    for dataset in ("movie-sentiment", "trec6"):
-        for size in (1000, 2000):
-            for arm in (Arm("baseline", "baseline"), Arm("hybrid", "hybrid")):
-                runs += [Run(dataset, size, arm, seed) for seed in SEEDS]
-    for arm in (Arm("co", "co"), Arm("layer", "layer")):
-        runs += [Run("movie-sentiment", 1000, arm, seed) for seed in SEEDS]
+    """The issue's grid, smallest runs first so that a partly finished grid already answers the main question."""
+    pair = (Arm("baseline", "baseline"), Arm("hybrid", "hybrid"))
+    runs = [Run(d, 1000, arm, seed) for d in ("movie-sentiment", "trec6") for seed in SEEDS for arm in pair]
+    others = (Arm("co", "co"), Arm("layer", "layer"))
+    runs += [Run("movie-sentiment", 1000, arm, seed) for seed in SEEDS for arm in others]
+    runs += [Run(d, 2000, arm, seed) for d in ("movie-sentiment", "trec6") for seed in SEEDS for arm in pair]
     return runs
 
 
