@@ -195,13 +195,12 @@ class Trainer:
     ) -> dict[str, float]:
         self.model.train()
         self._progress("training", iteration, state.global_step, total)
-        order = rng.permutation(len(items))
         sums = np.zeros(3)
         batches = 0
-        for start in range(0, len(order), self.cfg.batch_size):
+        for indices in length_grouped_batches([len(e) for e, _ in items], self.cfg.batch_size, rng):
             if self.callback.should_stop():
                 raise TrainingCancelled(f"cancelled in iteration {iteration} at step {state.global_step}")
-            batch = [items[int(i)] for i in order[start : start + self.cfg.batch_size]]
+            batch = [items[int(i)] for i in indices]
             sums += self._step(batch, state.global_step, total)
             batches += 1
             state.global_step += 1
@@ -267,6 +266,21 @@ class Trainer:
     def _progress(self, stage: str, iteration: int, step: int, total: int,
                   metrics: dict[str, Any] | None = None) -> None:
         self.callback.on_progress(Progress(stage, iteration, self.cfg.iterations, step, total, metrics))
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
+                           group: int = 50) -> list[np.ndarray]:
+    """Random batches of similar length: shuffle, sort within windows of `group` batches, shuffle the batches.
+
+    Cuts padding (and CPU time) roughly in half on sentence data while every epoch still sees a random order."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * group
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def label_stats(weak: Sequence[WeakExample]) -> dict[str, float]:
