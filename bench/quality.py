@@ -67,8 +67,6 @@ STUDY_ARMS = (
     Arm("hybrid+ignore-originals", "hybrid", {"original_labels": "ignore"}),
     Arm("hybrid+flip", "hybrid", {"label_mode": "flip"}),
     Arm("hybrid-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
-    Arm("baseline-5it", "baseline", {"iterations": 5}),
-    Arm("hybrid-5it", "hybrid", {"iterations": 5}),
 )
 
 
