@@ -86,7 +86,9 @@ export function detailLines(detail) {
   if (typeof detail === "object") {
     const nested = detail.problems || detail.errors;
     if (Array.isArray(nested)) return detailLines(nested);
-    return Object.entries(detail).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
+    if (detail.message || detail.msg) return [detailItem(detail)];
+    return Object.entries(detail).filter(([k]) => k !== "field") // the message already names the field
+      .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
   }
   return [String(detail)];
 }

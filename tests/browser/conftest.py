@@ -1,0 +1,85 @@
+"""Fixtures of the browser tests: Debian's chromium driven by Playwright, against a real API process.
+
+Screenshots land in test-artifacts/browser/ (gitignored); the ones named predict.png, jobs.png and models.png are
+the console's documentation screenshots: copy them to docs/screenshots/ when the console's look changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssa_core.artifacts import ArtifactStore
+from tests.browser.server import REPO, running_api
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+DESKTOP = {"width": 1280, "height": 900}
+SECOND_MODEL = "tiny-second"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (the Debian package; never a Playwright-downloaded build)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no chromium binary at {CHROMIUM} (apt-get install chromium chromium-driver)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def console_home(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """An artifact store with two models: the tiny hybrid (active) and a copy of it under another id."""
+    home = tmp_path_factory.mktemp("console-home")
+    store = ArtifactStore(home)
+    active = store.import_model(tiny_model_dir)
+    store.import_model(tiny_model_dir, SECOND_MODEL)
+    store.set_active_model(active)
+    return home
+
+
+@pytest.fixture(scope="session")
+def api_url(console_home: Path, chromium: Any) -> Iterator[str]:
+    """Base URL of a real API process (uvicorn) serving the console and the store above."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_api(console_home, ARTIFACTS / "api.log") as base:
+        yield base
+
+
+class ConsolePage:
+    """A browser page plus every JavaScript error and failed console message it produced."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def js_errors(self) -> list[str]:
+        """JavaScript errors; Chromium's "Failed to load resource" lines for expected 4xx answers are not errors."""
+        return [e for e in self.errors if "Failed to load resource" not in e]
+
+
+@pytest.fixture
+def console(chromium: Any, api_url: str, request: pytest.FixtureRequest) -> Iterator[ConsolePage]:
+    """A fresh browser context at desktop size; a screenshot of the final state is kept per test."""
+    context = chromium.new_context(viewport=DESKTOP, base_url=api_url)
+    context.set_default_timeout(15_000)
+    page = ConsolePage(context.new_page())
+    yield page
+    page.screenshot(f"test-{request.node.name}")
+    context.close()
