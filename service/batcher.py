@@ -1,0 +1,248 @@
+"""Micro-batching: concurrent predict requests are grouped into one model call, run off the event loop.
+
+A request becomes a Job holding the Predictor it was admitted with, so that a hot swap never changes the model
+under a request: batches already queued or running finish on the old Predictor. The queue is bounded (QueueFull)
+and every request has a deadline (DeadlineExceeded)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ssa_core.runtime import InputTooLong, Item, Prediction
+
+log = logging.getLogger("ssa.batcher")
+
+
+class PredictorLike(Protocol):
+    max_length: int
+
+    def predict(self, items: Sequence[Item], *, truncate: bool = True, return_tokens: bool = True,
+                return_words: bool = True, batch_size: int = 64) -> list[Prediction]: ...
+
+    def token_count(self, item: Item) -> int: ...
+
+
+class QueueFull(Exception):
+    """The queue holds `queue_size` requests already."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"the prediction queue is full; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(Exception):
+    """A request was not answered within its deadline."""
+
+
+class BatcherStopped(Exception):
+    """The batcher shut down before the request ran."""
+
+
+@dataclass(frozen=True)
+class Options:
+    truncate: bool = True
+    return_tokens: bool = True
+    return_words: bool = True
+
+
+@dataclass(eq=False)
+class Job:
+    predictor: PredictorLike
+    items: list[Item]
+    options: Options
+    finish: Callable[[list[Prediction]], Any]  # runs in the inference thread: e.g. renders the response body
+    future: asyncio.Future[Any]
+    enqueued: float = field(default_factory=time.monotonic)
+    abandoned: bool = False
+
+
+@dataclass
+class BatchStats:
+    inputs: int
+    requests: int
+    seconds: float
+
+
+def run_jobs(jobs: list[Job], max_batch_size: int) -> list[Any]:
+    """Run jobs as few model calls (one per Predictor); one outcome per job: its result or its exception.
+
+    When a shared call fails, each job is retried alone so that one bad input cannot fail its neighbours."""
+    outcomes: list[Any] = [None] * len(jobs)
+    groups: dict[int, list[int]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault(id(job.predictor), []).append(index)
+    for indices in groups.values():
+        try:
+            results = _run_group([jobs[i] for i in indices], max_batch_size)
+        except Exception:
+            if len(indices) == 1:
+                raise
+            results = [_run_alone(jobs[i], max_batch_size) for i in indices]
+        for i, result in zip(indices, results, strict=True):
+            outcomes[i] = result
+    return outcomes
+
+
+def _run_alone(job: Job, max_batch_size: int) -> Any:
+    try:
+        return _run_group([job], max_batch_size)[0]
+    except Exception as exc:
+        return exc
+
+
+def _run_group(jobs: list[Job], max_batch_size: int) -> list[Any]:
+    """One predict call over all items of jobs that share a Predictor (it sorts them by length)."""
+    predictor = jobs[0].predictor
+    items = [item for job in jobs for item in job.items]
+    predictions = predictor.predict(
+        items, truncate=True, batch_size=max_batch_size,
+        return_tokens=any(j.options.return_tokens for j in jobs),
+        return_words=any(j.options.return_words for j in jobs))
+    results: list[Any] = []
+    start = 0
+    for job in jobs:
+        mine = predictions[start : start + len(job.items)]
+        start += len(job.items)
+        results.append(_finish(job, mine))
+    return results
+
+
+def _finish(job: Job, predictions: list[Prediction]) -> Any:
+    if not job.options.truncate:
+        for index, prediction in enumerate(predictions):
+            if prediction.truncated:
+                return InputTooLong(index, job.predictor.token_count(job.items[index]), job.predictor.max_length)
+    for prediction in predictions:
+        prediction.tokens = prediction.tokens if job.options.return_tokens else None
+        prediction.words = prediction.words if job.options.return_words else None
+    try:
+        return job.finish(predictions)
+    except Exception as exc:
+        return exc
+
+
+class MicroBatcher:
+    """Groups queued jobs into batches of at most `max_batch_size` inputs, waiting at most `max_wait_s` for more."""
+
+    def __init__(self, *, max_batch_size: int, max_wait_s: float, queue_size: int,
+                 on_batch: Callable[[BatchStats], None] | None = None,
+                 on_queue: Callable[[int], None] | None = None) -> None:
+        self.max_batch_size, self.max_wait_s, self.queue_size = max_batch_size, max_wait_s, queue_size
+        self.on_batch, self.on_queue = on_batch, on_queue
+        self._pending: deque[Job] = deque()
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssa-infer")
+        self._task: asyncio.Task[None] | None = None
+        self._recent_batch_s = 0.05
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="ssa-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while self._pending:
+            job = self._pending.popleft()
+            if not job.future.done():
+                job.future.set_exception(BatcherStopped("the service is shutting down"))
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    # ---- requests ---------------------------------------------------------------------------------------
+    async def submit(self, predictor: PredictorLike, items: list[Item], options: Options,
+                     finish: Callable[[list[Prediction]], Any], timeout_s: float) -> Any:
+        """Queue one request and wait for its result; raises QueueFull, DeadlineExceeded, or the job's error."""
+        if self._task is None or self._task.done():
+            raise BatcherStopped("the batcher is not running")
+        if len(self._pending) >= self.queue_size:
+            raise QueueFull(self._retry_after())
+        job = Job(predictor, items, options, finish, asyncio.get_running_loop().create_future())
+        self._pending.append(job)
+        self._queue_changed()
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout_s)
+        except TimeoutError:
+            job.abandoned = True
+            raise DeadlineExceeded(f"no answer within {timeout_s:g} s") from None
+
+    def _retry_after(self) -> int:
+        batches_ahead = len(self._pending) / max(1, self.max_batch_size)
+        return max(1, round(batches_ahead * self._recent_batch_s + 0.5))
+
+    def _queue_changed(self) -> None:
+        self._wake.set()
+        if self.on_queue:
+            self.on_queue(len(self._pending))
+
+    # ---- the loop ---------------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            await self._wait_for_work()
+            jobs = await self._collect()
+            if jobs:
+                await self._run(jobs)
+
+    async def _wait_for_work(self) -> None:
+        while not self._pending:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _collect(self) -> list[Job]:
+        """Wait until a batch is full or the oldest job has waited max_wait_s, then take jobs in arrival order."""
+        deadline = self._pending[0].enqueued + self.max_wait_s
+        while sum(len(j.items) for j in self._pending) < self.max_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), remaining)
+        return self._take()
+
+    def _take(self) -> list[Job]:
+        jobs: list[Job] = []
+        size = 0
+        while self._pending and (not jobs or size + len(self._pending[0].items) <= self.max_batch_size):
+            job = self._pending.popleft()
+            if job.abandoned or job.future.done():
+                job.future.cancel()
+                continue
+            jobs.append(job)
+            size += len(job.items)
+        self._queue_changed()
+        return jobs
+
+    async def _run(self, jobs: list[Job]) -> None:
+        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(self._executor, run_jobs, jobs, self.max_batch_size)
+        except Exception as exc:
+            log.exception("inference batch failed")
+            outcomes = [exc] * len(jobs)
+        seconds = time.perf_counter() - start
+        self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * seconds
+        if self.on_batch:
+            self.on_batch(BatchStats(sum(len(j.items) for j in jobs), len(jobs), seconds))
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if job.abandoned or job.future.done():
+                job.future.cancel()
+                continue
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)

@@ -1,0 +1,90 @@
+"""FastAPI dependencies as Annotated aliases: settings, store, served model, batcher, metrics, and API-key checks.
+
+Write endpoints take `WriteKeyDep`, read endpoints `ReadKeyDep` (enforced only when SSA_READS_REQUIRE_KEY=true).
+Both read the `X-API-Key` header and compare it in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from service.batcher import MicroBatcher
+from service.errors import ApiError
+from service.metrics import ServiceMetrics
+from service.serving import ModelManager
+from service.settings import Settings
+from ssa_core.artifacts import ArtifactStore
+
+API_KEY_HEADER = "X-API-Key"
+WRITE_SCHEME = "ApiKey"
+READ_SCHEME = "ApiKeyReads"  # merged into ApiKey (or dropped) by service.app.custom_openapi
+
+write_key_header = APIKeyHeader(name=API_KEY_HEADER, scheme_name=WRITE_SCHEME, auto_error=False,
+                                description="API key (SSA_API_KEY) for write endpoints.")
+read_key_header = APIKeyHeader(name=API_KEY_HEADER, scheme_name=READ_SCHEME, auto_error=False,
+                               description="API key for read endpoints (when SSA_READS_REQUIRE_KEY=true).")
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+def get_manager(request: Request) -> ModelManager:
+    manager: ModelManager = request.app.state.manager
+    return manager
+
+
+def get_batcher(request: Request) -> MicroBatcher:
+    batcher: MicroBatcher = request.app.state.batcher
+    return batcher
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+ManagerDep = Annotated[ModelManager, Depends(get_manager)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
+def check_api_key(settings: Settings, given: str | None) -> None:
+    """Raise 401 unless auth is disabled or `given` equals the configured key (constant-time comparison)."""
+    if settings.auth_disabled:
+        return
+    expected = settings.api_key_value()
+    if expected is None:
+        raise ApiError(401, "unauthorized", "this endpoint needs an API key but none is configured on the server "
+                       "(set SSA_API_KEY, or SSA_AUTH_DISABLED=true for local development)",
+                       {"field": API_KEY_HEADER}, {"WWW-Authenticate": API_KEY_HEADER})
+    if given is None or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        reason = "missing" if given is None else "wrong"
+        raise ApiError(401, "unauthorized", f"{reason} {API_KEY_HEADER} header", {"field": API_KEY_HEADER},
+                       {"WWW-Authenticate": API_KEY_HEADER})
+
+
+def require_write_key(settings: SettingsDep,
+                      key: Annotated[str | None, Security(write_key_header)] = None) -> None:
+    check_api_key(settings, key)
+
+
+def require_read_key(settings: SettingsDep,
+                     key: Annotated[str | None, Security(read_key_header)] = None) -> None:
+    if settings.reads_require_key:
+        check_api_key(settings, key)
+
+
+WriteKeyDep = Annotated[None, Depends(require_write_key)]
+ReadKeyDep = Annotated[None, Depends(require_read_key)]

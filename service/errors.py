@@ -1,0 +1,132 @@
+"""One error type and one JSON error shape for every failure: {"error": {"type", "message", "detail"}}.
+
+All mapping from exceptions to responses happens here; handlers never leak internals (tracebacks are logged)."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ssa_core.artifacts import InvalidId, NotFound
+
+log = logging.getLogger("ssa.service")
+
+
+class ApiError(Exception):
+    """An error response: HTTP status, a stable machine-readable type, a human message and optional detail."""
+
+    def __init__(self, status: int, type: str, message: str, detail: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.detail, self.headers = status, type, message, detail, headers
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """Raised while the body is being received once it exceeds the limit (see service.limits)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
+        self.limit = limit
+
+
+class ErrorInfo(BaseModel):
+    type: str = Field(examples=["validation_error"])
+    message: str = Field(examples=["inputs[0]: text is empty or only whitespace"])
+    detail: Any = Field(None, examples=[[{"field": "inputs[0]", "message": "text is empty or only whitespace"}]])
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
+
+
+def error_response(status: int, type: str, message: str, detail: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"type": type, "message": message, "detail": detail}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'inputs', 2, 1) -> 'inputs[2][1]'; path and query parameters keep their name."""
+    parts = list(loc[1:] if loc and loc[0] in ("body", "path", "query", "header") else loc)
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def invalid_field(field: str, message: str) -> ApiError:
+    """A 422 naming one field."""
+    return ApiError(422, "validation_error", f"{field}: {message}", [{"field": field, "message": message}])
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        first = next(e for e in errors if e.get("type") == "json_invalid")
+        position = first["loc"][-1] if first.get("loc") else None
+        reason = (first.get("ctx") or {}).get("error", "JSON decode error")
+        return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}",
+                              {"field": "body", "position": position})
+    detail = [{"field": field_path(e.get("loc", ())), "message": str(e.get("msg")), "type": e.get("type")}
+              for e in errors]
+    message = "; ".join(f"{d['field']}: {d['message']}" for d in detail[:5])
+    return error_response(422, "validation_error", message, detail)
+
+
+def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.type, exc.message, exc.detail, exc.headers)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if isinstance(exc, PayloadTooLarge):
+        return error_response(413, "payload_too_large", str(exc.detail), {"field": "body", "limit": exc.limit},
+                              {"Connection": "close"})
+    if status == 400 and exc.detail == "There was an error parsing the body":
+        return error_response(400, "invalid_body", "the request body could not be decoded (JSON must be UTF-8)",
+                              {"field": "body"})
+    type_name = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(status, type_name, message, None, headers)
+
+
+def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, "not_found", str(exc))
+
+
+def _invalid_id(request: Request, exc: Exception) -> JSONResponse:
+    field = "job_id" if "job id" in str(exc) else "model_id"
+    return error_response(422, "invalid_id", str(exc), [{"field": field, "message": str(exc)}])
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error; the cause has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception to the one error shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(InvalidId, _invalid_id)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+# Documented error responses, for the routes' `responses=`.
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody, "description": HTTPStatus(status).phrase} for status in statuses}

@@ -1,0 +1,102 @@
+"""POST /predict: labels, scores and per-token / per-word SSA attention for texts or text pairs."""
+
+# No `from __future__ import annotations` here: FastAPI must see the request model built in build_router.
+import json
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from service.batcher import BatcherStopped, DeadlineExceeded, Options, QueueFull
+from service.deps import BatcherDep, ManagerDep, MetricsDep, ReadKeyDep, SettingsDep, StoreDep
+from service.errors import ApiError, error_responses, invalid_field
+from service.inputs import check_kinds, parse_inputs
+from service.schemas import PredictResponse, predict_request_model
+from service.serving import Loaded
+from service.settings import Settings
+from ssa_core.runtime import InputTooLong, Item, Prediction
+from ssa_core.textspans import Span
+
+DIGITS = 6
+
+
+def span_dict(span: Span) -> dict[str, Any]:
+    return {"text": span.text, "start": span.start, "end": span.end, "segment": span.segment,
+            "attention": None if span.attention is None else round(span.attention, DIGITS),
+            "importance": None if span.importance is None else round(span.importance, DIGITS)}
+
+
+def prediction_dict(p: Prediction) -> dict[str, Any]:
+    label = round(p.label, DIGITS) if isinstance(p.label, float) else p.label
+    return {"label": label, "score": round(p.score, DIGITS),
+            "scores": {name: round(value, DIGITS) for name, value in p.scores.items()},
+            "truncated": p.truncated,
+            "tokens": None if p.tokens is None else [span_dict(s) for s in p.tokens],
+            "words": None if p.words is None else [span_dict(s) for s in p.words]}
+
+
+def renderer(loaded: Loaded) -> Any:
+    """Renders a response body from predictions (called in the inference thread, off the event loop)."""
+    head = {"model_id": loaded.info.model_id, "model_version": loaded.info.version}
+
+    def render(predictions: list[Prediction]) -> bytes:
+        body = {**head, "predictions": [prediction_dict(p) for p in predictions]}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    return render
+
+
+def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None) -> Loaded:
+    loaded = manager.current
+    if loaded is None:
+        raise ApiError(503, "not_ready", f"no model is being served: {manager.status}", None, {"Retry-After": "5"})
+    if wanted is not None and wanted != loaded.info.model_id:
+        if not store.has_model(wanted):
+            raise ApiError(404, "not_found", f"model {wanted!r} not found", {"field": "model"})
+        raise ApiError(409, "model_not_deployed", f"model {wanted!r} is not the deployed model "
+                       f"({loaded.info.model_id}); deploy it with POST /models/{wanted}/deploy", {"field": "model"})
+    return loaded
+
+
+async def run_batch(batcher: BatcherDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,
+                    items: list[Item], options: Options, single: bool) -> bytes:
+    try:
+        body: bytes = await batcher.submit(loaded.predictor, items, options, renderer(loaded),
+                                           settings.request_timeout_s)
+        return body
+    except QueueFull as exc:
+        metrics.rejected.labels("queue_full").inc()
+        raise ApiError(429, "queue_full", str(exc), None, {"Retry-After": str(exc.retry_after_s)}) from exc
+    except DeadlineExceeded as exc:
+        metrics.rejected.labels("timeout").inc()
+        raise ApiError(504, "timeout", f"the prediction took too long: {exc}") from exc
+    except InputTooLong as exc:
+        raise invalid_field("inputs" if single else f"inputs[{exc.index}]",
+                            f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
+                            "(send truncate: true to cut it)") from exc
+    except BatcherStopped as exc:
+        raise ApiError(503, "unavailable", str(exc)) from exc
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """The predict router; its request schema carries this deployment's limits."""
+    router = APIRouter(tags=["predict"])
+    PredictRequest: Any = predict_request_model(settings.max_inputs, settings.max_chars)
+
+    @router.post("/predict", response_model=PredictResponse,
+                 responses=error_responses(400, 401, 404, 409, 413, 422, 429, 500, 503, 504))
+    async def predict(body: PredictRequest, manager: ManagerDep, store: StoreDep, batcher: BatcherDep,
+                      metrics: MetricsDep, app_settings: SettingsDep, _: ReadKeyDep) -> Response:
+        """Classify one text, a list of texts, or [text, text_pair] pairs with the deployed model.
+
+        Each prediction has the label, its probability, every class's probability and, unless turned off, the
+        SSA attention and token importance of every wordpiece and word with character offsets into the input.
+        Concurrent requests are grouped into batches (micro-batching)."""
+        loaded = served_model(manager, store, body.model)
+        single = isinstance(body.inputs, str)
+        items = parse_inputs(body.inputs, max_inputs=app_settings.max_inputs, max_chars=app_settings.max_chars)
+        check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
+        options = Options(body.truncate, body.return_tokens, body.return_words)
+        content = await run_batch(batcher, metrics, app_settings, loaded, items, options, single)
+        return Response(content, media_type="application/json")
+
+    return router

@@ -1,0 +1,117 @@
+"""Request and response bodies of the inference and model endpoints (documented in OpenAPI with examples)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+
+from service.inputs import inputs_schema
+from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
+
+EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
+
+
+def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
+    """The POST /predict body, with this deployment's limits in its schema (maxItems, maxLength).
+
+    `inputs` is validated by service.inputs.parse_inputs (errors name the exact element)."""
+    examples: list[Any] = [
+        {"inputs": EXAMPLE_TEXT},
+        {"inputs": [EXAMPLE_TEXT, "Dull and far too long."], "return_tokens": False},
+        {"inputs": ["The plot is thin.", "The acting is superb."], "truncate": False, "return_words": False},
+    ]
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": examples}),
+        __doc__="One text, a list of texts, or a list of [text, text_pair] pairs, and what to return.",
+        inputs=(Annotated[Any, WithJsonSchema(inputs_schema(max_inputs, max_chars))], Field()),
+        truncate=(bool, Field(True, description="Cut inputs longer than the model's max_length (and say so); "
+                              "false: such an input is refused with 422 naming its index.")),
+        return_tokens=(bool, Field(True, description="Include per-wordpiece spans and SSA scores.")),
+        return_words=(bool, Field(True, description="Include per-word spans and SSA scores.")),
+        model=(str | None, Field(None, pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
+                                 description="Expected model id: 404 if unknown, 409 if it is not the deployed "
+                                 "model. Omit to use the deployed model.")),
+    )
+
+
+class SpanOut(BaseModel):
+    """A wordpiece or word: character span into the input of `segment` and its SSA scores."""
+
+    text: str = Field(examples=["gorgeous"])
+    start: int = Field(examples=[2])
+    end: int = Field(examples=[10])
+    segment: int = Field(description="0: the text, 1: the text pair", examples=[0])
+    attention: float | None = Field(description="SSA attention weight (null for methods without it)",
+                                    examples=[0.21])
+    importance: float | None = Field(description="token importance p_i (null for the baseline)", examples=[0.87])
+
+
+class PredictionOut(BaseModel):
+    label: str | float = Field(description="Predicted class (or value, for regression)", examples=["positive"])
+    score: float = Field(description="Probability of the predicted class (the value, for regression)",
+                         examples=[0.93])
+    scores: dict[str, float] = Field(description="Probability of every class", examples=[{"negative": 0.07,
+                                                                                         "positive": 0.93}])
+    truncated: bool = Field(description="The input was cut to the model's max_length", examples=[False])
+    tokens: list[SpanOut] | None = Field(description="Per-wordpiece spans (null unless return_tokens)")
+    words: list[SpanOut] | None = Field(description="Per-word spans (null unless return_words)")
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: str = Field(examples=["sentiment-minilm"])
+    model_version: str = Field(examples=["3f2a9c1b7d40"])
+    predictions: list[PredictionOut] = Field(description="One per input, in input order")
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: str = Field(examples=["sentiment-minilm"])
+    version: str = Field(examples=["3f2a9c1b7d40"])
+    created_at: str | None = Field(examples=["2025-01-01T12:00:00+00:00"])
+    method: str = Field(examples=["hybrid"])
+    task: str = Field(examples=["classification"])
+    labels: list[str] = Field(examples=[["negative", "positive"]])
+    max_length: int = Field(examples=[128])
+    pair: bool = Field(examples=[False])
+    base_model: str | None = Field(examples=["minilm"])
+    metric: str | None = Field(examples=["accuracy"])
+    dev_metric: float | None = Field(examples=[0.86])
+    metrics: dict[str, Any] | None = Field(description="metrics.json: best iteration, dev metrics, iterations")
+    active: bool = Field(description="The store's active model (active.json)")
+    loaded: bool = Field(description="The model this process is serving")
+
+
+class ModelList(BaseModel):
+    active: str | None = Field(description="Id of the active model, if any", examples=["sentiment-minilm"])
+    models: list[ModelOut]
+
+
+class DeployResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: str = Field(examples=["sentiment-minilm"])
+    version: str = Field(examples=["3f2a9c1b7d40"])
+    previous: str | None = Field(description="The model served before", examples=["sentiment-old"])
+    provider: str = Field(examples=["CPUExecutionProvider"])
+    load_seconds: float = Field(description="Load + warm-up time", examples=[0.8])
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    ready: bool
+    reason: str | None = Field(description="Why not ready", examples=["no model yet"])
+    model_id: str | None = Field(examples=["sentiment-minilm"])
+    model_version: str | None = Field(examples=["3f2a9c1b7d40"])
+    provider: str | None = Field(examples=["CPUExecutionProvider"])
+    bootstrap: dict[str, Any] | None = Field(None, description="Progress of the first-run (bootstrap) training "
+                                             "job, when one is running")

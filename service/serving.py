@@ -1,0 +1,121 @@
+"""The model being served: load + warm up off the event loop, swap one reference, follow active.json.
+
+A deploy loads and warms up the new Predictor completely before `current` changes, so requests never see a
+half-loaded model; requests already admitted keep their reference to the old Predictor (see service.batcher)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from service.metrics import ServiceMetrics
+from service.settings import Settings
+from ssa_core.artifacts import ArtifactStore, ModelInfo
+from ssa_core.runtime import Item, Predictor
+
+log = logging.getLogger("ssa.serving")
+
+
+class WarmUpFailed(RuntimeError):
+    """The warm-up inference of a freshly loaded model failed or produced non-finite scores."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded, warmed-up model."""
+
+    predictor: Predictor
+    info: ModelInfo
+    load_seconds: float
+
+
+def warm_up(predictor: Predictor) -> None:
+    """One short and one long inference; raises WarmUpFailed unless scores are finite."""
+    text = "warm up " * (predictor.max_length // 2)
+    items: list[Item] = [("warm", "up"), ("warm " + text, text)] if predictor.pair else ["warm up", text]
+    predictions = predictor.predict(items, truncate=True)
+    if not all(math.isfinite(p.score) for p in predictions):
+        raise WarmUpFailed(f"model {predictor.model_id} produced non-finite scores on the warm-up inputs")
+
+
+class ModelManager:
+    """Holds the served model; deploys (hot swap) and follows the store's active pointer."""
+
+    def __init__(self, store: ArtifactStore, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.store, self.settings, self.metrics = store, settings, metrics
+        self.current: Loaded | None = None
+        self.status = "no model yet"
+        self._lock = asyncio.Lock()
+        self._failed: dict[str, str] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    # ---- loading ----------------------------------------------------------------------------------------
+    def _load(self, model_id: str) -> Loaded:
+        start = time.perf_counter()
+        info = self.store.get_model(model_id)
+        predictor = Predictor.load(info.path, provider=self.settings.provider,
+                                   intra_op_threads=self.settings.intra_op_threads)
+        warm_up(predictor)
+        return Loaded(predictor, info, time.perf_counter() - start)
+
+    async def deploy(self, model_id: str, *, persist: bool = True) -> tuple[Loaded, Loaded | None]:
+        """Load + warm up `model_id`, record it in active.json (when `persist`), then swap. Returns (new, old)."""
+        async with self._lock:
+            return await self._deploy_locked(model_id, persist)
+
+    async def _deploy_locked(self, model_id: str, persist: bool) -> tuple[Loaded, Loaded | None]:
+        self.status = f"loading model {model_id}" if self.current is None else self.status
+        try:
+            loaded = await asyncio.to_thread(self._load, model_id)
+            if persist:
+                await asyncio.to_thread(self.store.set_active_model, model_id)
+        except Exception as exc:
+            self.metrics.deploys.labels("failed").inc()
+            self._failed[model_id] = f"{exc.__class__.__name__}: {exc}"
+            if self.current is None:
+                self.status = f"model {model_id} failed to load: {self._failed[model_id]}"
+            raise
+        previous, self.current = self.current, loaded
+        self._failed.pop(model_id, None)
+        self.status = "ready"
+        self.metrics.deploys.labels("ok").inc()
+        self.metrics.set_model(model_id, loaded.info.version, loaded.predictor.provider)
+        log.info("serving model %s (version %s, %.2f s to load)", model_id, loaded.info.version, loaded.load_seconds)
+        return loaded, previous
+
+    # ---- following active.json --------------------------------------------------------------------------
+    async def sync_with_store(self) -> None:
+        """Load the store's active model when it differs from the served one (skips ids that failed before)."""
+        async with self._lock:
+            active = await asyncio.to_thread(self.store.active_model_id)
+            served = self.current.info.model_id if self.current else None
+            if active is None or active == served or active in self._failed:
+                return
+            with contextlib.suppress(Exception):
+                await self._deploy_locked(active, persist=False)
+            if active in self._failed:
+                log.error("could not load the active model %s: %s", active, self._failed[active])
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                await self.sync_with_store()
+            except Exception:
+                log.exception("checking the active model failed")
+            await asyncio.sleep(self.settings.active_poll_s)
+
+    def start(self) -> None:
+        self._poller = asyncio.get_running_loop().create_task(self._poll(), name="ssa-active-model")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    def forget_failure(self, model_id: str) -> None:
+        self._failed.pop(model_id, None)

@@ -1,0 +1,87 @@
+"""Service settings, read from the environment (prefix SSA_) by pydantic-settings. Nothing else reads the environment.
+
+Every field carries a description; docs/API_NOTES.md lists them as a table."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MiB = 1 << 20
+
+
+class Settings(BaseSettings):
+    """Configuration of the API process (`ssa serve`)."""
+
+    model_config = SettingsConfigDict(env_prefix="SSA_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path("./var/ssa"), description="Artifact store root (models/, jobs/, active.json).")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0",
+                           description="Redis URL: Celery broker, result backend and job store.")
+    host: str = Field(default="0.0.0.0", description="Interface `ssa serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `ssa serve` listens on.")
+    log_level: str = Field(default="info", description="Log level of the API process (debug, info, warning, error).")
+
+    # auth
+    api_key: SecretStr | None = Field(
+        default=None, description="Key for write endpoints, sent in the X-API-Key header. "
+        "Unset: writes are refused with 401 unless auth_disabled is true.")
+    auth_disabled: bool = Field(default=False, description="Allow writes without a key (local development only).")
+    reads_require_key: bool = Field(default=False, description="Also require X-API-Key on read endpoints.")
+
+    # models and inference
+    provider: Literal["auto", "cuda", "cpu"] = Field(
+        default="auto", description="ONNX Runtime execution provider: auto (CUDA when usable, else CPU), cuda, cpu.")
+    intra_op_threads: int | None = Field(
+        default=None, ge=1, le=256, description="ONNX Runtime intra-op threads (unset: one per core).")
+    model: Path | None = Field(
+        default=None, description="Model folder to publish and deploy at start (`ssa serve --model`).")
+    bootstrap: bool = Field(
+        default=True, description="With an empty store, train and deploy the default model from the shipped sample "
+        "through the job queue.")
+    active_poll_s: float = Field(
+        default=2.0, gt=0, le=3600, description="How often active.json is re-read, so that a model deployed by "
+        "another process (the worker) is picked up.")
+
+    # micro-batcher
+    max_batch_size: int = Field(default=32, ge=1, le=1024, description="Most inputs run through the model at once.")
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="Longest wait for requests to fill a batch.")
+    queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
+
+    # request limits
+    max_body_bytes: int = Field(default=1 * MiB, ge=1024, description="Largest body (except dataset uploads): 413.")
+    max_inputs: int = Field(default=64, ge=1, le=4096, description="Most inputs in one predict request.")
+    max_chars: int = Field(default=10_000, ge=1, description="Most characters in one input text.")
+    max_upload_bytes: int = Field(default=50 * MiB, ge=1024, description="Largest dataset upload (bodies under /jobs).")
+
+    # jobs
+    allowed_base_models: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("minilm",), description="Comma list of base-model names jobs may use; `name=path` pairs name a "
+        "local folder.")
+
+    @field_validator("allowed_base_models", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def base_models(self) -> dict[str, str | None]:
+        """allowed_base_models as name -> local path (None: a name the worker resolves, e.g. minilm)."""
+        pairs = (entry.split("=", 1) if "=" in entry else (entry, None) for entry in self.allowed_base_models)
+        return {name.strip(): (path.strip() if path else None) for name, path in pairs}
+
+    def api_key_value(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read from the environment once)."""
+    return Settings()

@@ -1,0 +1,277 @@
+"""The artifact store: published model folders, job folders and the active-model pointer under one root.
+
+Layout: <root>/models/<id>/ (model folders), <root>/jobs/<id>/, <root>/.staging/ (work in progress, same filesystem
+so that publishing is one atomic rename) and <root>/active.json. Ids are validated and every path is checked to stay
+under the root. Torch-free."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ssa.artifacts")
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# The same rule (ID_PATTERN and no "..") as a regex without look-around, for JSON Schema (with maxLength 64).
+SAFE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.[a-z0-9_-])*\.?$"
+ID_MAX_LENGTH = 64
+_ID_RE = re.compile(ID_PATTERN)
+ACTIVE_FILE = "active.json"
+SSA_FILE = "ssa.json"
+METRICS_FILE = "metrics.json"
+CHUNK = 1 << 20
+
+
+class InvalidId(ValueError):
+    """An id that does not match ID_PATTERN, contains '..', or would leave the store."""
+
+
+class NotFound(KeyError):
+    """No published model (or job) with that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+def validate_id(value: str, kind: str = "model id") -> str:
+    """`value` itself when it is a safe id; raises InvalidId naming the rule it breaks."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        rule = "use 1-64 characters a-z 0-9 . _ - starting with a letter or digit"
+        raise InvalidId(f"{kind} {value!r} is invalid: {rule}")
+    if ".." in value:
+        raise InvalidId(f"{kind} {value!r} is invalid: '..' is not allowed")
+    return value
+
+
+def slugify(name: str) -> str:
+    """A valid id made from an arbitrary name (lower case, other characters turned into '-')."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")
+    slug = re.sub(r"\.{2,}", ".", slug)[:64].rstrip("-._")
+    return slug or "model"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the store knows about one published model: ssa.json fields plus metrics.json."""
+
+    model_id: str
+    version: str
+    path: Path
+    created_at: str | None
+    method: str
+    task: str
+    labels: tuple[str, ...]
+    max_length: int
+    pair: bool
+    base_model: str | None
+    metric: str | None
+    dev_metric: float | None
+    metrics: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("meta")
+        data["path"] = str(self.path)
+        data["labels"] = list(self.labels)
+        return data
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_model_info(model_dir: Path, model_id: str) -> ModelInfo:
+    """ModelInfo from a model folder; raises ValueError when ssa.json is missing or malformed."""
+    try:
+        meta = _read_json(model_dir / SSA_FILE)
+        metrics = _read_json(model_dir / METRICS_FILE) if (model_dir / METRICS_FILE).is_file() else None
+        return ModelInfo(
+            model_id=model_id, version=str(meta["version"]), path=model_dir, created_at=meta.get("created_at"),
+            method=str(meta["method"]), task=str(meta["task"]), labels=tuple(meta.get("labels") or ()),
+            max_length=int(meta["max_length"]), pair=bool(meta.get("pair", False)),
+            base_model=meta.get("base_model"), metric=meta.get("metric"), dev_metric=meta.get("dev_metric"),
+            metrics=metrics, meta=meta,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{model_dir}: unreadable model folder ({exc.__class__.__name__}: {exc})") from exc
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary file next to `path`, fsync it, then rename it over `path`."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ArtifactStore:
+    """Models, jobs and the active-model pointer under one root folder ($SSA_HOME)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.models_root = self.root / "models"
+        self.jobs_root = self.root / "jobs"
+        self.staging_root = self.root / ".staging"
+        for folder in (self.models_root, self.jobs_root, self.staging_root):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # ---- paths ------------------------------------------------------------------------------------------
+    def _contained(self, parent: Path, name: str, kind: str) -> Path:
+        path = (parent / validate_id(name, kind)).resolve()
+        if path.parent != parent.resolve():
+            raise InvalidId(f"{kind} {name!r} resolves outside the store")
+        return path
+
+    def model_dir(self, model_id: str) -> Path:
+        """The folder of model `model_id` (which need not exist yet); raises InvalidId."""
+        return self._contained(self.models_root, model_id, "model id")
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of job `job_id` (which need not exist yet); raises InvalidId."""
+        return self._contained(self.jobs_root, job_id, "job id")
+
+    # ---- models -----------------------------------------------------------------------------------------
+    def has_model(self, model_id: str) -> bool:
+        return (self.model_dir(model_id) / SSA_FILE).is_file()
+
+    def get_model(self, model_id: str) -> ModelInfo:
+        """ModelInfo of a published model; raises InvalidId, NotFound (also for an unreadable folder)."""
+        folder = self.model_dir(model_id)
+        if not (folder / SSA_FILE).is_file():
+            raise NotFound(f"model {model_id!r} not found")
+        try:
+            return read_model_info(folder, model_id)
+        except ValueError as exc:
+            raise NotFound(f"model {model_id!r} is unreadable: {exc}") from exc
+
+    def list_models(self) -> list[ModelInfo]:
+        """Every readable published model, newest first; unreadable folders are logged and skipped."""
+        infos = []
+        for folder in sorted(self.models_root.iterdir()):
+            if not folder.is_dir() or not _ID_RE.fullmatch(folder.name) or not (folder / SSA_FILE).is_file():
+                continue
+            try:
+                infos.append(read_model_info(folder, folder.name))
+            except ValueError as exc:
+                log.warning("skipping model folder: %s", exc)
+        return sorted(infos, key=lambda info: (info.created_at or "", info.model_id), reverse=True)
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A fresh folder on the store's filesystem; whatever is left of it (not published) is removed on exit."""
+        path = Path(tempfile.mkdtemp(dir=self.staging_root, prefix="stage-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def publish_model(self, staged: Path, model_id: str) -> Path:
+        """Move a complete staged model folder to models/<id> in one rename; FileExistsError if the id is taken.
+
+        ssa.json's model_id is set to `model_id` first, so that the served id always matches the store's."""
+        target = self.model_dir(model_id)
+        staged = Path(staged)
+        if not (staged / SSA_FILE).is_file():
+            raise ValueError(f"{staged}: not a model folder (no {SSA_FILE})")
+        meta = _read_json(staged / SSA_FILE)
+        if meta.get("model_id") != model_id:
+            meta["model_id"] = model_id
+            atomic_write_text(staged / SSA_FILE, json.dumps(meta, indent=2))
+        if target.exists():
+            raise FileExistsError(f"model {model_id!r} already exists")
+        try:
+            os.rename(staged, target)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise FileExistsError(f"model {model_id!r} already exists") from exc
+            raise
+        log.info("published model %s", model_id)
+        return target
+
+    def import_model(self, source: Path, model_id: str | None = None) -> str:
+        """Copy an external model folder into the store (for `ssa serve --model DIR`); returns its id.
+
+        The id is `model_id`, else ssa.json's model_id, else the folder name. When that id is already taken by a
+        model of the same version, the existing one is reused; by another version, '-<version>' is appended."""
+        source = Path(source)
+        meta = read_model_info(source, "import").meta
+        base = validate_id(model_id) if model_id else slugify(str(meta.get("model_id") or source.name))
+        version = str(meta["version"])
+        for candidate in (base, slugify(f"{base[:51]}-{version}")):
+            if not self.has_model(candidate):
+                with self.staging() as stage:
+                    shutil.copytree(source, stage, dirs_exist_ok=True, symlinks=False)
+                    self.publish_model(stage, candidate)
+                return candidate
+            if self.get_model(candidate).version == version:
+                return candidate
+        raise FileExistsError(f"model ids {base!r} and {base}-{version} are both taken by other versions")
+
+    # ---- active model -----------------------------------------------------------------------------------
+    def active_model_id(self) -> str | None:
+        """The id in active.json, or None when there is none (or the file is unreadable)."""
+        try:
+            value = _read_json(self.root / ACTIVE_FILE).get("model_id")
+            return validate_id(value) if value is not None else None
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("ignoring unreadable %s: %s", ACTIVE_FILE, exc)
+            return None
+
+    def set_active_model(self, model_id: str) -> None:
+        """Point active.json at a published model (atomic write); raises InvalidId, NotFound."""
+        self.get_model(model_id)
+        record = {"model_id": model_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        atomic_write_text(self.root / ACTIVE_FILE, json.dumps(record))
+
+    # ---- download ---------------------------------------------------------------------------------------
+    def archive_model(self, model_id: str) -> Iterator[bytes]:
+        """A gzip-compressed tar of the model folder (entries under '<id>/'), streamed in chunks of about 1 MiB.
+
+        Raises InvalidId / NotFound on the call, before the first chunk."""
+        folder = self.get_model(model_id).path
+        return _tar_gz_stream(folder, model_id)
+
+
+def _tar_pieces(folder: Path, prefix: str) -> Iterator[bytes]:
+    """The uncompressed tar stream of the regular files of `folder` (symlinks skipped), in pieces."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    for path in files:
+        info = tarfile.TarInfo(f"{prefix}/{path.relative_to(folder).as_posix()}")
+        stat = path.stat()
+        info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o644
+        yield info.tobuf(format=tarfile.PAX_FORMAT)
+        with path.open("rb") as handle:
+            yield from iter(lambda: handle.read(CHUNK), b"")
+        yield b"\0" * (-info.size % tarfile.BLOCKSIZE)
+    yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+def _tar_gz_stream(folder: Path, prefix: str) -> Iterator[bytes]:
+    """`_tar_pieces` gzip-compressed on the fly; empty chunks are not yielded."""
+    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    for piece in _tar_pieces(folder, prefix):
+        if chunk := gz.compress(piece):
+            yield chunk
+    yield gz.flush()
