@@ -1,5 +1,180 @@
-"""Job endpoints (training jobs through the worker queue)."""
+"""Training jobs: submit (validated before queueing), list, inspect, cancel, weak labels and log.
 
-from fastapi import APIRouter
+Jobs run on Celery workers; their state lives in Redis (worker.jobstore) and their files in the job folder."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import redis
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from service.bootstrap import Bootstrap
+from service.deps import ReadKeyDep, SettingsDep, StoreDep, WriteKeyDep
+from service.errors import ApiError, error_response, error_responses
+from service.jobconfig import parse_config
+from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
+from service.jobsubmit import JobSubmitter, read_upload
+from ssa_core.artifacts import validate_id
+from worker.celery_app import enqueue_training, producer_app
+from worker.jobstore import Job, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+LABELS_DIR, LOG_FILE = "labels", "log.txt"
+LABEL_FILE = re.compile(r"^iter(\d+)\.jsonl$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+CHUNK = 1 << 16
+
+
+def setup(app: FastAPI) -> None:
+    """Called by create_app: the job store, the submitter, the Redis-down handler and the first-run bootstrap."""
+    settings, store = app.state.settings, app.state.store
+    jobs = JobStore.from_url(settings.redis_url)
+    submitter = JobSubmitter(settings, store, jobs, lambda job_id: enqueue_training(
+        producer_app(settings.redis_url), job_id))
+    app.state.jobs, app.state.job_submitter = jobs, submitter
+    bootstrap = Bootstrap(settings, store, jobs, submitter)
+    app.state.bootstrap, app.state.bootstrap_status = bootstrap, bootstrap.status
+    app.state.startup_hooks.append(bootstrap.on_startup)
+    app.add_exception_handler(redis.RedisError, _redis_down)
+
+
+def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(503, "job_store_unavailable", "the job store (Redis) is unreachable; try again later",
+                          None, {"Retry-After": "5"})
+
+
+def get_jobs(request: Request) -> JobStore:
+    jobs: JobStore = request.app.state.jobs
+    return jobs
+
+
+def get_submitter(request: Request) -> JobSubmitter:
+    submitter: JobSubmitter = request.app.state.job_submitter
+    return submitter
+
+
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+SubmitterDep = Annotated[JobSubmitter, Depends(get_submitter)]
+
+
+def find_job(jobs: JobStore, job_id: str) -> Job:
+    job = jobs.get(validate_id(job_id, "job id"))
+    if job is None:
+        raise ApiError(404, "not_found", f"job {job_id!r} not found")
+    return job
+
+
+@router.post("/ssa-train", status_code=202, response_model=JobCreated,
+             responses=error_responses(401, 409, 413, 422, 503))
+def submit_job(
+    _: WriteKeyDep,
+    settings: SettingsDep,
+    submitter: SubmitterDep,
+    train: Annotated[UploadFile, File(description="training data: JSONL, CSV, TSV or Parquet")],
+    dev: Annotated[UploadFile | None, File(description="dev data (default: a stratified split of train)")] = None,
+    config: Annotated[str | None, Form(description="JSON object of job settings (see TrainJobConfig)")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
+                                                  description="a retried submission with the same key returns the "
+                                                  "same job")] = None,
+) -> JSONResponse:
+    """Validate the datasets and the config (422 with row numbers and fields; 413 when too large), then queue an
+    SSA training job. 202 with the job's id and status URL."""
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise ApiError(422, "validation_error", "Idempotency-Key: use 1-200 visible ASCII characters",
+                       [{"field": "Idempotency-Key", "message": "use 1-200 visible ASCII characters"}])
+    parsed = parse_config(config)
+    limit = settings.max_upload_bytes
+    train_upload = read_upload("train", train.filename, train.file, limit)
+    dev_upload = read_upload("dev", dev.filename, dev.file, limit) if dev is not None and dev.filename else None
+    done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)
+    body = JobCreated(job_id=done.job_id, status_url=f"/jobs/{done.job_id}", status=done.status,  # type: ignore[arg-type]
+                      model_id=done.model_id, created=done.created)
+    return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.status_url})
+
+
+@router.get("", response_model=JobPage, responses=error_responses(401, 503))
+def list_jobs(
+    _: ReadKeyDep,
+    jobs: JobsDep,
+    status: Annotated[JobStatus | None, Query(description="only jobs with this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobPage:
+    """Jobs, newest first, in pages."""
+    found, total = jobs.list_jobs(status=status, offset=offset, limit=limit)
+    return JobPage(jobs=[job_info(job) for job in found], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobInfo, responses=error_responses(401, 404, 422, 503))
+def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: str) -> JobInfo:
+    """Status, stage, progress, ETA, per-iteration metrics, attempts, error and the resulting model."""
+    job = find_job(jobs, job_id)
+    return job_info(job, jobs.events(job.id), full=True)
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobInfo,
+             responses=error_responses(401, 404, 409, 422, 503))
+def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: str) -> JSONResponse:
+    """A queued job is cancelled at once and never starts; a running one stops at its next training step."""
+    job = find_job(jobs, job_id)
+    outcome = jobs.request_cancel(job.id)
+    if outcome not in ("cancelled", "requested"):
+        raise ApiError(409, "job_finished", f"job {job_id!r} has already ended ({outcome})", {"status": outcome})
+    jobs.add_event(job.id, "cancel-requested" if outcome == "requested" else "cancelled")
+    updated = find_job(jobs, job.id)
+    return JSONResponse(job_info(updated).model_dump(), status_code=202)
+
+
+@router.get("/{job_id}/labels", responses={200: {"content": {"application/x-ndjson": {}},
+                                                 "description": "weak token labels, one JSON object a line"},
+                                           **error_responses(401, 404, 422, 503)})
+def job_labels(
+    _: ReadKeyDep,
+    jobs: JobsDep,
+    store: StoreDep,
+    job_id: str,
+    iteration: Annotated[int | None, Query(ge=0, description="one iteration (default: all of them)")] = None,
+) -> StreamingResponse:
+    """The weak token labels the job's probing produced, as JSONL (streamed): every probed copy of iteration k >= 1
+    with its wordpieces, character offsets and 0/1 labels, `selected` when it was trained on."""
+    job = find_job(jobs, job_id)
+    files = label_files(store.job_dir(job.id) / LABELS_DIR)
+    if iteration is not None:
+        if iteration not in files:
+            available = ", ".join(map(str, files)) or "none yet"
+            raise ApiError(404, "not_found", f"job {job_id!r} has no labels for iteration {iteration} "
+                           f"(iterations with labels: {available})", {"available": list(files)})
+        files = {iteration: files[iteration]}
+    elif not files:
+        raise ApiError(404, "not_found", f"job {job_id!r} has no weak labels yet (they are written from iteration 1)")
+    name = f"{job.id}-labels{'' if iteration is None else f'-iter{iteration}'}.jsonl"
+    return StreamingResponse(stream_files(list(files.values())), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/{job_id}/log", responses={200: {"content": {"text/plain": {}}, "description": "the job's log"},
+                                        **error_responses(401, 404, 422, 503)})
+def job_log(_: ReadKeyDep, jobs: JobsDep, store: StoreDep, job_id: str) -> StreamingResponse:
+    """The job's log (every attempt: stages, per-iteration metrics, errors with tracebacks)."""
+    job = find_job(jobs, job_id)
+    path = store.job_dir(job.id) / LOG_FILE
+    return StreamingResponse(stream_files([path] if path.is_file() else []), media_type="text/plain; charset=utf-8")
+
+
+def label_files(folder: Path) -> dict[int, Path]:
+    """iter<k>.jsonl files of a labels folder by k, in order."""
+    if not folder.is_dir():
+        return {}
+    found = {int(m.group(1)): path for path in folder.iterdir() if (m := LABEL_FILE.fullmatch(path.name))}
+    return dict(sorted(found.items()))
+
+
+def stream_files(paths: list[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with path.open("rb") as handle:
+            yield from iter(lambda: handle.read(CHUNK), b"")

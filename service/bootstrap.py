@@ -1,0 +1,78 @@
+"""First start: with an empty store, train and deploy a default model on the shipped sentiment sample, through the
+real job queue (a worker must be running). The Idempotency-Key makes it one job however often the API restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+import ssa_core
+from service.errors import ApiError
+from service.jobconfig import TrainJobConfig
+from service.jobsubmit import JobSubmitter, Upload
+from service.settings import Settings
+from ssa_core.artifacts import ArtifactStore
+from worker.jobstore import JobStore
+
+log = logging.getLogger("ssa.service")
+BOOTSTRAP_KEY = "bootstrap-default-model"
+BOOTSTRAP_MODEL_ID = "sentiment-minilm"
+SAMPLE_DIR = Path(ssa_core.__file__).resolve().parent / "samples" / "sentiment"
+
+
+def bootstrap_config(settings: Settings) -> TrainJobConfig:
+    """The default model's job: hybrid SSA on the allowed base model (minilm when allowed), deployed at once."""
+    names = list(settings.base_models)
+    base = "minilm" if "minilm" in names or not names else names[0]
+    return TrainJobConfig(method="hybrid", base_model=base, deploy="always", model_id=BOOTSTRAP_MODEL_ID)
+
+
+class Bootstrap:
+    """Submits the bootstrap job when needed; `status()` is what /readyz shows while no model is loaded."""
+
+    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, submitter: JobSubmitter,
+                 sample_dir: Path = SAMPLE_DIR) -> None:
+        self.settings, self.store, self.jobs, self.submitter = settings, store, jobs, submitter
+        self.sample_dir = sample_dir
+        self.state = "pending"
+        self.job_id: str | None = None
+        self.error: str | None = None
+
+    def ensure(self) -> str | None:
+        """Submit the bootstrap job unless bootstrapping is off or a model exists; the job id, or None."""
+        if not self.settings.bootstrap:
+            self.state = "disabled"
+            return None
+        if self.store.active_model_id() is not None or self.store.list_models():
+            self.state = "not_needed"
+            return None
+        train, dev = (Upload(name, f"{name}.jsonl", (self.sample_dir / f"{name}.jsonl").read_bytes())
+                      for name in ("train", "dev"))
+        done = self.submitter.submit(bootstrap_config(self.settings), train, dev, idempotency_key=BOOTSTRAP_KEY)
+        self.job_id, self.state = done.job_id, "submitted"
+        log.info("no model yet: bootstrap job %s trains %s on the shipped sample (%s)", done.job_id,
+                 BOOTSTRAP_MODEL_ID, "new" if done.created else "submitted earlier")
+        return done.job_id
+
+    async def on_startup(self, app: FastAPI) -> None:
+        """Startup hook: never blocks or breaks the API start (Redis down: logged, shown in the status)."""
+        try:
+            await asyncio.to_thread(self.ensure)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+            self.state, self.error = "error", f"could not submit the bootstrap job: {message}"
+            log.error(self.error)
+
+    def status(self) -> dict[str, Any] | None:
+        """{"state", "job_id", "status", "stage", "progress", "eta_s", "error"}; None when there is nothing to show."""
+        if self.job_id is None:
+            return None if self.state in ("disabled", "not_needed") else {"state": self.state, "error": self.error}
+        job = self.jobs.get(self.job_id)
+        if job is None:
+            return {"state": self.state, "job_id": self.job_id, "error": "the bootstrap job is gone from Redis"}
+        return {"state": self.state, "job_id": job.id, "model_id": job.model_id, "status": job.status,
+                "stage": job.stage, "progress": job.progress, "eta_s": job.eta_s, "error": job.error}

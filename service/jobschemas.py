@@ -1,0 +1,84 @@
+"""Response bodies of the /jobs endpoints."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobCreated(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    job_id: str = Field(examples=["5f0c3e0a9d6b4c1e8a7f2b3c4d5e6f70"])
+    status_url: str = Field(examples=["/jobs/5f0c3e0a9d6b4c1e8a7f2b3c4d5e6f70"])
+    status: JobStatus
+    model_id: str = Field(description="id the model gets when the job succeeds")
+    created: bool = Field(description="false: an earlier submission with the same Idempotency-Key made this job")
+
+
+class IterationInfo(BaseModel):
+    """One finished SSA iteration (0-based)."""
+
+    iteration: int
+    metric: str
+    dev_metric: float | None
+    dev: dict[str, float]
+    train_loss: float | None = None
+    cls_loss: float | None = None
+    tok_loss: float | None = None
+    share: float | None = Field(None, description="share of weakly labelled copies in this iteration's training set")
+    kept_rate: float | None = Field(None, description="kept masked copies / probed copies (None in iteration 0)")
+    label_stats: dict[str, Any] | None = None
+    seconds: float | None = None
+
+
+class JobInfo(BaseModel):
+    """A training job. Times are Unix seconds; `progress` is 0-1; `eta_s` is seconds left (while running)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    id: str
+    status: JobStatus
+    stage: str = Field(examples=["training"])
+    progress: float
+    eta_s: float | None
+    iteration: int | None = Field(description="current iteration (0-based)")
+    step: int | None
+    total_steps: int | None
+    created_at: float
+    updated_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    worker: str | None
+    attempts: int
+    error: str | None
+    model_id: str | None
+    cancel_requested: bool
+    deployed: bool | None
+    deploy_note: str | None
+    config: dict[str, Any]
+    data: dict[str, Any] = Field(description="dataset summary; `split` lists the dev rows when no dev file was given")
+    iterations: list[IterationInfo]
+    result: dict[str, Any] | None
+    events: list[dict[str, Any]] | None = Field(None, description="deliveries, deferrals and attempts (GET "
+                                                "/jobs/{id} only)")
+
+
+class JobPage(BaseModel):
+    jobs: list[JobInfo]
+    total: int
+    limit: int
+    offset: int
+
+
+def job_info(job: Any, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
+    """A worker.jobstore.Job as the API shows it; unless `full`, the split's dev rows are only counted."""
+    data = job.to_dict()
+    split = (data.get("data") or {}).get("split")
+    if split and "dev_rows" in split and not full:
+        data["data"] = {**data["data"], "split": {**split, "dev_rows": len(split["dev_rows"])}}
+    return JobInfo(**data, events=events)

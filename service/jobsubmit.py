@@ -1,0 +1,208 @@
+"""Submitting a training job: validate the config and the datasets, save them in the job folder, record the job
+in Redis and queue it. Nothing reaches the queue unless all of it is valid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from service.errors import ApiError
+from service.jobconfig import TrainJobConfig, config_error
+from service.settings import Settings
+from ssa_core.artifacts import ArtifactStore
+from ssa_core.config import ConfigError, ModelConfig, TrainConfig
+from ssa_core.data import Dataset, DatasetColumns, DatasetError, check_splits, load_dataset_bytes, stratified_split
+from ssa_core.dataformats import format_of
+from worker.jobstore import JobStore
+
+log = logging.getLogger("ssa.service")
+IDEMPOTENCY_TTL_S = 24 * 3600
+MAX_LISTED_PROBLEMS = 100
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded dataset file: the form field it came in, its file name and its bytes."""
+
+    field: str
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    model_id: str
+    status: str
+    created: bool  # False: an earlier submission with the same Idempotency-Key
+
+
+def read_upload(field: str, filename: str | None, stream: IO[bytes], limit: int) -> Upload:
+    """Read an uploaded file, refusing it with 413 as soon as it passes `limit` bytes."""
+    if not filename or format_of(filename) is None:
+        raise config_error(field, f"the file name must end in .jsonl, .csv, .tsv or .parquet (got {filename!r})")
+    parts, size = [], 0
+    while chunk := stream.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"{field}: the file is larger than {limit} bytes "
+                           "(SSA_MAX_UPLOAD_BYTES)", {"field": field, "limit": limit})
+        parts.append(chunk)
+    return Upload(field, filename, b"".join(parts))
+
+
+def dataset_error(field: str, exc: DatasetError) -> ApiError:
+    """422 listing the dataset's problems with their row numbers."""
+    problems = [{"field": field, "row": p.row, "column": p.column, "message": p.message} for p in exc.problems]
+    shown = "; ".join(str(p) for p in exc.problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    count = len(problems)
+    message = f"{field}: {count} problem{'' if count == 1 else 's'} in the dataset: {shown}{more}"
+    return ApiError(422, "invalid_dataset", message, problems[:MAX_LISTED_PROBLEMS])
+
+
+class JobSubmitter:
+    """Validates and queues training jobs; `enqueue(job_id)` hands a job to the broker."""
+
+    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None]):
+        self.settings, self.store, self.jobs, self.enqueue = settings, store, jobs, enqueue
+
+    def submit(self, config: TrainJobConfig, train: Upload, dev: Upload | None,
+               idempotency_key: str | None = None) -> Submitted:
+        """Validate everything, then record and queue the job (or return the job an earlier submission with the
+        same Idempotency-Key made). Raises ApiError (409, 413, 422, 503)."""
+        self._check_base_model(config.base_model)
+        data = self.validate_data(config, train, dev)
+        job_id = uuid.uuid4().hex
+        if idempotency_key is not None:
+            earlier = self.jobs.reserve_idempotency_key(idempotency_key, job_id, fingerprint(config, train, dev),
+                                                        IDEMPOTENCY_TTL_S)
+            if earlier is not None:
+                return self._earlier(earlier, fingerprint(config, train, dev))
+        try:
+            return self._create(job_id, config, train, dev, data)
+        except BaseException:
+            if idempotency_key is not None:
+                self.jobs.release_idempotency_key(idempotency_key, job_id)
+            raise
+
+    # ---- validation ----------------------------------------------------------------------------------
+    def _check_base_model(self, name: str) -> None:
+        allowed = self.settings.base_models
+        if name not in allowed:
+            raise config_error("config.base_model", f"{name!r} is not allowed (allowed: {', '.join(allowed)})")
+
+    def validate_data(self, config: TrainJobConfig, train: Upload, dev: Upload | None) -> dict[str, Any]:
+        """Load and check the datasets and the configs they imply; the job's `data` record."""
+        columns = DatasetColumns(config.text_column, config.text_pair_column, config.label_column)
+        train_ds = self._load(train, columns, config)
+        dev_ds = self._load(dev, train_ds.columns, config) if dev is not None else None
+        try:
+            check_splits(train_ds, dev_ds)
+            split_train, split_dev = stratified_split(train_ds, dev_fraction=config.dev_fraction, seed=config.seed) \
+                if dev_ds is None else (train_ds, dev_ds)
+        except DatasetError as exc:
+            raise dataset_error("train" if dev is None else "dev", exc) from None
+        check_configs(config, train_ds)
+        return data_record(train, dev, train_ds, split_train, split_dev, config, split=dev_ds is None)
+
+    def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobConfig) -> Dataset:
+        try:
+            return load_dataset_bytes(upload.data, upload.filename, columns=columns, task=config.task,
+                                      max_bytes=self.settings.max_upload_bytes)
+        except DatasetError as exc:
+            raise dataset_error(upload.field, exc) from None
+
+    # ---- recording -----------------------------------------------------------------------------------
+    def _earlier(self, earlier: dict[str, str], print_now: str) -> Submitted:
+        if earlier.get("fingerprint") != print_now:
+            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different submission",
+                           {"field": "Idempotency-Key", "job_id": earlier.get("job_id")})
+        job = self.jobs.get(earlier["job_id"])
+        if job is None:
+            raise ApiError(409, "idempotency_conflict", "a submission with this Idempotency-Key is still being "
+                           "recorded; retry in a moment", {"field": "Idempotency-Key"}, {"Retry-After": "1"})
+        return Submitted(job.id, str(job.model_id), job.status, created=False)
+
+    def _create(self, job_id: str, config: TrainJobConfig, train: Upload, dev: Upload | None,
+                data: dict[str, Any]) -> Submitted:
+        model_id = config.model_id or default_model_id(config, job_id)
+        if config.model_id and self.store.has_model(config.model_id):
+            raise ApiError(409, "model_exists", f"config.model_id: model {model_id!r} already exists",
+                           [{"field": "config.model_id", "message": "already exists"}])
+        job_dir = self.store.job_dir(job_id)
+        save_files(job_dir, train, dev, data)
+        request = config.model_dump()
+        (job_dir / "config.json").write_text(json.dumps({"config": request, "data": data}, indent=2))
+        self.jobs.create(job_id, config=request, data=data, model_id=model_id)
+        try:
+            self.enqueue(job_id)
+        except Exception as exc:
+            log.error("could not queue job %s: %s", job_id, exc)
+            self.jobs.fail_if_active(job_id, f"could not be queued: {exc}")
+            raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
+                           {"job_id": job_id}, {"Retry-After": "10"}) from None
+        return Submitted(job_id, model_id, "queued", created=True)
+
+
+def check_configs(config: TrainJobConfig, train: Dataset) -> None:
+    """Build ssa_core's configs once, so that their own checks fail here (422) rather than on a worker."""
+    values = config.model_dump()
+    try:
+        ModelConfig.from_dict({**values, "base_model": config.base_model, "labels": train.labels,
+                               "task": train.task})
+        TrainConfig.from_dict(values)
+    except ConfigError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise config_error(f"config.{field}", str(exc).split(":", 1)[-1].strip()) from None
+    if config.metric is not None and (config.metric in ("pearson", "spearman")) != (train.task == "regression"):
+        raise config_error("config.metric", f"{config.metric!r} does not fit a {train.task} task")
+
+
+def data_record(train: Upload, dev: Upload | None, full: Dataset, split_train: Dataset, split_dev: Dataset,
+                config: TrainJobConfig, split: bool) -> dict[str, Any]:
+    """What the worker needs to read the data back exactly as validated here (see worker.jobdata)."""
+    columns = full.columns
+    record: dict[str, Any] = {
+        "files": {"train": stored_name("train", train.filename),
+                  "dev": stored_name("dev", dev.filename) if dev is not None else None},
+        "uploaded": {"train": train.filename, "dev": dev.filename if dev is not None else None},
+        "columns": {"text": columns.text, "text_pair": columns.text_pair, "label": columns.label},
+        "task": full.task, "labels": list(full.labels), "pair": full.pair,
+        "train_examples": len(split_train.examples), "dev_examples": len(split_dev.examples),
+        "split": None,
+    }
+    if split:
+        record["split"] = {"from": "train", "dev_fraction": config.dev_fraction, "seed": config.seed,
+                           "dev_rows": [example.row for example in split_dev.examples]}
+    return record
+
+
+def stored_name(field: str, filename: str) -> str:
+    return f"{field}.{format_of(filename)}"
+
+
+def save_files(job_dir: Path, train: Upload, dev: Upload | None, data: dict[str, Any]) -> None:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    for upload in (train, dev):
+        if upload is not None:
+            (job_dir / data["files"][upload.field]).write_bytes(upload.data)
+
+
+def fingerprint(config: TrainJobConfig, train: Upload, dev: Upload | None) -> str:
+    digest = hashlib.sha256(json.dumps(config.model_dump(), sort_keys=True).encode())
+    for upload in (train, dev):
+        digest.update(b"\0" if upload is None else hashlib.sha256(upload.data).digest())
+    return digest.hexdigest()
+
+
+def default_model_id(config: TrainJobConfig, job_id: str) -> str:
+    return f"{config.method}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{job_id[:6]}"

@@ -1,0 +1,360 @@
+"""Training-job state in Redis (redis-py only: the API imports this module, so no Celery and no torch here).
+
+Keys (prefix `ssa`): hash `ssa:job:<id>` (the job), sorted sets `ssa:jobs` and `ssa:jobs:<status>` (indexes by
+creation time), `ssa:lease:<id>` (which worker runs the job; expires unless its heartbeat refreshes it),
+list `ssa:job:<id>:events` (deliveries, deferrals, attempts), `ssa:idem:<key>` (Idempotency-Key -> job id).
+Every state change is one Lua script, so the API and the workers never interleave half-changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+MAX_EVENTS = 200
+
+FLOAT_FIELDS = frozenset({"progress", "eta_s", "created_at", "updated_at", "started_at", "finished_at",
+                          "heartbeat_at"})
+INT_FIELDS = frozenset({"attempts", "iteration", "step", "total_steps"})
+BOOL_FIELDS = frozenset({"cancel_requested", "deployed"})
+JSON_FIELDS = frozenset({"config", "data", "iterations", "result"})
+
+_LUA_COMMON = """
+local function move(prefix, id, job, new)
+  local old = redis.call('HGET', job, 'status')
+  local score = tonumber(redis.call('HGET', job, 'created_at') or '0')
+  if old then redis.call('ZREM', prefix .. ':jobs:' .. old, id) end
+  redis.call('ZADD', prefix .. ':jobs:' .. new, score, id)
+  redis.call('HSET', job, 'status', new)
+end
+local function terminal(status)
+  return status == 'succeeded' or status == 'failed' or status == 'cancelled'
+end
+local function set_pairs(job, first)
+  for i = first, #ARGV, 2 do
+    if ARGV[i + 1] == '' then redis.call('HDEL', job, ARGV[i]) else redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
+  end
+end
+"""
+
+# KEYS: job, lease. ARGV: prefix, id, token, ttl_ms, now, worker, max_attempts
+_CLAIM = _LUA_COMMON + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', ''} end
+if terminal(status) then return {'terminal', status} end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[3] then return {'leased', holder} end
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
+  move(ARGV[1], ARGV[2], KEYS[1], 'cancelled')
+  redis.call('HSET', KEYS[1], 'finished_at', ARGV[5], 'updated_at', ARGV[5], 'stage', 'cancelled')
+  redis.call('HDEL', KEYS[1], 'eta_s')
+  return {'cancelled', ''}
+end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[7]) then
+  local last = redis.call('HGET', KEYS[1], 'error')
+  if not last or last == '' then
+    last = 'the worker stopped while running it (killed, out of memory or over its time limit)'
+  end
+  move(ARGV[1], ARGV[2], KEYS[1], 'failed')
+  redis.call('HSET', KEYS[1], 'error', 'gave up after ' .. attempts .. ' attempts; last: ' .. last,
+             'finished_at', ARGV[5], 'updated_at', ARGV[5], 'stage', 'failed')
+  redis.call('HDEL', KEYS[1], 'eta_s')
+  return {'exhausted', tostring(attempts)}
+end
+attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+move(ARGV[1], ARGV[2], KEYS[1], 'running')
+redis.call('HSET', KEYS[1], 'worker', ARGV[6], 'heartbeat_at', ARGV[5], 'updated_at', ARGV[5],
+           'stage', 'starting')
+if not redis.call('HGET', KEYS[1], 'started_at') then redis.call('HSET', KEYS[1], 'started_at', ARGV[5]) end
+return {'claimed', tostring(attempts)}
+"""
+
+# KEYS: job, lease. ARGV: token, ttl_ms, now
+_HEARTBEAT = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'heartbeat_at', ARGV[3])
+return 1
+"""
+
+# KEYS: job, lease. ARGV: token, field, value, field, value, ...
+_UPDATE = _LUA_COMMON + """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+set_pairs(KEYS[1], 2)
+return 1
+"""
+
+# KEYS: job, lease. ARGV: prefix, id, token, status, field, value, ...
+_FINISH = _LUA_COMMON + """
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+move(ARGV[1], ARGV[2], KEYS[1], ARGV[4])
+set_pairs(KEYS[1], 5)
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: job. ARGV: prefix, id, now
+_CANCEL = _LUA_COMMON + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'queued' then
+  move(ARGV[1], ARGV[2], KEYS[1], 'cancelled')
+  redis.call('HSET', KEYS[1], 'cancel_requested', '1', 'finished_at', ARGV[3], 'updated_at', ARGV[3],
+             'stage', 'cancelled')
+  return 'cancelled'
+end
+if status == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', '1', 'updated_at', ARGV[3])
+  return 'requested'
+end
+return status
+"""
+
+# KEYS: job, lease. ARGV: prefix, id, now, error
+_FAIL_IF_ACTIVE = _LUA_COMMON + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or terminal(status) then return 0 end
+move(ARGV[1], ARGV[2], KEYS[1], 'failed')
+redis.call('HSET', KEYS[1], 'error', ARGV[4], 'finished_at', ARGV[3], 'updated_at', ARGV[3], 'stage', 'failed')
+redis.call('HDEL', KEYS[1], 'eta_s')
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
+@dataclass
+class Job:
+    """One training job as the API shows it."""
+
+    id: str
+    status: Status
+    stage: str = "queued"
+    progress: float = 0.0
+    eta_s: float | None = None
+    iteration: int | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    created_at: float = 0.0
+    updated_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    worker: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    model_id: str | None = None
+    cancel_requested: bool = False
+    deployed: bool | None = None
+    deploy_note: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    iterations: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `JobStore.claim` found: `claimed` (run it, `attempt` set), `leased` (another worker holds it:
+    `detail` names the holder), `terminal`, `cancelled` (it was, now it is), `exhausted`, or `missing`."""
+
+    outcome: Literal["claimed", "leased", "terminal", "cancelled", "exhausted", "missing"]
+    detail: str = ""
+    attempt: int = 0
+
+
+def encode(value: Any) -> str:
+    """A field value as stored: '' for None, JSON for containers, '1'/'0' for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def decode_job(raw: dict[str, str]) -> Job:
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name not in Job.__dataclass_fields__ or text == "":
+            continue
+        if name in FLOAT_FIELDS:
+            values[name] = float(text)
+        elif name in INT_FIELDS:
+            values[name] = int(text)
+        elif name in BOOL_FIELDS:
+            values[name] = text == "1"
+        elif name in JSON_FIELDS:
+            values[name] = json.loads(text)
+        else:
+            values[name] = text
+    return Job(**values)
+
+
+def _pairs(fields: dict[str, Any]) -> list[str]:
+    return [item for name, value in fields.items() for item in (name, encode(value))]
+
+
+def connect(url: str) -> redis.Redis:
+    """A client that retries a dropped connection for about 20 s (a Redis restart), with socket timeouts."""
+    return redis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 12),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+class JobStore:
+    """Reads and changes job state; `prefix` separates deployments (and tests) sharing one Redis."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "ssa") -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._claim = client.register_script(_CLAIM)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._update = client.register_script(_UPDATE)
+        self._finish = client.register_script(_FINISH)
+        self._cancel = client.register_script(_CANCEL)
+        self._fail_if_active = client.register_script(_FAIL_IF_ACTIVE)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "ssa") -> JobStore:
+        return cls(connect(url), prefix)
+
+    # ---- keys ----------------------------------------------------------------------------------------
+    def job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def lease_key(self, job_id: str) -> str:
+        return f"{self.prefix}:lease:{job_id}"
+
+    def index_key(self, status: str | None = None) -> str:
+        return f"{self.prefix}:jobs" if status is None else f"{self.prefix}:jobs:{status}"
+
+    def events_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:events"
+
+    # ---- reading -------------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        raw = cast(dict[str, str], self.redis.hgetall(self.job_key(job_id)))
+        return decode_job(raw) if raw else None
+
+    def list_jobs(self, *, status: Status | None = None, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+        """Jobs newest first (optionally of one status), and how many there are in all."""
+        key = self.index_key(status)
+        ids = cast(list[str], self.redis.zrevrange(key, offset, offset + limit - 1))
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.job_key(job_id))
+        jobs = [decode_job(raw) for raw in pipe.execute() if raw]
+        return jobs, int(cast(int, self.redis.zcard(key)))
+
+    def lease_holder(self, job_id: str) -> str | None:
+        return cast(str | None, self.redis.get(self.lease_key(job_id)))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.redis.hget(self.job_key(job_id), "cancel_requested") == "1"
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        return [json.loads(item) for item in cast(list[str], self.redis.lrange(self.events_key(job_id), 0, -1))]
+
+    # ---- creating ------------------------------------------------------------------------------------
+    def create(self, job_id: str, *, config: dict[str, Any], data: dict[str, Any], model_id: str) -> Job:
+        """Record a new queued job (one transaction: hash and both indexes)."""
+        now = time.time()
+        job = Job(id=job_id, status="queued", created_at=now, updated_at=now, model_id=model_id, config=config,
+                  data=data)
+        fields = {name: encode(value) for name, value in job.to_dict().items() if encode(value) != ""}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.job_key(job_id), mapping=cast(Any, fields))
+        pipe.zadd(self.index_key(), {job_id: now})
+        pipe.zadd(self.index_key("queued"), {job_id: now})
+        pipe.execute()
+        self.add_event(job_id, "created")
+        return job
+
+    def reserve_idempotency_key(self, key: str, job_id: str, fingerprint: str, ttl_s: int) -> dict[str, str] | None:
+        """Bind `key` to `job_id` unless it is bound already (SET NX): None when bound now, else the earlier
+        binding `{"job_id", "fingerprint"}`."""
+        name = f"{self.prefix}:idem:{key}"
+        value = json.dumps({"job_id": job_id, "fingerprint": fingerprint})
+        if self.redis.set(name, value, nx=True, ex=ttl_s):
+            return None
+        earlier = self.redis.get(name)
+        if earlier is None:  # expired between the two commands: bind it now
+            return self.reserve_idempotency_key(key, job_id, fingerprint, ttl_s)
+        return cast(dict[str, str], json.loads(cast(str, earlier)))
+
+    def release_idempotency_key(self, key: str, job_id: str) -> None:
+        """Forget `key` if it still points at `job_id` (the submission failed before the job existed)."""
+        name = f"{self.prefix}:idem:{key}"
+        earlier = self.redis.get(name)
+        if earlier is not None and json.loads(cast(str, earlier)).get("job_id") == job_id:
+            self.redis.delete(name)
+
+    # ---- the worker's side ---------------------------------------------------------------------------
+    def claim(self, job_id: str, *, token: str, worker: str, ttl_s: float, max_attempts: int) -> Claim:
+        """Take the job's lease and mark it running, unless it is finished, leased elsewhere, cancelled, or out of
+        attempts (then it is failed here)."""
+        args: list[str | int | float] = [self.prefix, job_id, token, int(ttl_s * 1000), time.time(), worker,
+                                          max_attempts]
+        outcome, detail = self._claim(keys=[self.job_key(job_id), self.lease_key(job_id)], args=args)
+        attempt = int(detail) if outcome == "claimed" else 0
+        return Claim(outcome, detail, attempt)
+
+    def heartbeat(self, job_id: str, token: str, ttl_s: float) -> bool:
+        """Extend the lease; False when `token` no longer holds it."""
+        keys = [self.job_key(job_id), self.lease_key(job_id)]
+        return bool(self._heartbeat(keys=keys, args=[token, int(ttl_s * 1000), time.time()]))
+
+    def update(self, job_id: str, token: str, **fields: Any) -> bool:
+        """Set fields (None deletes one) while `token` holds the lease; False otherwise."""
+        fields["updated_at"] = time.time()
+        keys = [self.job_key(job_id), self.lease_key(job_id)]
+        return bool(self._update(keys=keys, args=[token, *_pairs(fields)]))
+
+    def finish(self, job_id: str, token: str, status: Status, **fields: Any) -> bool:
+        """Move the job to `status`, set fields and drop the lease, if `token` holds it."""
+        now = time.time()
+        fields["updated_at"] = now
+        if status in TERMINAL:
+            fields.setdefault("finished_at", now)
+            fields.setdefault("eta_s", None)
+        keys = [self.job_key(job_id), self.lease_key(job_id)]
+        return bool(self._finish(keys=keys, args=[self.prefix, job_id, token, status, *_pairs(fields)]))
+
+    def fail_if_active(self, job_id: str, error: str) -> bool:
+        """Fail a job that is still queued or running, whoever holds it (the worker's last resort)."""
+        keys = [self.job_key(job_id), self.lease_key(job_id)]
+        return bool(self._fail_if_active(keys=keys, args=[self.prefix, job_id, time.time(), error]))
+
+    def add_event(self, job_id: str, event: str, **detail: Any) -> None:
+        record = json.dumps({"at": time.time(), "event": event, **detail})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(self.events_key(job_id), record)
+        pipe.ltrim(self.events_key(job_id), -MAX_EVENTS, -1)
+        pipe.execute()
+
+    # ---- the API's side ------------------------------------------------------------------------------
+    def request_cancel(self, job_id: str) -> str:
+        """`cancelled` (it was queued: it never starts), `requested` (running: it stops at its next step), or
+        the terminal status it already has, or `missing`."""
+        return cast(str, self._cancel(keys=[self.job_key(job_id)], args=[self.prefix, job_id, time.time()]))

@@ -1,0 +1,162 @@
+"""One delivery of a training job: claim its lease, train (resuming from the last checkpoint), publish, deploy.
+
+Celery-free, so that it can be run and tested in-process; worker.tasks maps its `Outcome` onto Celery retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from ssa_core.artifacts import ArtifactStore
+from ssa_core.config import ConfigError
+from ssa_core.data import DatasetError
+from ssa_core.pipeline import train_model
+from ssa_core.training import TrainingCancelled
+from worker.jobdata import JobInputError, JobInputs, load_inputs
+from worker.joblog import job_logger
+from worker.jobstore import Claim, Job, JobStore
+from worker.lease import Heartbeat
+from worker.progress import JobProgress
+from worker.publish import StorageError, check_writable, decide_deploy, publish, storage_problem
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("ssa.worker")
+CHECKPOINTS, LABELS = "checkpoints", "labels"
+PERMANENT = (StorageError, JobInputError, ConfigError, DatasetError)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`done`: acknowledge the message. `defer`: another copy holds the lease; deliver again in `delay_s`.
+    `retry`: this attempt failed and attempts are left; run again in `delay_s`."""
+
+    action: Literal["done", "defer", "retry"]
+    status: str | None = None
+    delay_s: float = 0.0
+
+
+class LeaseLost(RuntimeError):
+    """Another worker holds the job now: this copy stops without touching the job's state."""
+
+
+class JobRunner:
+    """Runs jobs for one worker process."""
+
+    def __init__(self, settings: WorkerSettings, jobs: JobStore, store: ArtifactStore, worker: str | None = None,
+                 device: str | None = None) -> None:
+        self.settings, self.jobs, self.store = settings, jobs, store
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.device = device or settings.train_device
+
+    def run(self, job_id: str) -> Outcome:
+        """Handle one delivery of `job_id`."""
+        token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
+        claim = self.jobs.claim(job_id, token=token, worker=self.worker, ttl_s=self.settings.lease_ttl_s,
+                                max_attempts=self.settings.max_attempts)
+        if claim.outcome != "claimed":
+            return self._not_claimed(job_id, claim)
+        self.jobs.add_event(job_id, "started", worker=self.worker, attempt=claim.attempt)
+        return self._attempt(job_id, token, claim.attempt)
+
+    def _not_claimed(self, job_id: str, claim: Claim) -> Outcome:
+        if claim.outcome == "leased":
+            delay = max(1.0, self.settings.lease_ttl_s / 2)
+            log.info("job %s is leased by %s: deferring this delivery by %.0f s", job_id, claim.detail, delay)
+            self.jobs.add_event(job_id, "deferred", worker=self.worker, holder=claim.detail)
+            return Outcome("defer", delay_s=delay)
+        log.info("job %s: delivery ignored (%s %s)", job_id, claim.outcome, claim.detail)
+        if claim.outcome != "missing":
+            self.jobs.add_event(job_id, f"delivery-{claim.outcome}", worker=self.worker)
+        return Outcome("done", status=claim.detail or claim.outcome)
+
+    # ---- one attempt ---------------------------------------------------------------------------------
+    def _attempt(self, job_id: str, token: str, attempt: int) -> Outcome:
+        job = self.jobs.get(job_id)
+        assert job is not None
+        job_dir = self.store.job_dir(job_id)
+        with job_logger(job_dir, job_id, attempt) as joblog, \
+                Heartbeat(self.jobs, job_id, token, self.settings.lease_ttl_s, self.settings.heartbeat_s) as beat:
+            joblog.info("attempt %d of %d on %s", attempt, self.settings.max_attempts, self.worker)
+            progress = JobProgress(self.jobs, job_id, token, beat, "", joblog, list(job.iterations))
+            try:
+                result = self._train(job, job_dir, progress, joblog)
+            except BaseException as exc:  # every way out leaves the job in a known state
+                return self._failed(job, token, attempt, exc, progress, joblog)
+            self.jobs.finish(job_id, token, "succeeded", stage="done", progress=1.0, error=None, **result)
+            self.jobs.add_event(job_id, "succeeded", worker=self.worker, attempt=attempt)
+            joblog.info("succeeded: model %s (%s)", job.model_id, result["deploy_note"])
+        return Outcome("done", status="succeeded")
+
+    def _train(self, job: Job, job_dir: Path, progress: JobProgress, joblog: logging.Logger) -> dict[str, Any]:
+        check_writable(self.store)
+        inputs = load_inputs(job_dir, job.config, job.data, self.settings.allowed_base_models)
+        progress.metric = inputs.train_cfg.metric_for(inputs.model_cfg.task)
+        checkpoints = job_dir / CHECKPOINTS
+        if (checkpoints / "latest.json").is_file():
+            joblog.info("resuming from the checkpoint in %s", checkpoints)
+        model_id = str(job.model_id)
+        with self.store.staging() as staged:
+            outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS, progress, model_id)
+            progress.set_stage("publishing", 0.99)
+            publish(self.store, staged, model_id, job.id)
+        decision = decide_deploy(self.store, job.config.get("deploy", "never"), model_id)
+        if decision.deploy:
+            self.store.set_active_model(model_id)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        metrics = outcome.metrics
+        summary = {"model_id": model_id, "metric": metrics["metric"], "dev_metric": metrics["dev"][metrics["metric"]],
+                   "best_iteration": metrics["best_iteration"], "parity_max_abs_diff": outcome.parity}
+        return {"deployed": decision.deploy, "deploy_note": decision.note, "result": summary}
+
+    def _fit(self, inputs: JobInputs, staged: Path, checkpoints: Path, labels: Path, progress: JobProgress,
+             model_id: str) -> Any:
+        return train_model(inputs.train, inputs.dev, inputs.model_cfg, inputs.train_cfg, staged, callback=progress,
+                           checkpoint_dir=checkpoints, labels_dir=labels, device=self.device, model_id=model_id)
+
+    # ---- failures ------------------------------------------------------------------------------------
+    def _failed(self, job: Job, token: str, attempt: int, exc: BaseException, progress: JobProgress,
+                joblog: logging.Logger) -> Outcome:
+        if progress.lease_lost or isinstance(exc, LeaseLost):
+            joblog.warning("stopped: another worker holds the job's lease now")
+            return Outcome("done", status="lease-lost")
+        if isinstance(exc, TrainingCancelled) and progress.cancelled:
+            self.jobs.finish(job.id, token, "cancelled", stage="cancelled", error=None)
+            self.jobs.add_event(job.id, "cancelled", worker=self.worker, attempt=attempt)
+            joblog.info("cancelled: %s", exc)
+            return Outcome("done", status="cancelled")
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise exc
+        message, permanent = describe(exc, self.settings)
+        joblog.error("attempt %d failed: %s\n%s", attempt, message, "".join(traceback.format_exception(exc)))
+        self.jobs.add_event(job.id, "attempt-failed", worker=self.worker, attempt=attempt, error=message)
+        if permanent or attempt >= self.settings.max_attempts:
+            error = message if permanent else f"failed after {attempt} attempts; last: {message}"
+            self.jobs.finish(job.id, token, "failed", stage="failed", error=error)
+            return Outcome("done", status="failed")
+        self.jobs.finish(job.id, token, "queued", stage="waiting to retry", error=message, eta_s=None)
+        return Outcome("retry", status="queued", delay_s=self.settings.retry_delay_s)
+
+
+def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:
+    """A clear one-line error for the job's record, and whether retrying is pointless."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return (f"time limit exceeded: the job ran longer than SSA_TASK_SOFT_TIME_LIMIT_S="
+                f"{settings.task_soft_time_limit_s} s", False)
+    if isinstance(exc, StorageError):
+        return str(exc), True
+    reason = storage_problem(exc)
+    if reason is not None:
+        return f"cannot write to the artifact store: {reason} (check the free space and permissions of SSA_HOME)", True
+    if isinstance(exc, DatasetError | ConfigError | JobInputError):
+        return f"invalid job: {exc}", True
+    return f"{type(exc).__name__}: {exc}", False

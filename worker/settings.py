@@ -1,0 +1,75 @@
+"""Worker settings from the environment (prefix `SSA_`): Redis, artifact store, and every reliability knob."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+QUEUE = "ssa-train"
+TASK_NAME = "ssa.train"
+DEFAULT_BASE_MODEL = "minilm"
+
+
+class WorkerSettings(BaseSettings):
+    """What `ssa worker` and the Celery app read. Times are seconds, memory is KiB."""
+
+    model_config = SettingsConfigDict(env_prefix="SSA_", extra="ignore")
+
+    home: Path = Path("./var/ssa")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    task_soft_time_limit_s: int = Field(default=7200, ge=1)
+    task_time_limit_s: int = Field(default=7500, ge=2)
+    visibility_timeout_s: int = Field(default=8000, ge=2)
+    max_memory_per_child_kb: int = Field(default=6_000_000, ge=10_000)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    lease_ttl_s: int = Field(default=60, ge=2, le=3600)
+    retry_delay_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    allowed_base_models: str = DEFAULT_BASE_MODEL
+    train_device: str | None = None
+
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> WorkerSettings:
+        if self.task_soft_time_limit_s >= self.task_time_limit_s:
+            raise ValueError("SSA_TASK_SOFT_TIME_LIMIT_S must be below SSA_TASK_TIME_LIMIT_S")
+        return self
+
+    @property
+    def heartbeat_s(self) -> float:
+        """How often a running job refreshes its lease: a third of the lease's lifetime."""
+        return self.lease_ttl_s / 3
+
+    @property
+    def restore_interval_s(self) -> int:
+        """How often a worker looks for unacknowledged messages older than the visibility timeout."""
+        return max(1, min(10, self.visibility_timeout_s // 4))
+
+
+def parse_base_models(spec: str) -> dict[str, str | None]:
+    """`"minilm,tiny=/models/tiny"` -> {"minilm": None, "tiny": "/models/tiny"} (None: the built-in encoder)."""
+    models: dict[str, str | None] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        name, sep, path = item.partition("=")
+        if not name.strip() or (sep and not path.strip()):
+            raise ValueError(f"SSA_ALLOWED_BASE_MODELS: bad entry {item!r} (expected name or name=path)")
+        models[name.strip()] = path.strip() if sep else None
+    return models
+
+
+def resolve_base_model(name: str, spec: str) -> str:
+    """The folder (or hub id) of an allowed base model; ValueError naming the allowed ones otherwise."""
+    models = parse_base_models(spec)
+    if name not in models:
+        raise ValueError(f"base model {name!r} is not allowed on this worker (allowed: {', '.join(models)})")
+    path = models[name]
+    if path is not None:
+        return path
+    if name != DEFAULT_BASE_MODEL:
+        raise ValueError(f"base model {name!r} has no folder: write it as {name}=/path/to/model")
+    from ssa_core.config import default_base_model
+
+    return default_base_model()

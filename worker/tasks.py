@@ -1,0 +1,54 @@
+"""The Celery task `ssa.train`: one argument, the job id. All job logic lives in worker.runner."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery import Task
+from celery.exceptions import WorkerLostError
+
+from ssa_core.artifacts import ArtifactStore
+from worker.celery_app import app
+from worker.jobstore import JobStore
+from worker.runner import JobRunner
+from worker.settings import TASK_NAME, WorkerSettings
+
+log = logging.getLogger("ssa.worker")
+_runners: dict[int, JobRunner] = {}
+
+
+def runner_for(worker: str) -> JobRunner:
+    """This process's runner (made on first use, after the pool forked it)."""
+    pid = os.getpid()
+    if pid not in _runners:
+        settings = WorkerSettings()
+        jobs = JobStore.from_url(settings.redis_url)
+        _runners[pid] = JobRunner(settings, jobs, ArtifactStore(settings.home), worker=f"{worker}:{pid}")
+    return _runners[pid]
+
+
+class TrainTask(Task):
+    """Fails the job when the task itself dies in a way the runner cannot see (the hard time limit kills the
+    process; this hook then runs in the worker's main process)."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: ExceptionInfo) -> None:
+        if isinstance(exc, WorkerLostError) or not args:
+            return  # the message is requeued (task_reject_on_worker_lost) and the job resumes
+        settings = WorkerSettings()
+        message = f"{type(exc).__name__}: {exc}"
+        if type(exc).__name__ == "TimeLimitExceeded":
+            message = f"time limit exceeded: killed after SSA_TASK_TIME_LIMIT_S={settings.task_time_limit_s} s"
+        if JobStore.from_url(settings.redis_url).fail_if_active(str(args[0]), message):
+            log.error("job %s failed: %s", args[0], message)
+
+
+@app.task(name=TASK_NAME, bind=True, base=TrainTask, max_retries=None)
+def train(self: Task, job_id: str) -> dict[str, Any]:
+    """Run (or resume) training job `job_id`; a delivery that finds the job leased elsewhere is deferred."""
+    outcome = runner_for(str(self.request.hostname)).run(job_id)
+    if outcome.action != "done":
+        raise self.retry(countdown=outcome.delay_s, max_retries=None)
+    return {"job_id": job_id, "status": outcome.status}
