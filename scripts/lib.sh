@@ -18,7 +18,9 @@ SSA_REDIS_URL="${SSA_REDIS_URL:-redis://127.0.0.1:6379/0}"
 # shellcheck disable=SC2034  # read by the scripts that source this file
 SSA_STARTED_REDIS_PID=""
 
-ssa_log() { printf '\033[1m[ssa]\033[0m %s\n' "$*" >&2; }
+ssa_log() {
+    if [ -t 2 ]; then printf '\033[1m[ssa]\033[0m %s\n' "$*" >&2; else printf '[ssa] %s\n' "$*" >&2; fi
+}
 ssa_die() { local code="$1"; shift; ssa_log "$*"; exit "$code"; }
 
 # The interpreter that creates the venv: 3.11 or newer.
@@ -76,15 +78,16 @@ ssa_fix_onnxruntime_gpu() {
 
 ssa_install() {
     local extras="train,dev"
+    # Called in an `||` list, where `set -e` is off: every step checks its own status.
     if ssa_has_gpu; then
         extras="train,dev,gpu"
-        ssa_pip install -q "torch==$SSA_TORCH_VERSION"
+        ssa_pip install -q "torch==$SSA_TORCH_VERSION" || return 1
     else
-        ssa_install_torch_cpu
+        ssa_install_torch_cpu || return 1
     fi
     ssa_log "installing ssa-service[$extras] (editable)"
-    ssa_pip install -q -e "${SSA_ROOT}[${extras}]"
-    ssa_pip install -q --no-deps "$SSA_ENCODER_REQ"
+    ssa_pip install -q -e "${SSA_ROOT}[${extras}]" || return 1
+    ssa_pip install -q --no-deps "$SSA_ENCODER_REQ" || return 1
     ssa_fix_onnxruntime_gpu
 }
 

@@ -85,14 +85,24 @@ print_urls() {
 EOF
 }
 
-# Until Ctrl-C: report readiness once, and stop everything if the API or the worker dies.
+not_ready_note() {
+    if [ "${SSA_BOOTSTRAP:-true}" = false ]; then
+        ssa_log "no model is serving yet (SSA_BOOTSTRAP=false): deploy one with POST /models/{id}/deploy"
+    else
+        ssa_log "no model is serving yet: on a fresh store the default model is being trained from the bundled \
+sample (a few minutes on CPU; progress in $LOG_DIR/worker.log and GET /jobs)"
+    fi
+}
+
+# Until Ctrl-C: report readiness once (polling /readyz every 15 s), and stop everything if the API or the
+# worker dies.
 supervise() {
-    local ready=0
+    local ready=0 tick=0
     http_ok "$BASE_URL/readyz" && ready=1
-    [ "$ready" = 1 ] || ssa_log "no model is serving yet: on a fresh store the default model is being trained \
-from the bundled sample (a few minutes on CPU; progress in $LOG_DIR/worker.log and GET /jobs)"
+    [ "$ready" = 1 ] || not_ready_note
     while alive "$API_PID" api && alive "$WORKER_PID" worker; do
-        if [ "$ready" = 0 ] && http_ok "$BASE_URL/readyz"; then
+        tick=$((tick + 1))
+        if [ "$ready" = 0 ] && [ $((tick % 5)) = 0 ] && http_ok "$BASE_URL/readyz"; then
             ready=1
             ssa_log "ready: a model is serving at $BASE_URL/predict"
         fi
