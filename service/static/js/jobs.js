@@ -78,10 +78,11 @@ export async function refreshList() {
 
 function jobRow(job) {
   return h("tr", { "data-job": job.id },
-    h("td", {}, h("button", { type: "button", class: "link", onclick: () => follow(job.id) }, job.id)),
-    h("td", {}, h("span", { class: `badge status-${job.status}` }, job.status)),
-    h("td", {}, job.stage || "–"), h("td", { class: "num" }, `${Math.round(job.progress * 100)}%`),
-    h("td", {}, when(job.createdAt)));
+    h("td", { "data-label": "Job" }, h("button", { type: "button", class: "link", onclick: () => follow(job.id) }, job.id)),
+    h("td", { "data-label": "Status" }, h("span", { class: `badge status-${job.status}` }, job.status)),
+    h("td", { "data-label": "Stage" }, job.stage || "–"),
+    h("td", { class: "num", "data-label": "Progress" }, `${Math.round(job.progress * 100)}%`),
+    h("td", { "data-label": "Created" }, when(job.createdAt)));
 }
 
 /** Show job `id` in the detail panel and poll it while it is queued or running. */

@@ -25,12 +25,13 @@ export async function showModels() {
 function modelRow(m, msg) {
   const button = (label, onclick, extra = {}) => h("button", { type: "button", onclick, ...extra }, label);
   return h("tr", { "data-model": m.id, class: m.active ? "is-active" : "" },
-    h("th", { scope: "row" }, m.id, m.active ? h("span", { class: "badge ok" }, "active") : null),
-    h("td", {}, m.method || "–"), h("td", {}, m.version || "–"),
-    h("td", { class: "num" }, `${m.metric} ${fmt(m.devMetric)}`),
-    h("td", {}, when(m.createdAt)),
-    h("td", {}, h("div", { class: "actions" },
-      button("Card", () => showCard(m.id), { "aria-controls": "model-card" }),
+    h("th", { scope: "row", "data-label": "Model" },
+      h("span", {}, m.id, m.active ? h("span", { class: "badge ok" }, "active") : null)),
+    h("td", { "data-label": "Method" }, m.method || "–"), h("td", { "data-label": "Version" }, m.version || "–"),
+    h("td", { class: "num", "data-label": "Dev metric" }, `${m.metric} ${fmt(m.devMetric)}`),
+    h("td", { "data-label": "Created" }, when(m.createdAt)),
+    h("td", { "data-label": "Actions" }, h("div", { class: "actions" },
+      button("Card", () => showCard(m.id), { "aria-controls": "model-card", "aria-label": `Card of ${m.id}` }),
       button("Deploy", (e) => deploy(m.id, e.currentTarget, msg), { disabled: m.active, "aria-label": `Deploy ${m.id}` }),
       button("Download", () => download(`models/${m.id}/download`, `${m.id}.tar.gz`)
         .catch((err) => notify(msg, "error", err.summary || err.message, err.details || [])), { "aria-label": `Download ${m.id}` }))));

@@ -1,0 +1,58 @@
+"""Models view: every model with its metric, the active one marked, its card; deploy with the API key."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import SECOND_MODEL, ConsolePage
+from tests.browser.server import API_KEY
+
+pytestmark = pytest.mark.browser
+
+
+def active_id(api_url: str) -> str:
+    return str(httpx.get(f"{api_url}/models", timeout=10).json()["active"])
+
+
+def test_models_list_marks_the_active_model_and_opens_its_card(console: ConsolePage, api_url: str) -> None:
+    page = console.page
+    listing = httpx.get(f"{api_url}/models", timeout=10).json()
+    page.goto("/#models")
+    rows = page.locator("#models-table tbody tr[data-model]")
+    expect(rows).to_have_count(len(listing["models"]))
+    active = page.locator(f"#models-table tr[data-model='{listing['active']}']")
+    expect(active.locator(".badge")).to_have_text("active")
+    expect(page.locator("#active-model")).to_have_text(f"Active model: {listing['active']}")
+    model = next(m for m in listing["models"] if m["model_id"] == listing["active"])
+    expect(active.locator("td.num")).to_have_text(f"{model['metric']} {model['dev_metric']:.4f}")
+    active.get_by_role("button", name=f"Card of {listing['active']}").click()
+    card = page.locator("#model-card")
+    expect(card.locator("h3")).to_have_text(f"Model {listing['active']}")
+    expect(card.locator(".facts")).to_contain_text(model["method"])
+    expect(card.locator("svg.chart circle")).to_have_count(len(model["metrics"]["iterations"]))
+    console.screenshot("models")
+    assert console.js_errors() == []
+
+
+def test_deploy_needs_the_key_then_swaps_the_active_model(console: ConsolePage, api_url: str) -> None:
+    page = console.page
+    before = active_id(api_url)
+    page.goto("/#models")
+    page.get_by_role("button", name=f"Deploy {SECOND_MODEL}").click()
+    expect(page.locator("#models-msg")).to_contain_text("401 · ")
+    expect(page.locator("#models-msg")).to_contain_text("Enter a valid API key")
+    assert active_id(api_url) == before
+    page.fill("#api-key", API_KEY)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-status")).to_have_text("Key set for this tab.")
+    assert page.evaluate("sessionStorage.getItem('ssa.apiKey')") == API_KEY
+    try:
+        page.get_by_role("button", name=f"Deploy {SECOND_MODEL}").click()
+        expect(page.locator("#models-msg")).to_have_text(f"Model {SECOND_MODEL} is now active.")
+        expect(page.locator(f"#models-table tr[data-model='{SECOND_MODEL}'] .badge")).to_have_text("active")
+        assert active_id(api_url) == SECOND_MODEL
+    finally:
+        httpx.post(f"{api_url}/models/{before}/deploy", headers={"X-API-Key": API_KEY}, timeout=60)
+    assert console.js_errors() == []
