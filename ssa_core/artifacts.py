@@ -33,6 +33,7 @@ ACTIVE_FILE = "active.json"
 SSA_FILE = "ssa.json"
 METRICS_FILE = "metrics.json"
 CHUNK = 1 << 20
+INCOMPRESSIBLE = frozenset({".onnx", ".safetensors", ".bin", ".pt", ".ort"})
 
 
 class InvalidId(ValueError):
@@ -168,7 +169,9 @@ class ArtifactStore:
         """Every readable published model, newest first; unreadable folders are logged and skipped."""
         infos = []
         for folder in sorted(self.models_root.iterdir()):
-            if not folder.is_dir() or not _ID_RE.fullmatch(folder.name) or not (folder / SSA_FILE).is_file():
+            if folder.is_symlink() or not folder.is_dir() or not _ID_RE.fullmatch(folder.name):
+                continue
+            if ".." in folder.name or not (folder / SSA_FILE).is_file():
                 continue
             try:
                 infos.append(read_model_info(folder, folder.name))
@@ -254,24 +257,33 @@ class ArtifactStore:
         return _tar_gz_stream(folder, model_id)
 
 
-def _tar_pieces(folder: Path, prefix: str) -> Iterator[bytes]:
-    """The uncompressed tar stream of the regular files of `folder` (symlinks skipped), in pieces."""
+def _tar_pieces(folder: Path, prefix: str) -> Iterator[tuple[bytes, bool]]:
+    """The uncompressed tar stream of the regular files of `folder` (symlinks skipped), in pieces, each with
+    whether it is worth compressing (weights are float noise to deflate)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     for path in files:
         info = tarfile.TarInfo(f"{prefix}/{path.relative_to(folder).as_posix()}")
         stat = path.stat()
         info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o644
-        yield info.tobuf(format=tarfile.PAX_FORMAT)
+        compress = path.suffix not in INCOMPRESSIBLE
+        yield info.tobuf(format=tarfile.PAX_FORMAT), compress
         with path.open("rb") as handle:
-            yield from iter(lambda: handle.read(CHUNK), b"")
-        yield b"\0" * (-info.size % tarfile.BLOCKSIZE)
-    yield b"\0" * (2 * tarfile.BLOCKSIZE)
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                yield chunk, compress
+        yield b"\0" * (-info.size % tarfile.BLOCKSIZE), compress
+    yield b"\0" * (2 * tarfile.BLOCKSIZE), True
 
 
 def _tar_gz_stream(folder: Path, prefix: str) -> Iterator[bytes]:
-    """`_tar_pieces` gzip-compressed on the fly; empty chunks are not yielded."""
-    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
-    for piece in _tar_pieces(folder, prefix):
+    """`_tar_pieces` gzip-compressed on the fly: deflate level 6 for text, stored blocks for weights, as
+    consecutive gzip members (a valid .tar.gz). Empty chunks are not yielded."""
+    level = 6
+    gz = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    for piece, compress in _tar_pieces(folder, prefix):
+        wanted = 6 if compress else 0
+        if wanted != level:
+            yield gz.flush()
+            level, gz = wanted, zlib.compressobj(wanted, zlib.DEFLATED, 31)
         if chunk := gz.compress(piece):
             yield chunk
     yield gz.flush()
