@@ -67,6 +67,9 @@ STUDY_ARMS = (
     Arm("hybrid+ignore-originals", "hybrid", {"original_labels": "ignore"}),
     Arm("hybrid+flip", "hybrid", {"label_mode": "flip"}),
     Arm("hybrid-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
+    Arm("hybrid+contrast", "hybrid", {"label_mode": "contrast", "original_labels": "ignore"}),
+    Arm("hybrid+contrast+T0.1", "hybrid", {"label_mode": "contrast", "original_labels": "ignore",
+                                          "attention_temperature": 0.1}),
 )
 
 
@@ -91,7 +94,7 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     splits = {name: load_dataset(DATA / run.dataset / f"{name}.jsonl") for name in ("dev", "test")}
     if run.dataset == "movie-sentiment":
         splits["misleading"] = load_dataset(MISLEADING)
-    model_keys = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length"}
+    model_keys = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length", "attention_temperature"}
     model_cfg = ModelConfig(base_model=default_base_model(), method=run.arm.method, labels=train.labels,
                             **{k: v for k, v in settings.items() if k in model_keys})
     train_cfg = TrainConfig(seed=run.seed, **{k: v for k, v in settings.items() if k not in model_keys})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 Method = Literal["baseline", "co", "layer", "hybrid"]
-LabelMode = Literal["keep", "flip"]
+LabelMode = Literal["keep", "flip", "contrast"]
 Task = Literal["classification", "regression"]
 MetricName = Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"]
 PoolTransform = Literal["none", "pooler"]
@@ -57,6 +57,9 @@ class ModelConfig:
     # "none": c = Σ a_i h_i is mixed in raw (released code); "pooler": c goes through the [CLS] pooler's
     # dense + tanh first, so both halves of the sentence vector share one scale.
     pool_transform: PoolTransform = "none"
+    # a_i = softmax over K of p_i / T: T = 1 is the released code (weights differ by at most e^(1-τ));
+    # a small T lets the learned importance actually shape the pooling.
+    attention_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
@@ -69,6 +72,7 @@ class ModelConfig:
             _check(len(self.labels) >= 2, "labels", "a classifier needs at least two classes")
         _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         _check(self.pool_transform in get_args(PoolTransform), "pool_transform", "must be none or pooler")
+        _check(0.01 <= self.attention_temperature <= 10.0, "attention_temperature", "must be in [0.01, 10]")
 
     @property
     def num_outputs(self) -> int:
@@ -127,7 +131,7 @@ class TrainConfig:
         _check(1 <= self.batch_size <= 4096, "batch_size", "must be in [1, 4096]")
         _check(0.0 <= self.weight_decay < 1.0, "weight_decay", "must be in [0, 1)")
         _check(0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", "must be in [0, 1)")
-        _check(self.label_mode in LABEL_MODES, "label_mode", "must be keep or flip")
+        _check(self.label_mode in LABEL_MODES, "label_mode", f"must be one of {', '.join(LABEL_MODES)}")
         _check(0.0 <= self.share_step <= 1.0, "share_step", "must be in [0, 1]")
         _check(0.0 <= self.share_cap <= 1.0, "share_cap", "must be in [0, 1]")
         _check(0.0 < self.mask_trigger < 1.0, "mask_trigger", "must be in (0, 1)")

@@ -44,16 +44,18 @@ class TokenHead(nn.Module):
         return self.out(x)  # [B, T, 2]
 
 
-def ssa_attention(importance: torch.Tensor, content_mask: torch.Tensor, tau: float) -> torch.Tensor:
-    """SSA weights a_i: softmax of p_i over the kept set K = {content tokens with p_i >= tau}.
+def ssa_attention(
+    importance: torch.Tensor, content_mask: torch.Tensor, tau: float, temperature: float = 1.0
+) -> torch.Tensor:
+    """SSA weights a_i: softmax of p_i / temperature over the kept set K = {content tokens with p_i >= tau}.
 
     Falls back to uniform weights over the content tokens (never padding or special tokens) when K is empty.
     importance, content_mask: [B, T] -> attention [B, T], rows summing to 1.
     """
     content = content_mask.to(importance.dtype)  # [B, T]
     kept = content * (importance >= tau).to(importance.dtype)  # [B, T]
-    # p_i lies in [0, 1], so exp(p_i) cannot overflow: no max-subtraction needed.
-    weights = torch.exp(importance) * kept  # [B, T]
+    top = (importance * kept).amax(dim=-1, keepdim=True)  # [B, 1] max p_i over K (0 when K is empty)
+    weights = torch.exp((importance - top).clamp_max(0.0) / temperature) * kept  # [B, T], max weight 1 in K
     kept_sum = weights.sum(dim=-1, keepdim=True)  # [B, 1]
     uniform = content / content.sum(dim=-1, keepdim=True).clamp_min(1.0)  # [B, T]
     has_kept = (kept.sum(dim=-1, keepdim=True) > 0).to(importance.dtype)  # [B, 1]
@@ -123,7 +125,7 @@ class SSAModel(nn.Module):
         if not self.config.pools_by_attention:  # co-training: the token head does not change the prediction
             return SSAOutput(self.classifier(self.dropout(cls_vector)), token_logits, importance, zeros)
         content = self.content_mask(input_ids, attention_mask)  # [B, T]
-        attention = ssa_attention(importance, content, self.config.tau)  # [B, T]
+        attention = ssa_attention(importance, content, self.config.tau, self.config.attention_temperature)  # [B, T]
         pooled = torch.einsum("bt,bth->bh", attention, hidden)  # [B, H]
         if self.config.pool_transform == "pooler":
             pooled = self.pooler(pooled)  # [B, H], same dense + tanh as the [CLS] vector

@@ -239,6 +239,8 @@ def label_dataset(
     rng = np.random.default_rng(seed)
     if label_mode == "flip":
         weak, stats = prober.flip(encoded, rng, rounds)
+    elif label_mode == "contrast":
+        weak, stats = prober.contrast(encoded, model.config.labels, len(encoded), rng, trigger, rounds)
     else:
         weak, stats = prober.keep(encoded, model.config.labels, len(encoded), rng, trigger, rounds)
     tokens = [tokenizer.convert_ids_to_tokens(w.encoded.input_ids) for w in weak]

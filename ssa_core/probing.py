@@ -249,6 +249,47 @@ class Prober:
         stats.kept += int(same.sum())
         return [i for i in candidates if i in still_open]
 
+    def contrast(
+        self,
+        examples: Sequence[Encoded],
+        labels: Sequence[str],
+        wanted: int,
+        rng: np.random.Generator,
+        trigger: float,
+        max_rounds: int,
+    ) -> tuple[list[WeakExample], ProbeStats]:
+        """`contrast` rule: span-masked copies of correctly predicted examples; a masked wordpiece gets 0 when the
+        prediction held and 1 when it changed; unmasked wordpieces stay -1. Unlike `keep`, it never marks a token
+        1 merely because it was not masked, so the labels say which spans the decision needs."""
+        stats = ProbeStats(probed=len(examples))
+        original = self.originals(examples)
+        correct = same_decision(original, self.gold(examples, labels), self.regression, self.tolerance)
+        stats.originals_correct = int(correct.sum())
+        candidates = [i for i in range(len(examples)) if correct[i]]
+        rounds = min(max_rounds, -(-wanted // max(1, len(candidates))))
+        owners, masks, seqs = [], [], Sequences()
+        for _ in range(rounds if candidates else 0):
+            stats.rounds += 1
+            for i in candidates:
+                mask = sample_example_mask(examples[i], rng, trigger)
+                if mask:
+                    owners.append(i)
+                    masks.append(mask)
+                    seqs.add(with_mask(examples[i].input_ids, mask, self.mask_id), examples[i].token_type_ids)
+                    stats.masked_tokens += len(mask)
+                    stats.real_tokens += len(examples[i].positions)
+        if not owners:
+            return [], stats
+        held = same_decision(self.predict(seqs), original[owners], self.regression, self.tolerance)
+        stats.copies, stats.kept = len(owners), int(held.sum())
+        weak = []
+        for i, mask, same in zip(owners, masks, held, strict=True):
+            token_labels = [IGNORE_INDEX] * len(examples[i])
+            for p in mask:
+                token_labels[p] = 0 if same else 1
+            weak.append(WeakExample(examples[i], token_labels, mask))
+        return weak, stats
+
     def flip(
         self, examples: Sequence[Encoded], rng: np.random.Generator, rounds: int
     ) -> tuple[list[WeakExample], ProbeStats]:

@@ -187,6 +187,8 @@ class Trainer:
         if self.cfg.label_mode == "flip":
             return self.prober.flip(train, rng, self.cfg.probe_rounds)
         labels = self.model_cfg.labels
+        if self.cfg.label_mode == "contrast":
+            return self.prober.contrast(train, labels, wanted, rng, self.cfg.mask_trigger, self.cfg.probe_rounds)
         return self.prober.keep(train, labels, wanted, rng, self.cfg.mask_trigger, self.cfg.probe_rounds)
 
     def _epoch(
