@@ -151,22 +151,26 @@ def write_report(path: Path, grid: str, results: list[dict[str, Any]], planned: 
     path.write_text("\n".join(header + table(results)) + "\n")
 
 
+def finished(grid: list[Run]) -> list[dict[str, Any]]:
+    """Cached results of the grid's runs (any invocation's), so a report always covers all that is done."""
+    files = [ARGS.cache / f"{run.key}.json" for run in grid]
+    return [json.loads(f.read_text()) for f in files if f.exists()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", choices=["required", "study"], default="required")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "runs")
-    parser.add_argument("--only", help="substring filter on run keys")
+    parser.add_argument("--only", help="run only the grid's runs whose key contains this (the report covers all)")
     parser.add_argument("--seeds", type=int, default=2, help="study grid: seeds per arm")
     global ARGS
     ARGS = parser.parse_args()
-    runs = required_grid() if ARGS.grid == "required" else study_grid()
-    if ARGS.only:
-        runs = [r for r in runs if ARGS.only in r.key]
+    grid = required_grid() if ARGS.grid == "required" else study_grid()
+    runs = [r for r in grid if ARGS.only in r.key] if ARGS.only else grid
     ARGS.cache.mkdir(parents=True, exist_ok=True)
     out = ROOT / "bench" / "results" / ("quality.md" if ARGS.grid == "required" else "quality-study.md")
-    command = "python bench/quality.py " + " ".join(sys.argv[1:])
-    results = []
+    command = f"python bench/quality.py --grid {ARGS.grid}"
     for number, run in enumerate(runs, 1):
         cached = ARGS.cache / f"{run.key}.json"
         if not cached.exists():
@@ -175,8 +179,8 @@ def main() -> None:
             cached.write_text(json.dumps(record, indent=1))
             print(f"    dev {record['dev_metrics']['accuracy']:.4f} test {record['test_metrics']['accuracy']:.4f}"
                   f" ({record['seconds']:.0f} s)", flush=True)
-        results.append(json.loads(cached.read_text()))
-        write_report(out, ARGS.grid, results, len(runs), command)
+        write_report(out, ARGS.grid, finished(grid), len(grid), command)
+    write_report(out, ARGS.grid, finished(grid), len(grid), command)
     print(f"wrote {out}")
 
 
