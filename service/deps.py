@@ -69,7 +69,8 @@ def check_api_key(settings: Settings, given: str | None) -> None:
         raise ApiError(401, "unauthorized", "this endpoint needs an API key but none is configured on the server "
                        "(set SSA_API_KEY, or SSA_AUTH_DISABLED=true for local development)",
                        {"field": API_KEY_HEADER}, {"WWW-Authenticate": API_KEY_HEADER})
-    if given is None or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+    # header values arrive decoded as latin-1: compare the raw bytes with the key's UTF-8 bytes
+    if given is None or not hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode("utf-8")):
         reason = "missing" if given is None else "wrong"
         raise ApiError(401, "unauthorized", f"{reason} {API_KEY_HEADER} header", {"field": API_KEY_HEADER},
                        {"WWW-Authenticate": API_KEY_HEADER})

@@ -86,19 +86,37 @@ def store(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(tmp_path / "home")
 
 
-@pytest.fixture
-def model_store(store: ArtifactStore, tiny_model_dir: Path) -> ArtifactStore:
+def two_model_store(root: Path, model_dir: Path) -> ArtifactStore:
     """A store holding the tiny model as 'tiny-a' (active) and 'tiny-b'."""
-    publish_copy(store, tiny_model_dir, "tiny-a")
-    publish_copy(store, tiny_model_dir, "tiny-b")
+    store = ArtifactStore(root)
+    publish_copy(store, model_dir, "tiny-a")
+    publish_copy(store, model_dir, "tiny-b")
     store.set_active_model("tiny-a")
     return store
 
 
 @pytest.fixture
+def model_store(tmp_path: Path, tiny_model_dir: Path) -> ArtifactStore:
+    return two_model_store(tmp_path / "home", tiny_model_dir)
+
+
+@pytest.fixture
 def live(model_store: ArtifactStore) -> Iterator[LiveServer]:
-    """A running API serving tiny-a (ready)."""
+    """A running API serving tiny-a (ready), for tests that change its state."""
     with LiveServer(create_app(make_settings(model_store.root))) as server:
+        server.wait_ready("tiny-a")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> ArtifactStore:
+    return two_model_store(tmp_path_factory.mktemp("shared") / "home", tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def shared_live(shared_store: ArtifactStore) -> Iterator[LiveServer]:
+    """One running API serving tiny-a for the whole session: tests using it must not change its state."""
+    with LiveServer(create_app(make_settings(shared_store.root))) as server:
         server.wait_ready("tiny-a")
         yield server
 
