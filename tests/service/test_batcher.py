@@ -1,0 +1,123 @@
+"""The micro-batcher with the real tiny model: grouping, ordering, limits, deadlines, error isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Options, QueueFull
+from ssa_core.runtime import InputTooLong, Prediction, Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir: Path) -> Predictor:
+    return Predictor.load(tiny_model_dir, provider="cpu")
+
+
+def labels(predictions: list[Prediction]) -> list[tuple[str | float, float]]:
+    return [(p.label, round(p.score, 5)) for p in predictions]
+
+
+async def with_batcher(body: Any, **kwargs: Any) -> tuple[Any, list[BatchStats]]:
+    stats: list[BatchStats] = []
+    options = {"max_batch_size": 32, "max_wait_s": 0.05, "queue_size": 100, **kwargs}
+    batcher = MicroBatcher(on_batch=stats.append, **options)
+    batcher.start()
+    try:
+        return await body(batcher), stats
+    finally:
+        await batcher.stop()
+
+
+def submit(batcher: MicroBatcher, predictor: Predictor, items: list[Any], options: Options | None = None,
+           timeout: float = 10) -> Any:
+    return batcher.submit(predictor, items, options or Options(), lambda ps: ps, timeout)
+
+
+def test_concurrent_requests_share_one_batch_and_keep_their_order(predictor: Predictor) -> None:
+    requests = [["a fine film", "dull"], ["the plot is thin but the acting is superb"], ["ok", "bad", "lovely music"]]
+
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(*(submit(batcher, predictor, r) for r in requests))
+
+    results, stats = asyncio.run(with_batcher(body))
+    assert [labels(r) for r in results] == [labels(predictor.predict(r)) for r in requests]
+    assert [(s.inputs, s.requests) for s in stats] == [(6, 3)]
+
+
+def test_batches_never_exceed_the_max_size(predictor: Predictor) -> None:
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(*(submit(batcher, predictor, [f"text {i}", "two", "three"]) for i in range(5)))
+
+    results, stats = asyncio.run(with_batcher(body, max_batch_size=7))
+    assert all(len(r) == 3 for r in results)
+    assert all(s.inputs <= 7 for s in stats) and sum(s.inputs for s in stats) == 15
+
+
+def test_options_apply_per_request_within_a_shared_batch(predictor: Predictor) -> None:
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(
+            submit(batcher, predictor, ["first"], Options(return_tokens=False, return_words=False)),
+            submit(batcher, predictor, ["second"], Options()),
+            submit(batcher, predictor, ["short", "word " * 100], Options(truncate=False)),
+            return_exceptions=True)
+
+    (bare, full, too_long), stats = asyncio.run(with_batcher(body))
+    assert bare[0].tokens is None and bare[0].words is None
+    assert full[0].tokens and full[0].words
+    assert isinstance(too_long, InputTooLong) and too_long.index == 1 and too_long.length == 102
+    assert len(stats) == 1
+
+
+def test_a_failing_input_does_not_fail_its_neighbours(predictor: Predictor) -> None:
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(submit(batcher, predictor, ["fine"]),
+                                    submit(batcher, predictor, ["bad \ud800 surrogate"]),  # the tokenizer raises
+                                    return_exceptions=True)
+
+    (good, bad), _ = asyncio.run(with_batcher(body))
+    assert labels(good) == labels(predictor.predict(["fine"]))
+    assert isinstance(bad, Exception)
+
+
+def test_queue_bound_and_deadline(predictor: Predictor) -> None:
+    async def body(batcher: MicroBatcher) -> tuple[Any, ...]:
+        first = asyncio.ensure_future(submit(batcher, predictor, ["one"], timeout=0.05))
+        second = asyncio.ensure_future(submit(batcher, predictor, ["two"]))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull) as full:
+            await submit(batcher, predictor, ["three"])
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        return full.value, *results
+
+    (full, first, second), stats = asyncio.run(with_batcher(body, queue_size=2, max_wait_s=0.3))
+    assert full.retry_after_s >= 1
+    assert isinstance(first, DeadlineExceeded)
+    assert labels(second) == labels(predictor.predict(["two"]))
+    assert [s.requests for s in stats] == [1], "the abandoned request must not be run"
+
+
+class Recording(Predictor):
+    """The real Predictor, recording the items of every predict call."""
+
+    calls: list[list[Any]]
+
+    def predict(self, items: Any, **kwargs: Any) -> list[Prediction]:
+        self.__dict__.setdefault("calls", []).append(list(items))
+        return super().predict(items, **kwargs)
+
+
+def test_jobs_run_on_the_predictor_they_were_admitted_with(tiny_model_dir: Path) -> None:
+    old, new = Recording.load(tiny_model_dir, provider="cpu"), Recording.load(tiny_model_dir, provider="cpu")
+
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(submit(batcher, old, ["a"]), submit(batcher, new, ["b", "c"]),
+                                    submit(batcher, old, ["d"]))
+
+    results, stats = asyncio.run(with_batcher(body))
+    assert [len(r) for r in results] == [1, 2, 1]
+    assert old.calls == [["a", "d"]] and new.calls == [["b", "c"]]
+    assert [(s.inputs, s.requests) for s in stats] == [(4, 3)]
