@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ssa_core.artifacts import ArtifactStore
-from tests.browser.server import REPO, running_api
+from tests.browser.server import REPO, private_redis, running_api, running_worker, shared_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -47,11 +47,26 @@ def console_home(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
 
 
 @pytest.fixture(scope="session")
-def api_url(console_home: Path, chromium: Any) -> Iterator[str]:
+def console_settings(console_home: Path, tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+                     ) -> Iterator[dict[str, str]]:
+    """Settings shared by the API and the worker: the store above, a private Redis, the base model `tiny`."""
+    with private_redis(tmp_path_factory.mktemp("console-redis")) as url:
+        yield shared_settings(console_home, url, f"tiny={tiny_encoder_dir}")
+
+
+@pytest.fixture(scope="session")
+def api_url(console_settings: dict[str, str], chromium: Any) -> Iterator[str]:
     """Base URL of a real API process (uvicorn) serving the console and the store above."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with running_api(console_home, ARTIFACTS / "api.log") as base:
+    with running_api(console_settings, ARTIFACTS / "api.log") as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def training_worker(console_settings: dict[str, str], api_url: str) -> Iterator[Any]:
+    """A real Celery worker taking the API's training jobs (log: test-artifacts/browser/worker.log)."""
+    with running_worker(console_settings, ARTIFACTS / "worker.log") as proc:
+        yield proc
 
 
 class ConsolePage:

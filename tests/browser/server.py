@@ -1,8 +1,11 @@
-"""A real API process for the browser tests: uvicorn running service.app:create_app on a free port."""
+"""Real processes for the browser tests: a private redis-server, the API (uvicorn running
+service.app:create_app) and a Celery training worker, each on its own free port or queue."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,15 +27,52 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of the API process: its own store, a known API key, CPU inference, no bootstrap job."""
+def process_env(settings: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any SSA_* variable, plus `settings` and the repository on PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSA_")}
-    env.update({"SSA_HOME": str(home), "SSA_API_KEY": API_KEY, "SSA_BOOTSTRAP": "false", "SSA_PROVIDER": "cpu",
-                "SSA_INTRA_OP_THREADS": "1", "SSA_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)})
-    if "SSA_REDIS_URL" in os.environ:
-        env["SSA_REDIS_URL"] = os.environ["SSA_REDIS_URL"]
-    env.update(extra or {})
+    env.update({"PYTHONPATH": str(REPO), **settings})
     return env
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """SIGTERM the process group started for `proc` (a worker's pool children included), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def private_redis(folder: Path) -> Iterator[str]:
+    """A throwaway redis-server (no persistence) on a free port; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed")
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_ping(url):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {port} did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        stop(proc)
+
+
+def redis_ping(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
@@ -50,22 +90,37 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise RuntimeError(f"the API was not ready within {timeout:.0f}s:\n{log.read_text()[-4000:]}")
 
 
+def shared_settings(home: Path, redis_url: str, base_models: str) -> dict[str, str]:
+    """SSA_* settings the API and the worker must agree on."""
+    return {"SSA_HOME": str(home), "SSA_REDIS_URL": redis_url, "SSA_ALLOWED_BASE_MODELS": base_models}
+
+
 @contextmanager
-def running_api(home: Path, log: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start the API on a free port, yield its base URL once ready, stop it afterwards."""
+def running_api(settings: dict[str, str], log: Path) -> Iterator[str]:
+    """Start the API on a free port (known API key, CPU inference, no bootstrap job); yield its URL once ready."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]
+    env = process_env({**settings, "SSA_API_KEY": API_KEY, "SSA_BOOTSTRAP": "false", "SSA_PROVIDER": "cpu",
+                       "SSA_INTRA_OP_THREADS": "1", "SSA_LOG_LEVEL": "warning"})
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=server_env(home, extra_env), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc, log)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+@contextmanager
+def running_worker(settings: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery training worker (`python -m worker`, one job at a time, training on the CPU)."""
+    env = process_env({**settings, "SSA_TRAIN_DEVICE": "cpu", "SSA_RETRY_DELAY_S": "1", "OMP_NUM_THREADS": "2"})
+    cmd = [sys.executable, "-m", "worker", "--concurrency", "1", "--loglevel", "INFO"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        stop(proc, timeout=30)

@@ -57,7 +57,8 @@ export function duration(seconds) {
 /** Show a message in a status area; kind is "error", "ok" or "info". Errors are announced assertively. */
 export function notify(area, kind, message, details = []) {
   area.setAttribute("role", kind === "error" ? "alert" : "status");
-  area.className = `msg msg-${kind}`;
+  area.classList.remove("msg-error", "msg-ok", "msg-info");
+  area.classList.add("msg", `msg-${kind}`);
   replace(area, h("p", {}, message), details.length ? h("ul", {}, details.map((d) => h("li", {}, d))) : null);
   area.hidden = false;
 }

@@ -65,8 +65,9 @@ function metricsBlock(job) {
 
 function deployLine(job) {
   if (job.deployed === null && !job.deployNote) return null;
-  const text = job.deployed ? `Model ${job.modelId} was deployed when the job finished.` : "The model was not deployed.";
-  return h("p", { class: job.deployed ? "msg msg-ok" : "msg msg-info" }, text, job.deployNote ? ` ${job.deployNote}` : "");
+  const text = job.deployNote ? `Deployment: ${job.deployNote}.`
+    : job.deployed ? `Model ${job.modelId} was deployed when the job finished.` : "The model was not deployed.";
+  return h("p", { class: job.deployed ? "msg msg-ok" : "msg msg-info" }, text);
 }
 
 function iterationTable(job) {

@@ -5,8 +5,10 @@ import { fetchJob, renderJob } from "./jobdetail.js";
 import { isActive, normaliseJob } from "./jobmodel.js";
 
 const POLL_MS = 1000;
-const NUMBER_FIELDS = ["iterations", "lambda_tok", "tau", "cls_weight", "learning_rate", "batch_size", "max_length", "seed"];
-const TEXT_FIELDS = ["method", "label_mode", "base_model"];
+const NUMBER_FIELDS = ["iterations", "lambda_tok", "tau", "cls_weight", "learning_rate", "batch_size", "max_length", "seed",
+  "dev_fraction"];
+const TEXT_FIELDS = ["method", "label_mode", "base_model", "deploy", "text_column", "text_pair_column", "label_column",
+  "task", "metric", "model_id"];
 const poll = { jobId: null, timer: null, visible: false };
 
 export function initJobs() {
@@ -36,7 +38,6 @@ export function readConfig(form) {
     config[name] = value;
   }
   for (const name of TEXT_FIELDS) if (form.elements[name].value.trim()) config[name] = form.elements[name].value.trim();
-  config.deploy = form.elements.deploy.checked;
   return config;
 }
 
@@ -78,12 +79,16 @@ export async function refreshList() {
 
 function jobRow(job) {
   return h("tr", { "data-job": job.id },
-    h("td", { "data-label": "Job" }, h("button", { type: "button", class: "link", onclick: () => follow(job.id) }, job.id)),
+    h("td", { "data-label": "Job" }, h("button", { type: "button", class: "link", title: job.id, "aria-label": `Open job ${job.id}`,
+      onclick: () => follow(job.id) }, shortId(job.id))),
     h("td", { "data-label": "Status" }, h("span", { class: `badge status-${job.status}` }, job.status)),
     h("td", { "data-label": "Stage" }, job.stage || "–"),
     h("td", { class: "num", "data-label": "Progress" }, `${Math.round(job.progress * 100)}%`),
     h("td", { "data-label": "Created" }, when(job.createdAt)));
 }
+
+/** Long generated ids are shown by their first 12 characters (the full id is in the title). */
+const shortId = (id) => (id.length > 14 ? `${id.slice(0, 12)}…` : id);
 
 /** Show job `id` in the detail panel and poll it while it is queued or running. */
 export function follow(id) {

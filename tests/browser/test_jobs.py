@@ -1,0 +1,123 @@
+"""Jobs view against a real API and a real Celery worker: upload, live progress, chart, weak labels, deploy, cancel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ConsolePage
+from tests.browser.server import API_KEY
+from tests.conftest import sentiment_train_file
+
+pytestmark = pytest.mark.browser
+JOB_TIMEOUT_MS = 240_000
+
+
+def write_rows(path: Path, rows: list[str]) -> Path:
+    path.write_text("".join(rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small real train/dev pair: 48 + 16 movie-sentiment rows."""
+    rows = sentiment_train_file().read_text(encoding="utf-8").splitlines(keepends=True)
+    folder = tmp_path_factory.mktemp("job-data")
+    return write_rows(folder / "train.jsonl", rows[:48]), write_rows(folder / "dev.jsonl", rows[48:64])
+
+
+def start_job(console: ConsolePage, train: Path, dev: Path | None, config: dict[str, Any]) -> None:
+    """Fill the job form (key, files, settings) and submit it."""
+    page = console.page
+    page.goto("/#jobs")
+    page.fill("#api-key", API_KEY)
+    page.get_by_role("button", name="Use key").click()
+    page.set_input_files("#job-train", str(train))
+    if dev is not None:
+        page.set_input_files("#job-dev", str(dev))
+    if "model_id" in config:
+        page.locator("details.more summary").click()
+    for name, value in config.items():
+        field = page.locator(f"#job-form [name={name}]")
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(str(value))
+        else:
+            field.fill(str(value))
+    page.get_by_role("button", name="Start job").click()
+
+
+def job_id_of(console: ConsolePage) -> str:
+    expect(console.page.locator("#job-form-msg")).to_contain_text("queued")
+    return (console.page.locator("#job-title").text_content() or "").split()[1]
+
+
+def test_a_bad_dataset_is_refused_with_the_row_named(console: ConsolePage, tmp_path: Path) -> None:
+    rows = [{"text": f"sentence {i}", "label": "positive" if i % 2 else "negative"} for i in range(8)]
+    rows[2]["text"] = "   "
+    train = write_rows(tmp_path / "train.jsonl", [json.dumps(row) + "\n" for row in rows])
+    start_job(console, train, None, {"base_model": "tiny"})
+    message = console.page.locator("#job-form-msg")
+    expect(message).to_have_class("msg msg-error")
+    expect(message).to_contain_text("422 · ")
+    expect(message.locator("li").first).to_contain_text("row 3")
+    assert console.js_errors() == []
+
+
+def test_train_follow_browse_labels_and_deploy(console: ConsolePage, api_url: str, dataset: tuple[Path, Path],
+                                               training_worker: Any) -> None:
+    page = console.page
+    start_job(console, *dataset, {"base_model": "tiny", "iterations": 2, "batch_size": 16, "max_length": 48,
+                                  "model_id": "browser-job"})
+    job_id = job_id_of(console)
+    detail = page.locator("#job-detail")
+    expect(detail).to_have_attribute("data-status", "running", timeout=JOB_TIMEOUT_MS)
+    expect(detail.locator(".progress-text")).to_contain_text("stage ")
+    expect(detail).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    job = httpx.get(f"{api_url}/jobs/{job_id}", timeout=10).json()
+    expect(detail.locator(".progress-text")).to_contain_text("100%")
+    expect(detail.locator("svg.chart circle")).to_have_count(len(job["iterations"]))
+    expect(detail.locator(".iter-table tbody tr")).to_have_count(len(job["iterations"]))
+    first = job["iterations"][0]
+    expect(detail.locator(".iter-table tbody tr").first.locator("td").nth(1)).to_have_text(f"{first['dev_metric']:.4f}")
+    expect(page.locator(f"#jobs-table tr[data-job='{job_id}'] .badge")).to_have_text("succeeded")
+
+    detail.get_by_role("button", name="Show labels").click()
+    records = page.locator(".label-record")
+    expect(records.first).to_be_visible()
+    labels = httpx.get(f"{api_url}/jobs/{job_id}/labels", params={"iteration": 1}, timeout=10).text.splitlines()
+    expect(records).to_have_count(min(25, len(labels)))
+    expect(detail.locator(".labels-box .msg")).to_contain_text(f"{len(labels)} labelled sentences")
+    marked = page.locator(".label-record [data-label]")
+    ones = sum(t["label"] == 1 for t in json.loads(labels[0])["tokens"])
+    expect(records.first.locator("mark.lab1")).to_have_count(ones)
+    assert marked.count() > 0
+
+    detail.get_by_role("button", name="Show log").click()
+    expect(detail.locator("pre.log")).not_to_be_empty()
+    before = httpx.get(f"{api_url}/models", timeout=10).json()["active"]
+    try:
+        detail.get_by_role("button", name="Deploy model browser-job").click()
+        expect(detail.locator(".job-msg")).to_have_text("Model browser-job is now active.", timeout=60_000)
+        assert httpx.get(f"{api_url}/models", timeout=10).json()["active"] == "browser-job"
+        console.screenshot("jobs")
+    finally:
+        httpx.post(f"{api_url}/models/{before}/deploy", headers={"X-API-Key": API_KEY}, timeout=60)
+    assert console.js_errors() == []
+
+
+def test_cancel_a_running_job(console: ConsolePage, api_url: str, dataset: tuple[Path, Path],
+                             training_worker: Any) -> None:
+    start_job(console, *dataset, {"base_model": "tiny", "iterations": 20, "batch_size": 4, "max_length": 48})
+    job_id_of(console)
+    detail = console.page.locator("#job-detail")
+    expect(detail).to_have_attribute("data-status", "running", timeout=JOB_TIMEOUT_MS)
+    detail.get_by_role("button", name="Cancel job").click()
+    expect(detail.locator(".job-msg")).to_have_text("Cancellation requested.")
+    expect(detail).to_have_attribute("data-status", "cancelled", timeout=JOB_TIMEOUT_MS)
+    expect(detail.get_by_role("button", name="Cancel job")).to_have_count(0)
+    assert console.js_errors() == []
