@@ -76,6 +76,7 @@ class SSAModel(nn.Module):
         self.classifier = nn.Linear(hidden, config.num_outputs)
         eps = float(getattr(encoder.config, "layer_norm_eps", 1e-12))
         self.token_head = TokenHead(hidden, eps) if config.has_token_head else None
+        self.special_ids: torch.Tensor
         self.register_buffer("special_ids", torch.tensor(sorted(set(special_ids)), dtype=torch.long))
         self._init_new_layers(float(getattr(encoder.config, "initializer_range", 0.02)))
 
@@ -89,7 +90,7 @@ class SSAModel(nn.Module):
         else:
             self._pretrained_pooler = False
         if pooler is not None:
-            self.encoder.pooler = None
+            setattr(self.encoder, "pooler", None)  # noqa: B010 - the attribute is typed as a Module
 
     def _init_new_layers(self, std: float) -> None:
         layers: list[nn.Module] = [self.classifier]
@@ -104,7 +105,7 @@ class SSAModel(nn.Module):
 
     def content_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[B, T] bool: real wordpieces, i.e. not padding and not a special token ([CLS], [SEP], ...)."""
-        special = (input_ids.unsqueeze(-1) == self.special_ids).any(dim=-1)  # [B, T]
+        special = torch.eq(input_ids.unsqueeze(-1), self.special_ids).any(dim=-1)  # [B, T]
         return attention_mask.bool() & ~special
 
     def forward(

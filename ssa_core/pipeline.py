@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from ssa_core.data import Dataset
 from ssa_core.export import ExportSpec, check_parity, export_onnx
 from ssa_core.modeling import SSAModel, build_model, load_model, save_weights
 from ssa_core.probing import WeakExample
-from ssa_core.tokenize import Encoded, encode_examples, load_tokenizer, pad_batch, structural_special_ids
+from ssa_core.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
 from ssa_core.weak_labels import label_file, weak_label_record, write_jsonl
 
@@ -58,7 +58,7 @@ class WeakLabelWriter:
         self.tokenizer = tokenizer
 
     def __call__(self, iteration: int, weak: Sequence[WeakExample], selected: set[int]) -> None:
-        def records():  # type: ignore[no-untyped-def]
+        def records() -> Iterator[dict[str, Any]]:
             for i, w in enumerate(weak):
                 tokens = self.tokenizer.convert_ids_to_tokens(w.encoded.input_ids)
                 yield weak_label_record(w, iteration, i in selected, tokens)
@@ -124,11 +124,7 @@ def parity_batches(encoded: Sequence[Encoded], pad_id: int) -> list[dict[str, to
         return []
     middle = len(ordered) // 2
     groups = [ordered[:1], ordered[middle : middle + 4], ordered[-8:]]
-    batches = []
-    for group in groups:
-        types = [e.token_type_ids for e in group] if group[0].token_type_ids is not None else None
-        batches.append(pad_batch([e.input_ids for e in group], types, pad_id))
-    return batches
+    return [batch_tensors(group, pad_id) for group in groups]
 
 
 def write_model_folder(

@@ -66,7 +66,9 @@ class Sequences:
 def length_batches(lengths: Sequence[int], max_tokens: int, max_batch: int = 512) -> list[np.ndarray]:
     """Indices grouped into batches of similar length (sorted), each padded size <= max_tokens."""
     order = np.argsort(np.asarray(lengths), kind="stable")
-    batches, current, longest = [], [], 0
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
     for index in order:
         longest_if_added = max(longest, lengths[index])
         if current and (longest_if_added * (len(current) + 1) > max_tokens or len(current) >= max_batch):

@@ -131,7 +131,7 @@ class Predictor:
     def encode(self, items: Sequence[Item]) -> list[Encoding]:
         """Untruncated encodings (with special tokens) of texts or (text, text_pair) pairs."""
         batch = [tuple(item) if isinstance(item, (tuple, list)) else item for item in items]
-        return self.tokenizer.encode_batch(batch)  # type: ignore[arg-type]
+        return self.tokenizer.encode_batch(batch)
 
     def token_count(self, item: Item) -> int:
         return len(self.encode([item])[0].ids)

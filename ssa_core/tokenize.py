@@ -90,6 +90,12 @@ def pad_batch(
     return batch
 
 
+def batch_tensors(encoded: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Padded model inputs of encoded examples (token types when the tokenizer makes them)."""
+    types = [e.token_type_ids for e in encoded if e.token_type_ids is not None]
+    return pad_batch([e.input_ids for e in encoded], types if len(types) == len(encoded) else None, pad_id)
+
+
 def pad_labels(token_labels: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     """[B, T] token labels padded with -1."""
     out = torch.full((len(token_labels), length), -1, dtype=torch.long)

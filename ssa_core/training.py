@@ -19,7 +19,7 @@ from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.metrics import classification_metrics, regression_metrics
 from ssa_core.modeling import IGNORE_INDEX, SSAModel, ssa_loss
 from ssa_core.probing import Prober, ProbeStats, Sequences, WeakExample, all_ones_labels, packed_outputs
-from ssa_core.tokenize import Encoded, pad_batch, pad_labels
+from ssa_core.tokenize import Encoded, batch_tensors, pad_labels
 
 
 class TrainingCancelled(RuntimeError):
@@ -61,7 +61,8 @@ def no_decay(name: str) -> bool:
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on everything but biases and LayerNorm weights."""
-    decay, plain = [], []
+    decay: list[torch.nn.Parameter] = []
+    plain: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         (plain if no_decay(name) else decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
@@ -212,8 +213,7 @@ class Trainer:
 
     def _step(self, batch: list[tuple[Encoded, list[int]]], step: int, total: int) -> np.ndarray:
         encoded = [e for e, _ in batch]
-        types = [e.token_type_ids for e in encoded] if encoded[0].token_type_ids is not None else None
-        inputs = pad_batch([e.input_ids for e in encoded], types, self.pad_id)  # each [B, T]
+        inputs = batch_tensors(encoded, self.pad_id)  # each [B, T]
         token_labels = pad_labels([labels for _, labels in batch], inputs["input_ids"].shape[1])  # [B, T]
         targets = self._targets(encoded)  # [B]
         for group in self.optimizer.param_groups:
