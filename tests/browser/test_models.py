@@ -32,6 +32,14 @@ def test_models_list_marks_the_active_model_and_opens_its_card(console: ConsoleP
     expect(card.locator("h3")).to_have_text(f"Model {listing['active']}")
     expect(card.locator(".facts")).to_contain_text(model["method"])
     expect(card.locator("svg.chart circle")).to_have_count(len(model["metrics"]["iterations"]))
+    expect(card.locator(".iter-table tbody tr")).to_have_count(len(model["metrics"]["iterations"]))
+    detail = httpx.get(f"{api_url}/models/{listing['active']}", timeout=10).json()
+    card_text = detail.get("card") or detail.get("card_md")
+    if card_text:  # the card's markdown is rendered (headings, tables), never injected as HTML
+        expect(card.locator(".card-md h4").nth(1)).to_have_text(card_text.splitlines()[0].lstrip("# "))
+        expect(card.locator(".card-md table")).not_to_have_count(0)
+    else:
+        expect(card).to_contain_text("The API returned no model card")
     console.screenshot("models")
     assert console.js_errors() == []
 

@@ -46,6 +46,9 @@ def test_predict_shows_label_scores_and_attention_shading(console: ConsolePage, 
     shades = [float(s) for s in words.evaluate_all("els => els.map(e => e.style.getPropertyValue('--a'))")]
     strongest = max(range(len(values)), key=lambda i: values[i]["attention"])
     assert shades[strongest] == pytest.approx(1.0) and min(shades) < 1.0  # shaded relative to the largest weight
+    words.nth(strongest).focus()
+    expect(result.locator(".readout")).to_contain_text(f"attention {values[strongest]['attention']:.4f}")
+    console.screenshot("predict")
     assert console.js_errors() == []
 
 
@@ -86,7 +89,7 @@ def test_compare_two_models_side_by_side(console: ConsolePage, api_url: str) -> 
         error = second.json()["error"]
         expect(cards.nth(1).locator(".msg-error")).to_contain_text(f"{second.status_code} · {error['type']}")
         expect(cards.nth(1).locator(".msg-error")).to_contain_text(error["message"])
-    console.screenshot("predict")
+    console.screenshot("predict-compare")
     assert console.js_errors() == []
 
 

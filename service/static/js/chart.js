@@ -4,7 +4,7 @@ import { fmt } from "./dom.js";
 const NS = "http://www.w3.org/2000/svg";
 const W = 480;
 const H = 220;
-const PAD = { left: 52, right: 16, top: 16, bottom: 40 };
+const PAD = { left: 66, right: 16, top: 16, bottom: 40 };
 
 function svg(tag, attrs = {}, text) {
   const el = document.createElementNS(NS, tag);

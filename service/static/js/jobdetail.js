@@ -1,8 +1,9 @@
 // The detail panel of one job: progress, dev-metric chart, iteration table, actions, weak labels and log.
 import { download, getJson, postJson, request } from "./api.js";
 import { lineChart } from "./chart.js";
-import { duration, fmt, h, notify, replace } from "./dom.js";
-import { devValue, errorText, isActive, shownIteration } from "./jobmodel.js";
+import { duration, h, notify, replace } from "./dom.js";
+import { iterationTable, metricPoints } from "./iterations.js";
+import { errorText, isActive, shownIteration } from "./jobmodel.js";
 import { labelRecord, parseJsonl } from "./labels.js";
 
 const LABEL_PAGE = 25;
@@ -56,11 +57,10 @@ async function act(button, msg, fn, onChange) {
 }
 
 function metricsBlock(job) {
-  const points = job.history.map((r, i) => ({ x: shownIteration(r.iteration ?? i), y: devValue(r, job.metric) }))
-    .filter((p) => typeof p.y === "number");
   return h("div", { class: "metrics-block" },
-    h("h4", {}, `Dev ${job.metric} per iteration`), h("div", { class: "chart-wrap" }, lineChart(points, job.metric)),
-    job.history.length ? iterationTable(job) : null);
+    h("h4", {}, `Dev ${job.metric} per iteration`),
+    h("div", { class: "chart-wrap" }, lineChart(metricPoints(job.history, job.metric), job.metric)),
+    job.history.length ? iterationTable(job.history, job.metric) : null);
 }
 
 function deployLine(job) {
@@ -68,18 +68,6 @@ function deployLine(job) {
   const text = job.deployNote ? `Deployment: ${job.deployNote}.`
     : job.deployed ? `Model ${job.modelId} was deployed when the job finished.` : "The model was not deployed.";
   return h("p", { class: job.deployed ? "msg msg-ok" : "msg msg-info" }, text);
-}
-
-function iterationTable(job) {
-  const cols = [["iteration", (r) => shownIteration(r.iteration)], [`dev ${job.metric}`, (r) => devValue(r, job.metric)],
-    ["train loss", (r) => r.train_loss], ["token loss", (r) => r.tok_loss],
-    ["kept rate", (r) => r.kept_rate ?? r.probe?.kept_rate ?? r.label_stats?.kept_rate],
-    ["zero-label share", (r) => r.zero_label_share ?? r.probe?.zero_label_share ?? r.label_stats?.zero_label_share],
-    ["seconds", (r) => r.seconds]];
-  return h("div", { class: "table-scroll" }, h("table", { class: "iter-table" },
-    h("caption", {}, "Per-iteration metrics"),
-    h("thead", {}, h("tr", {}, cols.map(([name]) => h("th", { scope: "col" }, name)))),
-    h("tbody", {}, job.history.map((r) => h("tr", {}, cols.map(([, get]) => h("td", { class: "num" }, fmt(get(r)))))))));
 }
 
 function labelsBox(job) {

@@ -3,7 +3,8 @@ import { download, getJson, postJson } from "./api.js";
 import { fetchModels } from "./catalog.js";
 import { lineChart } from "./chart.js";
 import { $, fmt, h, notify, replace, when } from "./dom.js";
-import { devValue, shownIteration } from "./jobmodel.js";
+import { iterationTable, metricPoints } from "./iterations.js";
+import { shownIteration } from "./jobmodel.js";
 import { renderMarkdown } from "./markdown.js";
 
 export function initModels() {
@@ -80,11 +81,14 @@ function history(m) {
   const records = metrics.iterations || [];
   if (!records.length) return null;
   const metric = metrics.metric || m.metric || "metric";
-  const points = records.map((r, i) => ({ x: shownIteration(r.iteration ?? i), y: devValue(r, metric) })).filter((p) => typeof p.y === "number");
-  return h("div", { class: "chart-wrap" }, lineChart(points, metric));
+  const best = metrics.best_iteration;
+  return h("section", { class: "metrics-block" },
+    h("h4", {}, `Dev ${metric} per iteration`, typeof best === "number" ? ` (best: iteration ${shownIteration(best)})` : ""),
+    h("div", { class: "chart-wrap" }, lineChart(metricPoints(records, metric), metric)), iterationTable(records, metric));
 }
 
 function card(m) {
   const text = m.card ?? m.card_md ?? m.card_markdown ?? null;
-  return text ? h("section", { class: "card-md" }, renderMarkdown(text)) : h("p", { class: "muted" }, "This model has no card.");
+  return text ? h("section", { class: "card-md" }, h("h4", {}, "Model card"), renderMarkdown(text))
+    : h("p", { class: "muted" }, "The API returned no model card (card.md) for this model.");
 }
