@@ -70,17 +70,42 @@ def timed_fit(method: str, rows: int) -> dict[tuple[int, str], float]:
     return clock.spans
 
 
+class StopAfter:
+    """Cancels a run after `steps` optimizer steps of iteration 1 (after its probing pass)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.seen = steps, 0
+
+    def on_progress(self, p) -> None:  # type: ignore[no-untyped-def]
+        if p.iteration == 1 and p.stage == "training":
+            self.seen += 1
+
+    def should_stop(self) -> bool:
+        return self.seen > self.steps
+
+
+def memory_run(rows: int) -> None:
+    """Iteration 0 over `rows` examples, the probing pass over all of them, then 10 steps of iteration 1."""
+    from ssa_core.training import TrainingCancelled
+
+    trainer, encoded = make_trainer("hybrid", rows, 2)
+    trainer.callback = StopAfter(10)
+    try:
+        trainer.fit(encoded, encoded[:200])
+    except TrainingCancelled:
+        pass
+
+
 def peak_memory(rows: int) -> float:
-    """Peak RSS (GB) of a child process training a hybrid model for 2 iterations on `rows` examples."""
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.train_overhead as b; "
-            f"t, e = b.make_trainer('hybrid', {rows}, 2); t.fit(e, e[:200])")
+    """Peak RSS (GB) of a child process running `memory_run(rows)`."""
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.train_overhead as b; b.memory_run({rows})"
     subprocess.run([sys.executable, "-c", code], check=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--memory-rows", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "training.md")
     args = parser.parse_args()
@@ -103,7 +128,8 @@ def main() -> None:
         f"| hybrid iteration, training only | {hybrid_iter:.1f} | **{hybrid_iter / base_epoch:.3f}×** "
         "(target ≤ 1.15×) |",
         f"| hybrid iteration, probing (reported apart) | {probing:.1f} | {probing / base_epoch:.3f}× |", "",
-        f"Peak resident memory of a {args.memory_rows}-example hybrid training run (2 iterations, probing included): "
+        f"Peak resident memory of a {args.memory_rows}-example hybrid training run (iteration 0, the probing pass, "
+        "then the start of iteration 1, where memory peaks): "
         f"**{memory:.2f} GB** (target ≤ 3 GB).",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
