@@ -11,7 +11,8 @@ Why each setting:
   copy still lives.
 - prefetch multiplier 1: a worker process reserves only the job it runs, so queued jobs go to idle workers.
 - one visibility timeout for broker and result backend: an unacknowledged message older than it is restored
-  to the queue (by any live worker, every `restore_interval_s`, or by a worker that starts).
+  to the queue (by any live worker, every `restore_interval_s`, or by a worker that starts). The lock around a
+  restore expires after `restore_lock_s`, so a worker killed while restoring does not block restores for long.
 - soft/hard time limits and max memory per child bound a run away job.
 """
 
@@ -31,6 +32,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "visibility_timeout": settings.visibility_timeout_s,
         "unacked_restore_interval": settings.restore_interval_s,
         "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": settings.restore_lock_s,
     }
     return {
         "broker_url": settings.redis_url,

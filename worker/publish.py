@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +52,19 @@ def check_writable(store: ArtifactStore) -> None:
             reason = exc.strerror or str(exc)
             raise StorageError(f"the artifact store is not writable: {reason}: {folder} "
                                "(check the owner, permissions and free space of SSA_HOME)") from exc
+
+
+@contextmanager
+def job_staging(store: ArtifactStore, job_id: str) -> Iterator[Path]:
+    """The job's staging folder under .staging/ (same filesystem as models/). What a killed attempt left there is
+    removed first, and whatever is not published is removed on exit: a half-written model is never visible."""
+    path = store.staging_root / f"job-{job_id}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def stamp_job(staged: Path, job_id: str) -> None:

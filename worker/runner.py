@@ -27,7 +27,7 @@ from worker.joblog import job_logger
 from worker.jobstore import Claim, Job, JobStore
 from worker.lease import Heartbeat
 from worker.progress import JobProgress
-from worker.publish import StorageError, check_writable, decide_deploy, publish, storage_problem
+from worker.publish import StorageError, check_writable, decide_deploy, job_staging, publish, storage_problem
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("ssa.worker")
@@ -105,7 +105,7 @@ class JobRunner:
         if (checkpoints / "latest.json").is_file():
             joblog.info("resuming from the checkpoint in %s", checkpoints)
         model_id = str(job.model_id)
-        with self.store.staging() as staged:
+        with job_staging(self.store, job.id) as staged:
             outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS, progress, model_id)
             progress.set_stage("publishing", 0.99)
             publish(self.store, staged, model_id, job.id)

@@ -46,6 +46,12 @@ class WorkerSettings(BaseSettings):
         """How often a worker looks for unacknowledged messages older than the visibility timeout."""
         return max(1, min(10, self.visibility_timeout_s // 4))
 
+    @property
+    def restore_lock_s(self) -> int:
+        """Lifetime of the lock a worker takes while restoring messages: a worker killed while holding it blocks
+        restores for this long, so it stays well below the visibility timeout."""
+        return max(2, min(300, self.visibility_timeout_s // 2))
+
 
 def parse_base_models(spec: str) -> dict[str, str | None]:
     """`"minilm,tiny=/models/tiny"` -> {"minilm": None, "tiny": "/models/tiny"} (None: the built-in encoder)."""
