@@ -15,7 +15,7 @@ from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
 router = APIRouter(prefix="/models", tags=["models"])
 
 ModelId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH, description="A model id in the store",
-                              examples=["sentiment"])]
+                              examples=["sentiment-minilm"])]
 
 
 def model_out(info: ModelInfo, active: str | None, served: str | None) -> ModelOut:
