@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -41,7 +42,7 @@ def batch(tokenizer: Tok) -> Batch:
     return pad_batch([e.input_ids for e in encoded], [e.token_type_ids or [] for e in encoded], tokenizer.pad_token_id)
 
 
-def make_model(encoder: Path, tokenizer: Tok, method: str, task: str = "classification", **kw: float) -> SSAModel:
+def make_model(encoder: Path, tokenizer: Tok, method: str, task: str = "classification", **kw: Any) -> SSAModel:
     torch.manual_seed(0)
     labels = LABELS if task == "classification" else ()
     cfg = ModelConfig(base_model=str(encoder), method=method, task=task, labels=labels, max_length=64, **kw)  # type: ignore[arg-type]
@@ -132,6 +133,31 @@ def test_ssa_attention_direct() -> None:
     # A row without any content token (only specials) gets zero weights rather than NaN.
     empty = ssa_attention(torch.tensor([[0.9, 0.9]]), torch.tensor([[False, False]]), 0.3)
     assert torch.equal(empty, torch.zeros(1, 2))
+
+
+def test_attention_temperature_sharpens_the_softmax() -> None:
+    importance = torch.tensor([[0.2, 0.4, 0.9, 0.6]])
+    content = torch.tensor([[False, True, True, True]])
+    got = ssa_attention(importance, content, tau=0.3, temperature=0.25)
+    expected = torch.zeros(1, 4)
+    expected[0, 1:] = torch.softmax(torch.tensor([0.4, 0.9, 0.6]) / 0.25, dim=0)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("transform", ["none", "pooler"])
+def test_sentence_vector_mixes_cls_and_pooled_tokens(
+    tiny_encoder_dir: Path, tokenizer: Tok, batch: Batch, transform: str
+) -> None:
+    """z = w · pooler(h_CLS) + (1 − w) · c, with c = Σ a_i h_i (optionally through the pooler), logits = W_o z."""
+    model = make_model(tiny_encoder_dir, tokenizer, "hybrid", cls_weight=0.3, pool_transform=transform)
+    with torch.no_grad():
+        out = model(**batch)
+        hidden = model.encoder(**batch).last_hidden_state
+        pooled = torch.einsum("bt,bth->bh", out.attention, hidden)
+        if transform == "pooler":
+            pooled = model.pooler(pooled)
+        expected = model.classifier(0.3 * model.pooler(hidden[:, 0]) + 0.7 * pooled)
+    torch.testing.assert_close(out.logits, expected)
 
 
 def test_mask_and_unk_tokens_count_as_content(tiny_encoder_dir: Path, tokenizer: Tok) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,31 @@ def test_flip_rule_matches_a_direct_computation(probe_setup: tuple) -> None:
         flips += len(flipped)
         check_label_layout(e, w.token_labels, set(w.masked) - flipped, set(w.masked))
     assert stats.kept == flips and stats.copies == 2 * 12
+
+
+def test_contrast_rule_matches_a_direct_computation(probe_setup: tuple) -> None:
+    model, tokenizer, encoded, logits = probe_setup
+    labels, mask_id = model.config.labels, tokenizer.mask_token_id
+    prober = Prober(model, mask_id, tokenizer.pad_token_id, CPU)
+    weak, stats = prober.contrast(encoded, labels, 30, np.random.default_rng(13), 0.3, 4)
+
+    correct = [i for i, e in enumerate(encoded) if int(logits[i].argmax()) == labels.index(e.example.label)]
+    rng = np.random.default_rng(13)
+    expected = []
+    for _ in range(min(4, math.ceil(30 / len(correct)))):
+        for i in correct:
+            mask = sample_example_mask(encoded[i], rng, 0.3)
+            if mask:
+                expected.append((i, mask))
+    assert [(w.encoded.example.example_id, w.masked) for w in weak] == expected
+    held = 0
+    for w in weak:
+        e = w.encoded
+        original = int(logits[e.example.example_id].argmax())
+        same = single_decision(model, with_mask(e.input_ids, w.masked, mask_id), e.token_type_ids) == original
+        held += same
+        check_label_layout(e, w.token_labels, set(w.masked) if same else set(), set(w.masked))
+    assert stats.kept == held and stats.copies == len(weak)
 
 
 def test_regression_keep_uses_the_tolerance_on_both_comparisons(
