@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -64,3 +67,25 @@ def test_deploy_needs_the_key_then_swaps_the_active_model(console: ConsolePage, 
     finally:
         httpx.post(f"{api_url}/models/{before}/deploy", headers={"X-API-Key": API_KEY}, timeout=60)
     assert console.js_errors() == []
+
+
+def test_card_markdown_is_rendered_as_text_never_as_html(console: ConsolePage, tiny_model_dir: Path) -> None:
+    card = (tiny_model_dir / "card.md").read_text(encoding="utf-8") + "\n<img src=x onerror=alert(1)> **bold**\n"
+    iterations = json.loads((tiny_model_dir / "metrics.json").read_text(encoding="utf-8"))["iterations"]
+    console.page.goto("/#models")
+    shown = console.page.evaluate(RENDER_CARD, card)
+    assert shown["heading"] == card.splitlines()[0].lstrip("# ")
+    assert shown["tables"] == 1 and shown["rows"] == len(iterations)
+    assert shown["images"] == 0 and "<img src=x onerror=alert(1)>" in shown["text"]
+    assert "bold" in shown["strong"]
+    assert console.js_errors() == []
+
+
+RENDER_CARD = """async (text) => {
+  const { renderMarkdown } = await import("/static/js/markdown.js");
+  const el = renderMarkdown(text);
+  document.body.append(el);
+  return { heading: el.querySelector("h4").textContent, tables: el.querySelectorAll("table").length,
+           rows: el.querySelectorAll("tbody tr").length, images: el.querySelectorAll("img").length,
+           text: el.textContent, strong: [...el.querySelectorAll("strong")].map((s) => s.textContent).join(" ") };
+}"""

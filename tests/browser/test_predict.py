@@ -105,4 +105,10 @@ def test_input_errors_are_readable(console: ConsolePage) -> None:
     message = page.locator(".result .msg-error")
     expect(message).to_contain_text("422 · validation_error")
     expect(message).to_contain_text("more than the model's maximum")
+    page.check("#pair-toggle")
+    page.click("#predict-form button[type=submit]")
+    expect(page.locator("#predict-msg")).to_contain_text("Enter the second text of the pair")
+    page.fill("#text-b", "The second sentence of the pair.")
+    page.click("#predict-form button[type=submit]")
+    expect(message).to_contain_text("takes single texts")  # the tiny model is not a pair model
     assert console.js_errors() == []
