@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,16 @@ def test_train_follow_browse_labels_and_deploy(console: ConsolePage, api_url: st
     ones = sum(t["label"] == 1 for t in json.loads(labels[0])["tokens"])
     expect(records.first.locator("mark.lab1")).to_have_count(ones)
     assert marked.count() > 0
+
+    with page.expect_download() as got:
+        detail.get_by_role("button", name="Download labels").click()
+    assert got.value.suggested_filename == f"{job_id}-labels-iter1.jsonl"
+    assert Path(got.value.path()).read_text(encoding="utf-8").splitlines() == labels
+    with page.expect_download() as got:
+        detail.get_by_role("button", name="Download model").click()
+    assert got.value.suggested_filename == "browser-job.tar.gz"
+    with tarfile.open(got.value.path()) as archive:
+        assert "browser-job/model.onnx" in archive.getnames()
 
     detail.get_by_role("button", name="Show log").click()
     expect(detail.locator("pre.log")).not_to_be_empty()

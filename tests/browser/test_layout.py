@@ -27,6 +27,12 @@ def test_keyboard_reaches_the_views_and_focus_is_visible(console: ConsolePage) -
     expect(page.locator("#view-models")).to_be_visible()
     expect(page.locator("#view-predict")).to_be_hidden()
     expect(page.locator("nav a[aria-current=page]")).to_have_text("Models")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # the skip link: focus moves to the content, the view stays
+    assert page.evaluate("document.activeElement.id") == "main"
+    expect(page.locator("#view-models")).to_be_visible()
     clickable_divs = page.locator("div[onclick], span[onclick], div[role=button]")
     expect(clickable_divs).to_have_count(0)
     assert console.js_errors() == []

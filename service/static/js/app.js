@@ -7,8 +7,14 @@ import { initPredict, showPredict } from "./predict.js";
 
 const VIEWS = { predict: showPredict, jobs: showJobs, models: showModels };
 
+let current = null;
+
+/** Show the view named by the hash; other hashes (such as the skip link's #main) keep the current view. */
 function route() {
-  const name = location.hash.replace(/^#/, "") in VIEWS ? location.hash.slice(1) : "predict";
+  const wanted = location.hash.slice(1);
+  const name = wanted in VIEWS ? wanted : current || "predict";
+  if (name === current && !(wanted in VIEWS)) return;
+  current = name;
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
   for (const link of document.querySelectorAll("nav a")) {
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
