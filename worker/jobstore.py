@@ -107,18 +107,18 @@ return 1
 # KEYS: job. ARGV: prefix, id, now
 _CANCEL = _LUA_COMMON + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
+if not status then return {'missing', ''} end
 if status == 'queued' then
   move(ARGV[1], ARGV[2], KEYS[1], 'cancelled')
   redis.call('HSET', KEYS[1], 'cancel_requested', '1', 'finished_at', ARGV[3], 'updated_at', ARGV[3],
              'stage', 'cancelled')
-  return 'cancelled'
+  return {'cancelled', 'cancelled'}
 end
 if status == 'running' then
   redis.call('HSET', KEYS[1], 'cancel_requested', '1', 'updated_at', ARGV[3])
-  return 'requested'
+  return {'requested', status}
 end
-return status
+return {'ended', status}
 """
 
 # KEYS: job, lease. ARGV: prefix, id, now, error
@@ -213,11 +213,12 @@ def _pairs(fields: dict[str, Any]) -> list[str]:
     return [item for name, value in fields.items() for item in (name, encode(value))]
 
 
-def connect(url: str) -> redis.Redis:
-    """A client that retries a dropped connection for about 20 s (a Redis restart), with socket timeouts."""
+def connect(url: str, retries: int = 12) -> redis.Redis:
+    """A client with socket timeouts that retries a dropped connection: 12 retries ride out a Redis restart of about
+    20 s (workers); the API uses fewer, to answer 503 quickly."""
     return redis.Redis.from_url(
         url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 12),
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
 
@@ -236,8 +237,8 @@ class JobStore:
         self._fail_if_active = client.register_script(_FAIL_IF_ACTIVE)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "ssa") -> JobStore:
-        return cls(connect(url), prefix)
+    def from_url(cls, url: str, prefix: str = "ssa", retries: int = 12) -> JobStore:
+        return cls(connect(url, retries), prefix)
 
     # ---- keys ----------------------------------------------------------------------------------------
     def job_key(self, job_id: str) -> str:
@@ -354,7 +355,8 @@ class JobStore:
         pipe.execute()
 
     # ---- the API's side ------------------------------------------------------------------------------
-    def request_cancel(self, job_id: str) -> str:
-        """`cancelled` (it was queued: it never starts), `requested` (running: it stops at its next step), or
-        the terminal status it already has, or `missing`."""
-        return cast(str, self._cancel(keys=[self.job_key(job_id)], args=[self.prefix, job_id, time.time()]))
+    def request_cancel(self, job_id: str) -> tuple[str, str]:
+        """(outcome, status): `cancelled` (it was queued: it never starts), `requested` (running: it stops at its
+        next step), `ended` (it had ended already, with `status`), or `missing`."""
+        outcome, status = self._cancel(keys=[self.job_key(job_id)], args=[self.prefix, job_id, time.time()])
+        return str(outcome), str(status)

@@ -28,12 +28,13 @@ LABELS_DIR, LOG_FILE = "labels", "log.txt"
 LABEL_FILE = re.compile(r"^iter(\d+)\.jsonl$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 CHUNK = 1 << 16
+API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503
 
 
 def setup(app: FastAPI) -> None:
     """Called by create_app: the job store, the submitter, the Redis-down handler and the first-run bootstrap."""
     settings, store = app.state.settings, app.state.store
-    jobs = JobStore.from_url(settings.redis_url)
+    jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
     submitter = JobSubmitter(settings, store, jobs, lambda job_id: enqueue_training(
         producer_app(settings.redis_url), job_id))
     app.state.jobs, app.state.job_submitter = jobs, submitter
@@ -122,9 +123,9 @@ def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: str) -> JobInfo:
 def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: str) -> JSONResponse:
     """A queued job is cancelled at once and never starts; a running one stops at its next training step."""
     job = find_job(jobs, job_id)
-    outcome = jobs.request_cancel(job.id)
+    outcome, status = jobs.request_cancel(job.id)
     if outcome not in ("cancelled", "requested"):
-        raise ApiError(409, "job_finished", f"job {job_id!r} has already ended ({outcome})", {"status": outcome})
+        raise ApiError(409, "job_finished", f"job {job_id!r} has already ended ({status})", {"status": status})
     jobs.add_event(job.id, "cancel-requested" if outcome == "requested" else "cancelled")
     updated = find_job(jobs, job.id)
     return JSONResponse(job_info(updated).model_dump(), status_code=202)

@@ -21,12 +21,14 @@ QUICK = {"base_model": "tiny", "iterations": 1, "max_length": 32, "batch_size": 
 
 
 class JobStack:
-    def __init__(self, tmp: Path, redis: RedisServer, base_models: str, home: Path | None = None) -> None:
+    def __init__(self, tmp: Path, redis: RedisServer, base_models: str, home: Path | None = None,
+                 **settings: Any) -> None:
         self.tmp, self.redis, self.base_models = tmp, redis, base_models
         self.home = home or tmp / "home"
         self.settings = Settings.model_validate({
             "home": self.home, "redis_url": redis.url, "api_key": API_KEY, "bootstrap": False,
-            "allowed_base_models": base_models, "provider": "cpu", "intra_op_threads": 1, "active_poll_s": 0.5})
+            "allowed_base_models": base_models, "provider": "cpu", "intra_op_threads": 1, "active_poll_s": 0.5,
+            **settings})
         self.store = ArtifactStore(self.home)
         self.jobs = JobStore.from_url(redis.url)
         self.client = TestClient(create_app(self.settings), headers={"X-API-Key": API_KEY})
