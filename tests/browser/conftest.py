@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from ssa_core.artifacts import ArtifactStore
-from tests.browser.server import REPO, private_redis, running_api, running_worker, shared_settings
+from tests.browser.server import REPO, running_api, shared_settings
+from tests.worker.procs import RedisServer, WorkerProcess, worker_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,8 +51,11 @@ def console_home(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
 def console_settings(console_home: Path, tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory,
                      ) -> Iterator[dict[str, str]]:
     """Settings shared by the API and the worker: the store above, a private Redis, the base model `tiny`."""
-    with private_redis(tmp_path_factory.mktemp("console-redis")) as url:
-        yield shared_settings(console_home, url, f"tiny={tiny_encoder_dir}")
+    redis = RedisServer(tmp_path_factory.mktemp("console-redis")).start()
+    try:
+        yield shared_settings(console_home, redis.url, f"tiny={tiny_encoder_dir}")
+    finally:
+        redis.stop()
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +67,13 @@ def api_url(console_settings: dict[str, str], chromium: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def training_worker(console_settings: dict[str, str], api_url: str) -> Iterator[Any]:
-    """A real Celery worker taking the API's training jobs (log: test-artifacts/browser/worker.log)."""
-    with running_worker(console_settings, ARTIFACTS / "worker.log") as proc:
-        yield proc
+def training_worker(console_settings: dict[str, str], api_url: str) -> Iterator[WorkerProcess]:
+    """A real `ssa worker` taking the API's training jobs (its log: test-artifacts/browser/worker-console-*.log)."""
+    env = worker_env(Path(console_settings["SSA_HOME"]), console_settings["SSA_REDIS_URL"],
+                     console_settings["SSA_ALLOWED_BASE_MODELS"])
+    worker = WorkerProcess("console", env, ARTIFACTS).start()
+    yield worker
+    worker.stop()
 
 
 class ConsolePage:

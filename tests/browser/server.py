@@ -1,10 +1,9 @@
-"""Real processes for the browser tests: a private redis-server, the API (uvicorn running
-service.app:create_app) and a Celery training worker, each on its own free port or queue."""
+"""The API as a real process for the browser tests: uvicorn running service.app:create_app on a free port.
+(Redis and the training worker come from tests.worker.procs, the job tests' helpers.)"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -45,36 +44,6 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             proc.wait()
 
 
-@contextmanager
-def private_redis(folder: Path) -> Iterator[str]:
-    """A throwaway redis-server (no persistence) on a free port; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed")
-    port = free_port()
-    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while not redis_ping(url):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"redis-server on port {port} did not start")
-            time.sleep(0.05)
-        yield url
-    finally:
-        stop(proc)
-
-
-def redis_ping(url: str) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
     """Wait until GET /readyz answers 200; raise with the server log if it exits or takes too long."""
     deadline = time.monotonic() + timeout
@@ -111,16 +80,3 @@ def running_api(settings: dict[str, str], log: Path) -> Iterator[str]:
         yield base
     finally:
         stop(proc)
-
-
-@contextmanager
-def running_worker(settings: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A Celery training worker (`python -m worker`, one job at a time, training on the CPU)."""
-    env = process_env({**settings, "SSA_TRAIN_DEVICE": "cpu", "SSA_RETRY_DELAY_S": "1", "OMP_NUM_THREADS": "2"})
-    cmd = [sys.executable, "-m", "worker", "--concurrency", "1", "--loglevel", "INFO"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        stop(proc, timeout=30)

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import ConsolePage
 from tests.browser.server import API_KEY
 from tests.conftest import sentiment_train_file
+from tests.worker.procs import WorkerProcess
 
 pytestmark = pytest.mark.browser
 JOB_TIMEOUT_MS = 240_000
@@ -70,7 +71,7 @@ def test_a_bad_dataset_is_refused_with_the_row_named(console: ConsolePage, tmp_p
 
 
 def test_train_follow_browse_labels_and_deploy(console: ConsolePage, api_url: str, dataset: tuple[Path, Path],
-                                               training_worker: Any) -> None:
+                                               training_worker: WorkerProcess) -> None:
     page = console.page
     start_job(console, *dataset, {"base_model": "tiny", "iterations": 2, "batch_size": 16, "max_length": 48,
                                   "model_id": "browser-job"})
@@ -122,7 +123,7 @@ def test_train_follow_browse_labels_and_deploy(console: ConsolePage, api_url: st
 
 
 def test_cancel_a_running_job(console: ConsolePage, api_url: str, dataset: tuple[Path, Path],
-                             training_worker: Any) -> None:
+                             training_worker: WorkerProcess) -> None:
     start_job(console, *dataset, {"base_model": "tiny", "iterations": 20, "batch_size": 4, "max_length": 48})
     job_id_of(console)
     detail = console.page.locator("#job-detail")
