@@ -12,7 +12,7 @@ from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.data import Dataset, head, load_dataset
 
 MOVIES = Path("/work/shared/data/movie-sentiment")
-TRAIN_ROWS = 80
+TRAIN_ROWS = 64
 DEV_ROWS = 32
 
 
@@ -52,7 +52,7 @@ def hybrid_configs(encoder: Path, labels: tuple[str, ...]) -> tuple[ModelConfig,
 def trained_run(
     tiny_encoder_dir: Path, movie_train: Dataset, movie_dev: Dataset, tmp_path_factory: pytest.TempPathFactory
 ) -> TrainedRun:
-    """A hybrid model trained for 2 iterations on 80 movie-sentiment rows: the full model folder."""
+    """A hybrid model trained for 2 iterations on 64 movie-sentiment rows: the full model folder."""
     from ssa_core.pipeline import train_model
 
     model_cfg, train_cfg = hybrid_configs(tiny_encoder_dir, movie_train.labels)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,16 @@ def test_model_folder_is_complete(trained_run: TrainedRun) -> None:
     assert "| 0 | 0.0000 |" in card and "| 1 | 0.2000 |" in card
 
 
+def test_saved_model_is_the_best_iteration(trained_run: TrainedRun) -> None:
+    """The folder holds the weights of the best dev iteration: the ONNX model reproduces that dev accuracy."""
+    metrics = trained_run.metrics
+    predictions = Predictor.load(trained_run.out_dir, provider="cpu").predict(
+        [e.text for e in trained_run.dev.examples], return_tokens=False, return_words=False
+    )
+    hits = [p.label == e.label for p, e in zip(predictions, trained_run.dev.examples, strict=True)]
+    assert sum(hits) / len(hits) == pytest.approx(metrics["dev"]["accuracy"])
+
+
 def test_weak_labels_of_iteration_1(trained_run: TrainedRun) -> None:
     records = read_jsonl(trained_run.out_dir / "weak_labels" / "iter1.jsonl")
     probe = trained_run.metrics["iterations"][1]["probe"]
@@ -142,7 +153,8 @@ def test_label_dataset_writes_weak_labels(
 
 
 def test_cancel_then_resume_matches_the_uninterrupted_run(trained_run: TrainedRun, tmp_path: Path) -> None:
-    checkpoints, steps = tmp_path / "checkpoints", 5  # 80 rows / batch 16
+    checkpoints = tmp_path / "checkpoints"
+    steps = math.ceil(len(trained_run.train.examples) / trained_run.train_cfg.batch_size)
     run = trained_run
     stopper = Recorder(stop_in=1, stop_after=1)
     with pytest.raises(TrainingCancelled, match="iteration 1"):
@@ -185,6 +197,22 @@ def test_cancel_then_resume_matches_the_uninterrupted_run(trained_run: TrainedRu
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
     assert without_seconds(result.metrics) == without_seconds(run.metrics)
+
+    # A retry after a crash during export finds every iteration done: it only writes the folder again.
+    again = Recorder()
+    train_model(
+        run.train,
+        run.dev,
+        run.model_cfg,
+        run.train_cfg,
+        tmp_path / "again",
+        callback=again,
+        checkpoint_dir=checkpoints,
+        device="cpu",
+    )
+    assert again.steps_in(0) == again.steps_in(1) == []
+    again_weights = load_file(str(tmp_path / "again" / "model.safetensors"))
+    assert all(torch.equal(again_weights[name], got[name]) for name in got)
 
 
 def without_seconds(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -309,6 +337,10 @@ def test_roberta_style_model_trains_and_serves(roberta_dir: Path, tmp_path: Path
     assert meta["pad_token_id"] == 1
     for record in read_jsonl(out / "weak_labels" / "iter1.jsonl"):
         assert all(t["wordpiece"] not in ("[MASK]", "<mask>", "<s>", "</s>") for t in record["tokens"])
-    (prediction,) = Predictor.load(out, provider="cpu").predict(["A warm and witty film."])
+    predictor = Predictor.load(out, provider="cpu")
+    text = "A warm and witty film, sadly too long."
+    _, tokenizer, _ = load_trained(out)
+    assert predictor.encode([text])[0].ids == tokenizer(text)["input_ids"]  # same tokens as in training
+    (prediction,) = predictor.predict([text])
     assert prediction.words is not None and [w.text for w in prediction.words][:2] == ["A", "warm"]
     assert sum(w.attention or 0 for w in prediction.words) == pytest.approx(1.0, abs=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,19 @@ def test_empty_request_and_broken_folders(predictor: Predictor, tmp_path: Path) 
     (tmp_path / "ssa.json").write_text(json.dumps({"model_id": "x"}))
     with pytest.raises(ModelFolderError, match="lacks 'version'"):
         Predictor.load(tmp_path)
+
+
+def test_cuda_request_falls_back_to_cpu_with_a_warning(
+    trained_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ssa_core.runtime import cuda_usable
+
+    if cuda_usable():
+        pytest.skip("a usable CUDA provider is present: nothing falls back")
+    with caplog.at_level(logging.WARNING, logger="ssa.runtime"):
+        predictor = Predictor.load(trained_model_dir, provider="cuda")
+    assert predictor.provider == "CPUExecutionProvider"
+    assert any("CUDA execution provider unavailable" in r.message for r in caplog.records)
 
 
 TORCH_BLOCKED = """
