@@ -71,8 +71,9 @@ class BatchStats:
     seconds: float
 
 
-def run_jobs(jobs: list[Job], max_batch_size: int) -> list[Any]:
-    """Run jobs as few model calls (one per Predictor); one outcome per job: its result or its exception.
+def run_jobs(jobs: list[Job], bucket_size: int) -> list[Any]:
+    """Run jobs as few predict calls (one per Predictor); one outcome per job: its result or its exception.
+    Each call sorts its inputs by length and runs them in chunks of `bucket_size` (little padding).
 
     When a shared call fails, each job is retried alone so that one bad input cannot fail its neighbours."""
     outcomes: list[Any] = [None] * len(jobs)
@@ -81,29 +82,29 @@ def run_jobs(jobs: list[Job], max_batch_size: int) -> list[Any]:
         groups.setdefault(id(job.predictor), []).append(index)
     for indices in groups.values():
         try:
-            results = _run_group([jobs[i] for i in indices], max_batch_size)
+            results = _run_group([jobs[i] for i in indices], bucket_size)
         except Exception:
             if len(indices) == 1:
                 raise
-            results = [_run_alone(jobs[i], max_batch_size) for i in indices]
+            results = [_run_alone(jobs[i], bucket_size) for i in indices]
         for i, result in zip(indices, results, strict=True):
             outcomes[i] = result
     return outcomes
 
 
-def _run_alone(job: Job, max_batch_size: int) -> Any:
+def _run_alone(job: Job, bucket_size: int) -> Any:
     try:
-        return _run_group([job], max_batch_size)[0]
+        return _run_group([job], bucket_size)[0]
     except Exception as exc:
         return exc
 
 
-def _run_group(jobs: list[Job], max_batch_size: int) -> list[Any]:
+def _run_group(jobs: list[Job], bucket_size: int) -> list[Any]:
     """One predict call over all items of jobs that share a Predictor (it sorts them by length)."""
     predictor = jobs[0].predictor
     items = [item for job in jobs for item in job.items]
     predictions = predictor.predict(
-        items, truncate=True, batch_size=max_batch_size,
+        items, truncate=True, batch_size=bucket_size,
         return_tokens=any(j.options.return_tokens for j in jobs),
         return_words=any(j.options.return_words for j in jobs))
     results: list[Any] = []
@@ -130,12 +131,14 @@ def _finish(job: Job, predictions: list[Prediction]) -> Any:
 
 
 class MicroBatcher:
-    """Groups queued jobs into batches of at most `max_batch_size` inputs, waiting at most `max_wait_s` for more."""
+    """Groups queued jobs into batches of at most `max_batch_size` inputs, waiting at most `max_wait_s` for more;
+    a batch runs length-sorted in chunks of `bucket_size` inputs."""
 
-    def __init__(self, *, max_batch_size: int, max_wait_s: float, queue_size: int,
+    def __init__(self, *, max_batch_size: int, max_wait_s: float, queue_size: int, bucket_size: int = 8,
                  on_batch: Callable[[BatchStats], None] | None = None,
                  on_queue: Callable[[int], None] | None = None) -> None:
         self.max_batch_size, self.max_wait_s, self.queue_size = max_batch_size, max_wait_s, queue_size
+        self.bucket_size = bucket_size
         self.on_batch, self.on_queue = on_batch, on_queue
         self._pending: deque[Job] = deque()
         self._wake = asyncio.Event()
@@ -230,7 +233,7 @@ class MicroBatcher:
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            outcomes = await loop.run_in_executor(self._executor, run_jobs, jobs, self.max_batch_size)
+            outcomes = await loop.run_in_executor(self._executor, run_jobs, jobs, self.bucket_size)
         except Exception as exc:
             log.exception("inference batch failed")
             outcomes = [exc] * len(jobs)

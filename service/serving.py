@@ -58,7 +58,8 @@ class ModelManager:
         start = time.perf_counter()
         info = self.store.get_model(model_id)
         predictor = Predictor.load(info.path, provider=self.settings.provider,
-                                   intra_op_threads=self.settings.intra_op_threads)
+                                   intra_op_threads=self.settings.intra_op_threads,
+                                   allow_spinning=self.settings.ort_spinning)
         warm_up(predictor)
         return Loaded(predictor, info, time.perf_counter() - start)
 

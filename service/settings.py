@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         default="auto", description="ONNX Runtime execution provider: auto (CUDA when usable, else CPU), cuda, cpu.")
     intra_op_threads: int | None = Field(
         default=None, ge=1, le=256, description="ONNX Runtime intra-op threads (unset: one per core).")
+    ort_spinning: bool = Field(
+        default=False, description="Let idle ONNX Runtime threads busy-wait (a little lower latency on a dedicated "
+        "machine; off leaves the CPU to the event loop and other processes).")
     model: Path | None = Field(
         default=None, description="Model folder to publish and deploy at start (`ssa serve --model`).")
     bootstrap: bool = Field(
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     # micro-batcher
     max_batch_size: int = Field(default=32, ge=1, le=1024, description="Most inputs run through the model at once.")
     max_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="Longest wait for requests to fill a batch.")
+    bucket_size: int = Field(
+        default=8, ge=1, le=1024, description="A batch is sorted by length and run in chunks of this many inputs, "
+        "so that little padding is computed (CPU: small, 4-8; GPU: as large as max_batch_size).")
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 

@@ -111,13 +111,17 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto",
-             intra_op_threads: int | None = None) -> Predictor:
+             intra_op_threads: int | None = None, allow_spinning: bool = True) -> Predictor:
+        """allow_spinning=False: idle intra-op threads sleep instead of busy-waiting, which leaves the CPU to the
+        other threads of a server (event loop, tokenization) and copes better with a shared machine."""
         model_dir = Path(model_dir)
         meta = read_metadata(model_dir)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
+        if not allow_spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(model_dir / "model.onnx"), options,
                                        providers=choose_providers(provider))
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
