@@ -13,8 +13,7 @@ from service.inputs import check_kinds, parse_inputs
 from service.schemas import PredictResponse, predict_request_model
 from service.serving import Loaded
 from service.settings import Settings
-from ssa_core.runtime import InputTooLong, Item, Prediction
-from ssa_core.textspans import Span
+from ssa_core.runtime import InputTooLong, Item, Prediction, Span
 
 DIGITS = 6
 

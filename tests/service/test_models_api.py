@@ -169,3 +169,13 @@ def test_writes_refused_without_a_configured_key(tmp_path: Path) -> None:
     with LiveServer(app) as server, server.client() as client:
         response = client.post("/models/any/deploy", headers={"X-API-Key": "guess"})
     assert response.status_code == 401 and "none is configured" in response.json()["error"]["message"]
+
+
+def test_cuda_provider_falls_back_to_cpu_with_a_log_line(model_store: ArtifactStore,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="ssa.runtime")
+    with LiveServer(create_app(make_settings(model_store.root, provider="cuda"))) as server:
+        ready = server.wait_ready("tiny-a")
+    assert ready["provider"] == "CPUExecutionProvider"  # this machine has no GPU
+    assert any("CUDA execution provider unavailable" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
