@@ -268,6 +268,19 @@ class JobStore:
         jobs = [decode_job(raw) for raw in pipe.execute() if raw]
         return jobs, int(cast(int, self.redis.zcard(key)))
 
+    def orphans(self, limit: int = 500) -> list[str]:
+        """Running jobs whose lease has expired: their worker died (a claim sets status and lease together, and
+        every end of a run clears both together)."""
+        ids = cast(list[str], self.redis.zrange(self.index_key("running"), 0, limit - 1))
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.exists(self.lease_key(job_id))
+        return [job_id for job_id, leased in zip(ids, pipe.execute(), strict=True) if not leased]
+
+    def mark_requeued(self, job_id: str, attempts: int, ttl_s: int) -> bool:
+        """True for the first caller only, per job and attempt: so that one dead run is re-queued once."""
+        return bool(self.redis.set(f"{self.prefix}:requeued:{job_id}:{attempts}", "1", nx=True, ex=ttl_s))
+
     def lease_holder(self, job_id: str) -> str | None:
         return cast(str | None, self.redis.get(self.lease_key(job_id)))
 

@@ -151,7 +151,7 @@ def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:
     """A clear one-line error for the job's record, and whether retrying is pointless."""
     if isinstance(exc, SoftTimeLimitExceeded):
         return (f"time limit exceeded: the job ran longer than SSA_TASK_SOFT_TIME_LIMIT_S="
-                f"{settings.task_soft_time_limit_s} s", False)
+                f"{settings.task_soft_time_limit_s} s", True)
     if isinstance(exc, StorageError):
         return str(exc), True
     reason = storage_problem(exc)

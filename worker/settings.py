@@ -27,6 +27,7 @@ class WorkerSettings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     lease_ttl_s: int = Field(default=60, ge=2, le=3600)
     retry_delay_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    reaper_interval_s: float = Field(default=30.0, ge=0.0, le=3600.0)
     allowed_base_models: str = DEFAULT_BASE_MODEL
     train_device: str | None = None
 

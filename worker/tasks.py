@@ -6,13 +6,16 @@ import logging
 import os
 from typing import Any
 
+import redis
 from billiard.einfo import ExceptionInfo
 from celery import Task
 from celery.exceptions import WorkerLostError
+from celery.signals import worker_ready
 
 from ssa_core.artifacts import ArtifactStore
-from worker.celery_app import app
+from worker.celery_app import app, enqueue_training
 from worker.jobstore import JobStore
+from worker.reaper import Reaper
 from worker.runner import JobRunner
 from worker.settings import TASK_NAME, WorkerSettings
 
@@ -35,8 +38,8 @@ class TrainTask(Task):
     process; this hook then runs in the worker's main process)."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: ExceptionInfo) -> None:
-        if isinstance(exc, WorkerLostError) or not args:
-            return  # the message is requeued (task_reject_on_worker_lost) and the job resumes
+        if isinstance(exc, WorkerLostError | redis.RedisError) or not args:
+            return  # requeued (task_reject_on_worker_lost), or Redis is away: the message is restored later
         settings = WorkerSettings()
         message = f"{type(exc).__name__}: {exc}"
         if type(exc).__name__ == "TimeLimitExceeded":
@@ -48,7 +51,24 @@ class TrainTask(Task):
 @app.task(name=TASK_NAME, bind=True, base=TrainTask, max_retries=None)
 def train(self: Task, job_id: str) -> dict[str, Any]:
     """Run (or resume) training job `job_id`; a delivery that finds the job leased elsewhere is deferred."""
-    outcome = runner_for(str(self.request.hostname)).run(job_id)
+    try:
+        outcome = runner_for(str(self.request.hostname)).run(job_id)
+    except redis.RedisError as exc:  # the job store is unreachable: try this delivery again later
+        log.warning("job %s: Redis unreachable (%s); delivering it again later", job_id, exc)
+        raise self.retry(countdown=15, max_retries=None) from exc
     if outcome.action != "done":
         raise self.retry(countdown=outcome.delay_s, max_retries=None)
     return {"job_id": job_id, "status": outcome.status}
+
+
+@worker_ready.connect
+def start_reaper(sender: Any = None, **_: Any) -> None:
+    """In the worker's main process: re-queue jobs whose worker died (off when SSA_REAPER_INTERVAL_S is 0)."""
+    settings = WorkerSettings()
+    if settings.reaper_interval_s <= 0:
+        return
+    jobs = JobStore.from_url(settings.redis_url)
+    reaper = Reaper(jobs, lambda job_id: enqueue_training(app, job_id), settings.reaper_interval_s,
+                    settings.visibility_timeout_s)
+    reaper.start()
+    log.info("reaper: looking for jobs of dead workers every %.0f s", settings.reaper_interval_s)

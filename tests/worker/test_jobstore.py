@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.worker.procs import RedisServer
-from worker.jobstore import JobStore
+from worker.jobstore import Claim, JobStore
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def make(jobs: JobStore, job_id: str = "job1") -> str:
     return job_id
 
 
-def claim(jobs: JobStore, job_id: str, token: str, ttl_s: float = 5.0, max_attempts: int = 3):  # type: ignore[no-untyped-def]
+def claim(jobs: JobStore, job_id: str, token: str, ttl_s: float = 5.0, max_attempts: int = 3) -> Claim:
     return jobs.claim(job_id, token=token, worker=f"w-{token}", ttl_s=ttl_s, max_attempts=max_attempts)
 
 

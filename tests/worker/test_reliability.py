@@ -1,5 +1,5 @@
 """Reliability of training jobs with real Redis and real `ssa worker` processes: SIGKILL mid-job, duplicate
-deliveries, Redis restarts, jobs that crash every time. (Storage failures: test_storage_failures.py.)"""
+deliveries, Redis restarts, jobs that crash every time, time limits. (Storage failures: test_storage_failures.py.)"""
 
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ from tests.worker.stack import QUICK, JobStack, events
 pytestmark = pytest.mark.timeout(240)
 
 
-def test_sigkill_mid_job_resumes_from_checkpoint_on_a_new_worker(stack: JobStack,
-                                                                    sentiment_rows: list[dict[str, Any]]) -> None:
-    first = stack.worker("first")
-    job_id = stack.submit_ok(sentiment_rows[:48], {**QUICK, "iterations": 3, "batch_size": 8})
+def kill_mid_job_then_resume(stack: JobStack, rows: list[dict[str, Any]], **env: str) -> dict[str, Any]:
+    """Run a 3-iteration job on worker `first`, SIGKILL it after the first checkpoint, start worker `second`;
+    return the finished job after checking that it resumed from the checkpoint, once, on `second`."""
+    first = stack.worker("first", **env)
+    job_id = stack.submit_ok(rows[:48], {**QUICK, "iterations": 3, "batch_size": 8})
     checkpoint = stack.store.job_dir(job_id) / "checkpoints" / "latest.json"
     stack.wait_stage(job_id, lambda job: checkpoint.is_file(), what="the first iteration checkpoint")
     first.kill()
     killed_at = time.time()
     assert stack.job(job_id)["status"] == "running"  # nobody told Redis: the worker just vanished
 
-    stack.worker("second")  # restores the unacknowledged message once the visibility timeout has passed
+    stack.worker("second", **env)
     job = stack.wait_status(job_id, "succeeded", "failed")
     assert job["status"] == "succeeded", job["error"]
     starts = events(job, "started")
@@ -37,8 +38,23 @@ def test_sigkill_mid_job_resumes_from_checkpoint_on_a_new_worker(stack: JobStack
     assert "[attempt 2] iteration 0:" not in log  # iteration 0 was not trained again
     assert stack.store.has_model(job["model_id"])
     assert not list(stack.store.staging_root.iterdir())
+    return job
+
+
+def test_sigkill_mid_job_resumes_after_the_visibility_timeout(stack: JobStack,
+                                                              sentiment_rows: list[dict[str, Any]]) -> None:
+    """The broker path: the unacknowledged message is restored once SSA_VISIBILITY_TIMEOUT_S (6 s) has passed."""
+    job = kill_mid_job_then_resume(stack, sentiment_rows, SSA_VISIBILITY_TIMEOUT_S="6", SSA_REAPER_INTERVAL_S="0")
+    assert events(job, "requeued") == []
     client = stack.redis.client()
-    assert queue_length(client) == 0 and unacked_count(client) == 0
+    wait_for(lambda: queue_length(client) == 0 and unacked_count(client) == 0, 30, "the queue to drain")
+
+
+def test_sigkill_mid_job_is_requeued_by_the_reaper(stack: JobStack, sentiment_rows: list[dict[str, Any]]) -> None:
+    """The reaper path: with an hour-long visibility timeout, the job still resumes once its lease has expired."""
+    job = kill_mid_job_then_resume(stack, sentiment_rows, SSA_VISIBILITY_TIMEOUT_S="3600", SSA_REAPER_INTERVAL_S="1")
+    requeued = events(job, "requeued")
+    assert len(requeued) == 1 and requeued[0]["attempt"] == 1
 
 
 def test_second_delivery_while_leased_is_deferred_not_run(stack: JobStack,
@@ -88,3 +104,15 @@ def test_job_that_crashes_every_time_fails_after_max_attempts(stack: JobStack,
     assert len(events(job, "attempt-failed")) == 3
     assert not stack.store.list_models()
     assert queue_length(stack.redis.client()) == 0
+
+
+def test_job_over_its_time_limit_fails_with_a_clear_error(stack: JobStack,
+                                                          sentiment_rows: list[dict[str, Any]]) -> None:
+    stack.worker("slow", SSA_TASK_SOFT_TIME_LIMIT_S="2", SSA_TASK_TIME_LIMIT_S="30")
+    # 480 single-example steps: far more than 2 s even on a fast machine
+    job_id = stack.submit_ok(sentiment_rows[:120], {**QUICK, "iterations": 4, "batch_size": 1})
+    job = stack.wait_status(job_id, "succeeded", "failed", timeout=60)
+    assert job["status"] == "failed"
+    assert job["error"] == "time limit exceeded: the job ran longer than SSA_TASK_SOFT_TIME_LIMIT_S=2 s"
+    assert job["attempts"] == 1 and not stack.store.list_models()
+    assert list(stack.store.staging_root.iterdir()) == []
