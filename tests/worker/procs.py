@@ -92,7 +92,8 @@ def worker_env(home: Path, redis_url: str, base_models: str, **extra: str) -> di
     env.update({
         "SSA_HOME": str(home), "SSA_REDIS_URL": redis_url, "SSA_ALLOWED_BASE_MODELS": base_models,
         "SSA_VISIBILITY_TIMEOUT_S": "6", "SSA_LEASE_TTL_S": "3", "SSA_RETRY_DELAY_S": "0.5",
-        "SSA_MAX_ATTEMPTS": "3", "SSA_REAPER_INTERVAL_S": "1", "SSA_TASK_SOFT_TIME_LIMIT_S": "300", "SSA_TASK_TIME_LIMIT_S": "360",
+        "SSA_MAX_ATTEMPTS": "3", "SSA_REAPER_INTERVAL_S": "1", "SSA_TASK_SOFT_TIME_LIMIT_S": "300",
+        "SSA_TASK_TIME_LIMIT_S": "360",
         "SSA_TRAIN_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
         "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
     })
