@@ -60,8 +60,10 @@ def test_output_shapes_per_variant(
 ) -> None:
     model = make_model(tiny_encoder_dir, tokenizer, method, task)
     b, t = batch["input_ids"].shape
+    inputs = {k: v.clone() for k, v in batch.items()}
     with torch.no_grad():
-        out = model(**batch)
+        out = model(**inputs)
+    assert all(torch.equal(inputs[k], batch[k]) for k in batch)  # the attention mask is never modified in place
     assert out.logits.shape == (b, 3 if task == "classification" else 1)
     assert out.importance.shape == (b, t) and out.attention.shape == (b, t)
     if method == "baseline":
