@@ -132,7 +132,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             f"| {dataset} | {size} | {arm} | {len(rs)} | {mean_sd([r['dev_metrics']['accuracy'] for r in rs])} | "
             f"{mean_sd([r['test_metrics']['accuracy'] for r in rs])} | "
             f"{mean_sd([r['test_metrics']['macro_f1'] for r in rs])} | {mean_sd(mis)} | "
-            f"{', '.join(str(r['best_iteration'] + 1) for r in rs)} | "
+            f"{', '.join(str(r['best_iteration']) for r in rs)} | "
             f"{statistics.mean(r['seconds'] for r in rs):.0f} |")
     return lines
 
@@ -146,7 +146,7 @@ def write_report(path: Path, grid: str, results: list[dict[str, Any]], planned: 
         f"- command: `{command}`",
         f"- runs finished: {len(results)} of {planned}",
         f"- recipe: all-MiniLM-L6-v2, first N training rows, full dev/test splits, {BASE}; accuracy in %, "
-        "mean ± sd over seeds; the best iteration is chosen on dev.", "",
+        "mean ± sd over seeds; the best iteration (0-based; 0 = before any probing) is chosen on dev.", "",
     ]
     path.write_text("\n".join(header + table(results)) + "\n")
 

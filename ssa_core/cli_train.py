@@ -44,11 +44,11 @@ class RichProgress:
         self.task = progress.add_task("loading", total=None)
 
     def on_progress(self, p: TrainProgress) -> None:
-        label = f"iteration {p.iteration + 1}/{p.iterations} · {p.stage}"
+        label = f"iteration {p.iteration} (of 0–{p.iterations - 1}) · {p.stage}"
         self.progress.update(self.task, description=label, completed=p.step, total=p.total_steps or None)
         if p.stage == "evaluated" and p.metrics:
             dev = ", ".join(f"{k} {v:.4f}" for k, v in p.metrics["dev"].items())
-            self.progress.console.print(f"iteration {p.iteration + 1}: dev {dev}")
+            self.progress.console.print(f"iteration {p.iteration}: dev {dev}")
 
     def should_stop(self) -> bool:
         return False
@@ -60,7 +60,7 @@ def progress_bar() -> Progress:
 
 
 def metrics_table(metrics: dict[str, Any]) -> Table:
-    table = Table(title=f"dev metrics per iteration (best: {metrics['best_iteration'] + 1})")
+    table = Table(title=f"dev metrics per iteration (best: {metrics['best_iteration']}; iteration 0 = no probing)")
     table.add_column("iteration", justify="right")
     names = list(metrics["iterations"][0]["dev"])
     for name in [*names, "train loss", "kept rate", "seconds"]:
@@ -68,7 +68,7 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     for record in metrics["iterations"]:
         kept = record.get("probe", {}).get("kept_rate")
         best = "*" if record["iteration"] == metrics["best_iteration"] else ""
-        table.add_row(f"{record['iteration'] + 1}{best}", *(f"{record['dev'][n]:.4f}" for n in names),
+        table.add_row(f"{record['iteration']}{best}", *(f"{record['dev'][n]:.4f}" for n in names),
                       f"{record['train_loss']:.4f}", "-" if kept is None else f"{kept:.3f}", f"{record['seconds']:.1f}")
     return table
 

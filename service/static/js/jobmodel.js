@@ -15,8 +15,9 @@ export function devValue(record, metric) {
   return numeric ?? null;
 }
 
-/** Iterations are 0-based inside the system; the console shows them 1-based, as the CLI does. */
-export const shownIteration = (k) => (typeof k === "number" ? k + 1 : k);
+/** Iterations are numbered from 0 everywhere (SSA_METHOD.md: iteration 0 trains on the originals only, weak labels
+ * start with iteration 1), as in the CLI, the API and the labels files. */
+export const shownIteration = (k) => k;
 
 export function normaliseJob(j) {
   const progressObj = typeof j.progress === "object" && j.progress !== null ? j.progress : {};
