@@ -112,7 +112,7 @@ class JobRunner:
         decision = decide_deploy(self.store, job.config.get("deploy", "never"), model_id)
         if decision.deploy:
             self.store.set_active_model(model_id)
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        self._drop_checkpoints(job.id)
         metrics = outcome.metrics
         summary = {"model_id": model_id, "metric": metrics["metric"], "dev_metric": metrics["dev"][metrics["metric"]],
                    "best_iteration": metrics["best_iteration"], "parity_max_abs_diff": outcome.parity}
@@ -130,6 +130,7 @@ class JobRunner:
             joblog.warning("stopped: another worker holds the job's lease now")
             return Outcome("done", status="lease-lost")
         if isinstance(exc, TrainingCancelled) and progress.cancelled:
+            self._drop_checkpoints(job.id)
             self.jobs.finish(job.id, token, "cancelled", stage="cancelled", error=None)
             self.jobs.add_event(job.id, "cancelled", worker=self.worker, attempt=attempt)
             joblog.info("cancelled: %s", exc)
@@ -141,10 +142,16 @@ class JobRunner:
         self.jobs.add_event(job.id, "attempt-failed", worker=self.worker, attempt=attempt, error=message)
         if permanent or attempt >= self.settings.max_attempts:
             error = message if permanent else f"failed after {attempt} attempts; last: {message}"
+            self._drop_checkpoints(job.id)
             self.jobs.finish(job.id, token, "failed", stage="failed", error=error)
             return Outcome("done", status="failed")
         self.jobs.finish(job.id, token, "queued", stage="waiting to retry", error=message, eta_s=None)
         return Outcome("retry", status="queued", delay_s=self.settings.retry_delay_s)
+
+
+    def _drop_checkpoints(self, job_id: str) -> None:
+        """A job that has ended is never resumed: its checkpoints (about 4x the model's size) go."""
+        shutil.rmtree(self.store.job_dir(job_id) / CHECKPOINTS, ignore_errors=True)
 
 
 def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:

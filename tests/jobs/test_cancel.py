@@ -29,6 +29,7 @@ def test_cancel_running_and_queued_jobs(stack: JobStack, sentiment_rows: list[di
     assert stopped["status"] == "cancelled" and stopped["error"] is None
     assert stopped["step"] < stopped["total_steps"]  # stopped part-way, at a step boundary
     assert not stack.store.list_models() and list(stack.store.staging_root.iterdir()) == []
+    assert not (stack.store.job_dir(running) / "checkpoints").exists()
     assert "[attempt 1] cancelled: cancelled in iteration" in stack.client.get(f"/jobs/{running}/log").text
 
     wait_for(lambda: queue_length(stack.redis.client()) == 0 and unacked_count(stack.redis.client()) == 0, 30,

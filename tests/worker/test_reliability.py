@@ -38,6 +38,7 @@ def kill_mid_job_then_resume(stack: JobStack, rows: list[dict[str, Any]], **env:
     assert "[attempt 2] iteration 0:" not in log  # iteration 0 was not trained again
     assert stack.store.has_model(job["model_id"])
     assert not list(stack.store.staging_root.iterdir())
+    assert not checkpoint.parent.exists()  # an ended job is never resumed: its checkpoints are gone
     return job
 
 
