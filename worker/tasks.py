@@ -1,10 +1,11 @@
-"""The Celery task `ssa.train`: one argument, the job id. All job logic lives in worker.runner."""
+"""The Celery task `ssa.train`: one argument, the job id. All job logic lives in worker.runner, imported on first
+use: Flower (in the torch-free API image) imports this module to learn the task names."""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from billiard.einfo import ExceptionInfo
@@ -16,8 +17,10 @@ from ssa_core.artifacts import ArtifactStore
 from worker.celery_app import app, enqueue_training
 from worker.jobstore import JobStore
 from worker.reaper import Reaper
-from worker.runner import JobRunner
 from worker.settings import TASK_NAME, WorkerSettings
+
+if TYPE_CHECKING:
+    from worker.runner import JobRunner
 
 log = logging.getLogger("ssa.worker")
 _runners: dict[int, JobRunner] = {}
@@ -25,6 +28,8 @@ _runners: dict[int, JobRunner] = {}
 
 def runner_for(worker: str) -> JobRunner:
     """This process's runner (made on first use, after the pool forked it)."""
+    from worker.runner import JobRunner
+
     pid = os.getpid()
     if pid not in _runners:
         settings = WorkerSettings()

@@ -41,14 +41,18 @@ class JobStack:
         self.client.__exit__(None, None, None)
 
     # ---- workers -------------------------------------------------------------------------------------
-    def worker(self, name: str, wait: bool = True, **env: str) -> WorkerProcess:
+    def worker(self, name: str, **env: str) -> WorkerProcess:
+        """Start `ssa worker` (extra SSA_* settings in `env`) and wait until it is ready."""
+        return self._process(name, env).start()
+
+    def _process(self, name: str, env: dict[str, str]) -> WorkerProcess:
         process = WorkerProcess(name, worker_env(self.home, self.redis.url, self.base_models, **env), self.tmp)
         self.workers.append(process)
-        return process.start(wait=wait)
+        return process
 
     def start_workers(self, *names: str, **env: str) -> list[WorkerProcess]:
         """Start several workers at once (their imports overlap), then wait until all are ready."""
-        started = [self.worker(name, wait=False, **env) for name in names]
+        started = [self._process(name, env).start(wait=False) for name in names]
         for process in started:
             process.start_wait()
         return started

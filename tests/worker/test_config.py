@@ -93,3 +93,18 @@ def test_the_api_imports_no_task_code_and_no_torch() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_flower_can_load_the_tasks_without_torch() -> None:
+    """Flower runs from the API image (no torch) and imports the app's task modules."""
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'transformers'):\n"
+            "            raise ImportError(f'{name} is blocked')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from worker.celery_app import app\n"
+            "app.loader.import_default_modules()\n"
+            "assert 'ssa.train' in app.tasks, sorted(app.tasks)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
