@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from service.bootstrap import Bootstrap
@@ -19,7 +19,7 @@ from service.errors import ApiError, error_response, error_responses
 from service.jobconfig import parse_config
 from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
 from service.jobsubmit import JobSubmitter, read_upload
-from ssa_core.artifacts import validate_id
+from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 from worker.celery_app import enqueue_training, producer_app
 from worker.jobstore import Job, JobStore
 
@@ -59,6 +59,8 @@ def get_submitter(request: Request) -> JobSubmitter:
     return submitter
 
 
+JobId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH, description="A job id",
+                            examples=["5f0c3e0a9d6b4c1e8a7f2b3c4d5e6f70"])]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 SubmitterDep = Annotated[JobSubmitter, Depends(get_submitter)]
 
@@ -112,7 +114,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobInfo, responses=error_responses(401, 404, 422, 503))
-def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: str) -> JobInfo:
+def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: JobId) -> JobInfo:
     """Status, stage, progress, ETA, per-iteration metrics, attempts, error and the resulting model."""
     job = find_job(jobs, job_id)
     return job_info(job, jobs.events(job.id), full=True)
@@ -120,7 +122,7 @@ def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: str) -> JobInfo:
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobInfo,
              responses=error_responses(401, 404, 409, 422, 503))
-def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: str) -> JSONResponse:
+def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: JobId) -> JSONResponse:
     """A queued job is cancelled at once and never starts; a running one stops at its next training step."""
     job = find_job(jobs, job_id)
     outcome, status = jobs.request_cancel(job.id)
@@ -138,7 +140,7 @@ def job_labels(
     _: ReadKeyDep,
     jobs: JobsDep,
     store: StoreDep,
-    job_id: str,
+    job_id: JobId,
     iteration: Annotated[int | None, Query(ge=0, description="one iteration (default: all of them)")] = None,
 ) -> StreamingResponse:
     """The weak token labels the job's probing produced, as JSONL (streamed): every probed copy of iteration k >= 1
@@ -160,14 +162,14 @@ def job_labels(
 
 @router.get("/{job_id}/log", responses={200: {"content": {"text/plain": {}}, "description": "the job's log"},
                                         **error_responses(401, 404, 422, 503)})
-def job_log(_: ReadKeyDep, jobs: JobsDep, store: StoreDep, job_id: str) -> StreamingResponse:
+def job_log(_: ReadKeyDep, jobs: JobsDep, store: StoreDep, job_id: JobId) -> StreamingResponse:
     """The job's log (every attempt: stages, per-iteration metrics, errors with tracebacks)."""
     job = find_job(jobs, job_id)
     path = store.job_dir(job.id) / LOG_FILE
     return StreamingResponse(stream_files([path] if path.is_file() else []), media_type="text/plain; charset=utf-8")
 
 
-def label_files(folder: Path) -> dict[int, Path]:
+def label_files(folder: FilePath) -> dict[int, FilePath]:
     """iter<k>.jsonl files of a labels folder by k, in order."""
     if not folder.is_dir():
         return {}
@@ -175,7 +177,7 @@ def label_files(folder: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def stream_files(paths: list[Path]) -> Iterator[bytes]:
+def stream_files(paths: list[FilePath]) -> Iterator[bytes]:
     for path in paths:
         with path.open("rb") as handle:
             yield from iter(lambda: handle.read(CHUNK), b"")
