@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+import redis
+
 from ssa_core.training import Progress
 from worker.jobstore import JobStore
 from worker.lease import Heartbeat
@@ -86,7 +88,10 @@ class JobProgress:
         now = time.monotonic()
         if not self.cancelled and now - self._checked >= CANCEL_CHECK_EVERY_S:
             self._checked = now
-            self.cancelled = self.jobs.cancel_requested(self.job_id)
+            try:
+                self.cancelled = self.jobs.cancel_requested(self.job_id)
+            except redis.RedisError as exc:  # training goes on; the heartbeat decides whether the lease survived
+                self.log.warning("cannot check for cancellation: %s", exc)
         return self.cancelled or self.lease_lost
 
     def set_stage(self, stage: str, progress: float) -> None:
@@ -98,8 +103,11 @@ class JobProgress:
     # ---- helpers -------------------------------------------------------------------------------------
     def _write(self, fields: dict[str, Any], now: float) -> None:
         self._written = now
-        if not self.jobs.update(self.job_id, self.token, **fields):
-            self.lease_lost = True
+        try:
+            if not self.jobs.update(self.job_id, self.token, **fields):
+                self.lease_lost = True
+        except redis.RedisError as exc:  # progress is best effort while Redis is away
+            self.log.warning("cannot record progress: %s", exc)
 
     def _eta(self, progress: Progress, now: float) -> float | None:
         """Seconds left, from this attempt's pace over its training steps so far."""

@@ -45,10 +45,6 @@ class Outcome:
     delay_s: float = 0.0
 
 
-class LeaseLost(RuntimeError):
-    """Another worker holds the job now: this copy stops without touching the job's state."""
-
-
 class JobRunner:
     """Runs jobs for one worker process."""
 
@@ -126,7 +122,7 @@ class JobRunner:
     # ---- failures ------------------------------------------------------------------------------------
     def _failed(self, job: Job, token: str, attempt: int, exc: BaseException, progress: JobProgress,
                 joblog: logging.Logger) -> Outcome:
-        if progress.lease_lost or isinstance(exc, LeaseLost):
+        if progress.lease_lost:  # another worker holds the job now: leave its state alone
             joblog.warning("stopped: another worker holds the job's lease now")
             return Outcome("done", status="lease-lost")
         if isinstance(exc, TrainingCancelled) and progress.cancelled:
@@ -147,7 +143,6 @@ class JobRunner:
             return Outcome("done", status="failed")
         self.jobs.finish(job.id, token, "queued", stage="waiting to retry", error=message, eta_s=None)
         return Outcome("retry", status="queued", delay_s=self.settings.retry_delay_s)
-
 
     def _drop_checkpoints(self, job_id: str) -> None:
         """A job that has ended is never resumed: its checkpoints (about 4x the model's size) go."""
