@@ -11,7 +11,7 @@ import redis
 from billiard.einfo import ExceptionInfo
 from celery import Task
 from celery.exceptions import WorkerLostError
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 
 from ssa_core.artifacts import ArtifactStore
 from worker.celery_app import app, enqueue_training
@@ -49,6 +49,9 @@ class TrainTask(Task):
         message = f"{type(exc).__name__}: {exc}"
         if type(exc).__name__ == "TimeLimitExceeded":
             message = f"time limit exceeded: killed after SSA_TASK_TIME_LIMIT_S={settings.task_time_limit_s} s"
+        elif type(exc).__name__ == "SoftTimeLimitExceeded":
+            message = (f"time limit exceeded: the job ran longer than SSA_TASK_SOFT_TIME_LIMIT_S="
+                       f"{settings.task_soft_time_limit_s} s")
         if JobStore.from_url(settings.redis_url).fail_if_active(str(args[0]), message):
             log.error("job %s failed: %s", args[0], message)
 
@@ -64,6 +67,13 @@ def train(self: Task, job_id: str) -> dict[str, Any]:
     if outcome.action != "done":
         raise self.retry(countdown=outcome.delay_s, max_retries=None)
     return {"job_id": job_id, "status": outcome.status}
+
+
+@worker_init.connect
+def preload_training_code(sender: Any = None, **_: Any) -> None:
+    """Import torch and the training code in the worker's main process, before the pool forks: the children share
+    it, and a job's time limit does not pay for the import."""
+    import worker.runner  # noqa: F401
 
 
 @worker_ready.connect
