@@ -17,19 +17,26 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SSA_", extra="ignore")
 
-    home: Path = Path("./var/ssa")
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    worker_concurrency: int = Field(default=1, ge=1, le=64)
-    task_soft_time_limit_s: int = Field(default=7200, ge=1)
-    task_time_limit_s: int = Field(default=7500, ge=2)
-    visibility_timeout_s: int = Field(default=8000, ge=2)
-    max_memory_per_child_kb: int = Field(default=6_000_000, ge=10_000)
-    max_attempts: int = Field(default=3, ge=1, le=100)
-    lease_ttl_s: int = Field(default=60, ge=2, le=3600)
-    retry_delay_s: float = Field(default=30.0, ge=0.0, le=3600.0)
-    reaper_interval_s: float = Field(default=30.0, ge=0.0, le=3600.0)
-    allowed_base_models: str = DEFAULT_BASE_MODEL
-    train_device: str | None = None
+    home: Path = Field(default=Path("./var/ssa"), description="Artifact store root, shared with the API.")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL: broker, results, job store.")
+    worker_concurrency: int = Field(default=1, ge=1, le=64, description="Training jobs one worker runs at once.")
+    task_soft_time_limit_s: int = Field(default=7200, ge=1, description="A job past this fails with a clear error.")
+    task_time_limit_s: int = Field(default=7500, ge=2, description="Hard limit: the job's process is killed.")
+    visibility_timeout_s: int = Field(
+        default=8000, ge=2, description="Unacknowledged jobs are re-delivered after this (broker and backend).")
+    max_memory_per_child_kb: int = Field(
+        default=6_000_000, ge=10_000, description="A worker process above this resident memory is replaced.")
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Deliveries of one job before it ends failed.")
+    lease_ttl_s: int = Field(
+        default=60, ge=2, le=3600, description="Lifetime of a running job's Redis lease (refreshed every third).")
+    retry_delay_s: float = Field(
+        default=30.0, ge=0.0, le=3600.0, description="Delay before a deferred or crashed job is tried again.")
+    reaper_interval_s: float = Field(
+        default=30.0, ge=0.0, le=3600.0,
+        description="How often a worker re-queues jobs whose lease expired (a dead worker's); 0 turns it off.")
+    allowed_base_models: str = Field(
+        default=DEFAULT_BASE_MODEL, description="Comma list of base-model names jobs may use; name=path for folders.")
+    train_device: str | None = Field(default=None, description="Torch device for training (unset: cuda if any).")
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> WorkerSettings:
