@@ -70,6 +70,9 @@ STUDY_ARMS = (
     Arm("hybrid+contrast", "hybrid", {"label_mode": "contrast", "original_labels": "ignore"}),
     Arm("hybrid+contrast+T0.1", "hybrid", {"label_mode": "contrast", "original_labels": "ignore",
                                           "attention_temperature": 0.1}),
+    Arm("baseline-5it", "baseline", {"iterations": 5}),
+    Arm("hybrid-5it", "hybrid", {"iterations": 5}),
+    Arm("hybrid+contrast-5it", "hybrid", {"label_mode": "contrast", "original_labels": "ignore", "iterations": 5}),
 )
 
 
