@@ -145,6 +145,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssa-infer")
         self._task: asyncio.Task[None] | None = None
         self._recent_batch_s = 0.05
+        self._last_requests = 0
 
     # ---- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -205,8 +206,10 @@ class MicroBatcher:
             await self._wake.wait()
 
     async def _collect(self) -> list[Job]:
-        """Wait until a batch is full or the oldest job has waited max_wait_s, then take jobs in arrival order."""
-        deadline = self._pending[0].enqueued + self.max_wait_s
+        """Under load (the last batch grouped several requests) wait until a batch is full or the oldest job has
+        waited max_wait_s; a lone request at low load runs at once. Then take jobs in arrival order."""
+        under_load = self._last_requests > 1 or len(self._pending) > 1
+        deadline = self._pending[0].enqueued + (self.max_wait_s if under_load else 0.0)
         while sum(len(j.items) for j in self._pending) < self.max_batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -239,6 +242,7 @@ class MicroBatcher:
             outcomes = [exc] * len(jobs)
         seconds = time.perf_counter() - start
         self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * seconds
+        self._last_requests = len(jobs)
         if self.on_batch:
             self.on_batch(BatchStats(sum(len(j.items) for j in jobs), len(jobs), seconds))
         for job, outcome in zip(jobs, outcomes, strict=True):

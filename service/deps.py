@@ -1,7 +1,8 @@
 """FastAPI dependencies as Annotated aliases: settings, store, served model, batcher, metrics, and API-key checks.
 
 Write endpoints take `WriteKeyDep`, read endpoints `ReadKeyDep` (enforced only when SSA_READS_REQUIRE_KEY=true).
-Both read the `X-API-Key` header and compare it in constant time."""
+Both read the `X-API-Key` header and compare it in constant time. The dependencies are `async def` on purpose:
+FastAPI runs plain `def` dependencies in a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -28,27 +29,27 @@ read_key_header = APIKeyHeader(name=API_KEY_HEADER, scheme_name=READ_SCHEME, aut
                                description="API key for read endpoints (when SSA_READS_REQUIRE_KEY=true).")
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> ArtifactStore:
+async def get_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.store
     return store
 
 
-def get_manager(request: Request) -> ModelManager:
+async def get_manager(request: Request) -> ModelManager:
     manager: ModelManager = request.app.state.manager
     return manager
 
 
-def get_batcher(request: Request) -> MicroBatcher:
+async def get_batcher(request: Request) -> MicroBatcher:
     batcher: MicroBatcher = request.app.state.batcher
     return batcher
 
 
-def get_metrics(request: Request) -> ServiceMetrics:
+async def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
 
@@ -76,12 +77,12 @@ def check_api_key(settings: Settings, given: str | None) -> None:
                        {"WWW-Authenticate": API_KEY_HEADER})
 
 
-def require_write_key(settings: SettingsDep,
+async def require_write_key(settings: SettingsDep,
                       key: Annotated[str | None, Security(write_key_header)] = None) -> None:
     check_api_key(settings, key)
 
 
-def require_read_key(settings: SettingsDep,
+async def require_read_key(settings: SettingsDep,
                      key: Annotated[str | None, Security(read_key_header)] = None) -> None:
     if settings.reads_require_key:
         check_api_key(settings, key)

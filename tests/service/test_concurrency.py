@@ -84,11 +84,11 @@ def test_full_queue_is_429_with_retry_after(model_store: ArtifactStore) -> None:
 
 
 def test_late_answer_is_504(tmp_path: Path, model_store: ArtifactStore) -> None:
-    settings = make_settings(model_store.root, request_timeout_s=0.1, max_wait_ms=1000, max_batch_size=64)
+    settings = make_settings(model_store.root, request_timeout_s=0.001)  # less than any inference takes
     with LiveServer(create_app(settings)) as server:
         server.wait_ready()
         with server.client() as client:
-            response = client.post("/predict", json={"inputs": "too slow"})
+            response = client.post("/predict", json={"inputs": ["too slow"] * 64})
             metrics = client.get("/metrics").text
     assert response.status_code == 504 and response.json()["error"]["type"] == "timeout"
     assert 'ssa_rejected_requests_total{reason="timeout"} 1.0' in metrics

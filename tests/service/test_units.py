@@ -16,7 +16,7 @@ from service.errors import ApiError, field_path
 from service.inputs import check_kinds, inputs_schema, parse_inputs
 from service.settings import Settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "API_NOTES.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 
 
 def test_settings_come_from_ssa_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
