@@ -69,6 +69,29 @@ def choose_providers(choice: ProviderChoice) -> list[str]:
     return [CPU]
 
 
+# The cost of one extra model run, in tokens: on CPU a run costs about as much as a few tokens, so inputs of unlike
+# lengths run apart (no padding); on a GPU a run costs far more than a token, so batches stay large.
+RUN_OVERHEAD_TOKENS = {CPU: 8}
+GPU_RUN_OVERHEAD_TOKENS = 2048
+
+
+def length_buckets(lengths: Sequence[int], max_size: int, overhead: int) -> list[tuple[int, int]]:
+    """Cut ascending `lengths` into runs [start, end) of at most `max_size` inputs, minimizing the total cost
+    sum(overhead + size * longest): the tokens computed, padding included, plus a fixed cost per run."""
+    best = [0] + [float("inf")] * len(lengths)
+    cut = [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - max_size), end):
+            cost = best[start] + overhead + (end - start) * lengths[end - 1]
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    runs, end = [], len(lengths)
+    while end > 0:
+        runs.append((cut[end], end))
+        end = cut[end]
+    return runs[::-1]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
@@ -176,15 +199,18 @@ class Predictor:
 
     def predict(self, items: Sequence[Item], *, truncate: bool = True, return_tokens: bool = True,
                 return_words: bool = True, batch_size: int = 64) -> list[Prediction]:
-        """Predictions in input order; inputs are length-sorted into batches to cut padding."""
+        """Predictions in input order; inputs are length-sorted and cut into runs of at most `batch_size` where
+        padding would cost more than an extra run (see length_buckets)."""
         if not items:
             return []
         encodings = self.encode(items)
         truncated = self._truncate(items, encodings, truncate)
         order = sorted(range(len(items)), key=lambda i: len(encodings[i].ids))
+        lengths = [len(encodings[i].ids) for i in order]
+        overhead = RUN_OVERHEAD_TOKENS.get(self.provider, GPU_RUN_OVERHEAD_TOKENS)
         results: list[Prediction | None] = [None] * len(items)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for start, end in length_buckets(lengths, batch_size, overhead):
+            chunk = order[start:end]
             out = self.run([encodings[i] for i in chunk])
             for row, index in enumerate(chunk):
                 results[index] = self._prediction(items[index], encodings[index], out, row, truncated[index],

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Options, QueueFull
-from ssa_core.runtime import InputTooLong, Prediction, Predictor
+from ssa_core.runtime import InputTooLong, Prediction, Predictor, length_buckets
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +123,27 @@ def test_jobs_run_on_the_predictor_they_were_admitted_with(tiny_model_dir: Path)
     assert [len(r) for r in results] == [1, 2, 1]
     assert old.calls == [["a", "d"]] and new.calls == [["b", "c"]]
     assert [(s.inputs, s.requests) for s in stats] == [(4, 3)]
+
+
+def brute_force_cost(lengths: list[int], max_size: int, overhead: int) -> int:
+    """The cheapest cut of `lengths` into consecutive runs, by trying every cut."""
+    if not lengths:
+        return 0
+    return min(overhead + size * lengths[size - 1] + brute_force_cost(lengths[size:], max_size, overhead)
+               for size in range(1, min(max_size, len(lengths)) + 1))
+
+
+@given(st.lists(st.integers(1, 128), max_size=9).map(sorted), st.integers(1, 5), st.sampled_from([0, 8, 2048]))
+def test_length_buckets_are_cost_optimal_and_cover_everything(lengths: list[int], max_size: int,
+                                                              overhead: int) -> None:
+    runs = length_buckets(lengths, max_size, overhead)
+    assert [i for start, end in runs for i in range(start, end)] == list(range(len(lengths)))
+    assert all(0 < end - start <= max_size for start, end in runs)
+    cost = sum(overhead + (end - start) * lengths[end - 1] for start, end in runs)
+    assert cost == brute_force_cost(lengths, max_size, overhead)
+
+
+def test_length_buckets_split_unlike_lengths_on_cpu_and_keep_batches_on_gpu() -> None:
+    lengths = [10, 11, 12, 30, 31, 50]
+    assert length_buckets(lengths, 8, 8) == [(0, 3), (3, 5), (5, 6)]
+    assert length_buckets(lengths, 8, 2048) == [(0, 6)]
