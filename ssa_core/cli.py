@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ssa_core.config import LABEL_MODES, METHODS, ConfigError
+from ssa_core.config import LABEL_MODES, METHODS, MODEL_DEFAULTS, TRAIN_DEFAULTS, ConfigError
 
 USAGE_ERROR = 2
 Handler = Callable[[argparse.Namespace], int]
@@ -54,25 +54,48 @@ def add_data_columns(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train an SSA model and write a model folder (weights, ONNX, metrics, labels)",
-                       description="Fine-tune an encoder with Self-Supervised Attention and export it.")
+    M, T = MODEL_DEFAULTS, TRAIN_DEFAULTS
+    p = sub.add_parser(
+        "train",
+        help="train an SSA model and write a model folder (weights, ONNX, metrics, labels)",
+        description="Fine-tune an encoder with Self-Supervised Attention and export it.",
+    )
     p.add_argument("train", type=existing_file, help="training data: JSONL, CSV, TSV or Parquet")
     p.add_argument("--dev", type=existing_file, help="dev data (default: a stratified 10%% split of TRAIN)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the model")
     p.add_argument("--method", choices=METHODS, default="hybrid", help="SSA variant (default: hybrid)")
-    p.add_argument("--iterations", type=positive_int, default=3, help="SSA iterations (default: 3)")
+    p.add_argument(
+        "--iterations", type=positive_int, default=T["iterations"], help="SSA iterations (default: %(default)s)"
+    )
     p.add_argument("--max-examples", type=positive_int, help="use only the first N training rows")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--base-model", help="encoder: local folder or hub id (default: the shipped all-MiniLM-L6-v2)")
-    p.add_argument("--lambda-tok", type=float, default=0.3, help="token-loss weight λ (default: 0.3)")
-    p.add_argument("--tau", type=float, default=0.3, help="SSA keep threshold τ (default: 0.3)")
-    p.add_argument("--cls-weight", type=float, default=0.5, help="[CLS] share w of the sentence vector (0.5)")
-    p.add_argument("--learning-rate", type=float, default=2e-5, help="AdamW learning rate (default: 2e-5)")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default: 32)")
-    p.add_argument("--max-length", type=positive_int, default=128, help="max wordpieces per input (default: 128)")
+    p.add_argument(
+        "--lambda-tok", type=float, default=M["lambda_tok"], help="token-loss weight λ (default: %(default)s)"
+    )
+    p.add_argument("--tau", type=float, default=M["tau"], help="SSA keep threshold τ (default: %(default)s)")
+    p.add_argument(
+        "--cls-weight",
+        type=float,
+        default=M["cls_weight"],
+        help="[CLS] share w of the sentence vector (default: %(default)s)",
+    )
+    p.add_argument(
+        "--learning-rate", type=float, default=T["learning_rate"], help="AdamW learning rate (default: %(default)s)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=T["batch_size"], help="batch size (default: %(default)s)")
+    p.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=M["max_length"],
+        help="max wordpieces per input (default: %(default)s)",
+    )
     p.add_argument("--label-mode", choices=LABEL_MODES, default="keep", help="weak-label rule (default: keep)")
-    p.add_argument("--metric", choices=["accuracy", "macro_f1", "mcc", "pearson", "spearman"],
-                   help="dev metric for best-iteration selection (default: accuracy / pearson)")
+    p.add_argument(
+        "--metric",
+        choices=["accuracy", "macro_f1", "mcc", "pearson", "spearman"],
+        help="dev metric for best-iteration selection (default: accuracy / pearson)",
+    )
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--no-resume", action="store_true", help="ignore a checkpoint left in OUT by an earlier run")
     add_data_columns(p)
@@ -80,8 +103,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_label_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("label", help="write weak token labels for a dataset by probing a trained model",
-                       description="Probe a trained model with masked copies and write weak token labels as JSONL.")
+    p = sub.add_parser(
+        "label",
+        help="write weak token labels for a dataset by probing a trained model",
+        description="Probe a trained model with masked copies and write weak token labels as JSONL.",
+    )
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL file")
@@ -94,16 +120,22 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export model.onnx again from a model folder, with the parity check",
-                       description="Re-export model.onnx from the folder's weights and check it against PyTorch.")
+    p = sub.add_parser(
+        "export",
+        help="export model.onnx again from a model folder, with the parity check",
+        description="Re-export model.onnx from the folder's weights and check it against PyTorch.",
+    )
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("--data", type=existing_file, help="texts for the parity check (default: the shipped sample)")
     p.set_defaults(handler=_lazy("ssa_core.cli_train", "run_export"))
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict texts and show per-token SSA attention",
-                       description="Predict with the ONNX model; shows tokens shaded by attention, or JSON.")
+    p = sub.add_parser(
+        "predict",
+        help="predict texts and show per-token SSA attention",
+        description="Predict with the ONNX model; shows tokens shaded by attention, or JSON.",
+    )
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("texts", nargs="+", help="one or more texts")
     p.add_argument("--pair", help="second text of a pair (applied to every TEXT)")
@@ -151,8 +183,10 @@ def quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     quiet_libraries()
     try:
         return int(args.handler(args))

@@ -105,7 +105,9 @@ class TrainConfig:
     """How the model is trained: the iteration schedule, optimizer and probing settings."""
 
     iterations: int = 3
-    learning_rate: float = 2e-5
+    # 5e-5, not the released code's 2e-5 (tuned for BERT-base): on MiniLM with a few hundred examples 2e-5
+    # undertrains (500-row demo, iteration 0: 58.5 % dev accuracy at 2e-5 vs 66.6 % at 5e-5).
+    learning_rate: float = 5e-5
     batch_size: int = 32
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -159,3 +161,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+MODEL_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+TRAIN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
