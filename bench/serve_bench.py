@@ -257,7 +257,7 @@ def quantized_copy(model_dir: Path, work: Path) -> Path:
     if not (out / "model.onnx").is_file():
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns("model.onnx", "model.safetensors"))
-        quantize_dynamic(model_dir / "model.onnx", out / "model.onnx", weight_type=QuantType.QInt8)
+        quantize_dynamic(model_dir / "model.onnx", out / "model.onnx", weight_type=QuantType.QInt8, per_channel=True)
         meta = json.loads((out / "ssa.json").read_text())
         meta["model_id"], meta["version"] = f"{meta['model_id']}-int8", f"{meta['version']}-int8"
         (out / "ssa.json").write_text(json.dumps(meta, indent=2))
