@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 MISLEADING = ROOT / "bench" / "data" / "movie-sentiment-misleading-test.jsonl"
 SEEDS = (1, 2, 3)
-# The recipe shared by every arm (the independent quick run's: lr 5e-5, batch 32, λ .3, τ .3, w .5, 3 iterations).
-BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 128}
+# The recipe shared by every arm: the independent quick run's (lr 5e-5, batch 32, λ .3, τ .3, w .5, 3 iterations)
+# with the released code's uniform draw of probed copies (share_balance "none"; the product default is "class").
+BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 128, "share_balance": "none"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ STUDY_ARMS = (
     Arm("hybrid+contrast", "hybrid", {"label_mode": "contrast", "original_labels": "ignore"}),
     Arm("hybrid+contrast+T0.1", "hybrid", {"label_mode": "contrast", "original_labels": "ignore",
                                           "attention_temperature": 0.1}),
+    Arm("hybrid+balanced", "hybrid", {"share_balance": "class"}),
     Arm("baseline-5it", "baseline", {"iterations": 5}),
     Arm("hybrid-5it", "hybrid", {"iterations": 5}),
     Arm("hybrid+contrast-5it", "hybrid", {"label_mode": "contrast", "original_labels": "ignore", "iterations": 5}),

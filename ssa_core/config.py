@@ -13,6 +13,7 @@ MetricName = Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"]
 PoolTransform = Literal["none", "pooler"]
 OriginalLabels = Literal["ones", "ignore"]
 Schedule = Literal["replace", "augment"]
+ShareBalance = Literal["class", "none"]
 
 METHODS: tuple[str, ...] = get_args(Method)
 LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
@@ -126,6 +127,9 @@ class TrainConfig:
     original_labels: OriginalLabels = "ones"
     # "replace": r·N probed + (1 − r)·N originals (released code); "augment": all N originals + r·N probed copies.
     schedule: Schedule = "replace"
+    # "class": probed copies are drawn per class in proportion to its size, so each iteration keeps the data's class
+    # mix; "none": a uniform draw (released code), which lets a biased early model skew the next iteration's data.
+    share_balance: ShareBalance = "class"
 
     def __post_init__(self) -> None:
         _check(1 <= self.iterations <= 50, "iterations", "must be in [1, 50]")
@@ -144,6 +148,7 @@ class TrainConfig:
         _check(1 <= self.probe_rounds <= 64, "probe_rounds", "must be in [1, 64]")
         _check(self.original_labels in get_args(OriginalLabels), "original_labels", "must be ones or ignore")
         _check(self.schedule in get_args(Schedule), "schedule", "must be replace or augment")
+        _check(self.share_balance in get_args(ShareBalance), "share_balance", "must be class or none")
 
     def share(self, iteration: int) -> float:
         """Share of probed (weakly labelled) examples in the training set of `iteration` (0 for the first)."""

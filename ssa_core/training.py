@@ -167,16 +167,35 @@ class Trainer:
         self._progress("probing", iteration, state.global_step, total)
         wanted = round(self.cfg.share(iteration) * len(train))
         weak, stats = self._probe(train, wanted, rng)
-        chosen = rng.choice(len(weak), size=min(wanted, len(weak)), replace=False) if weak else np.zeros(0, int)
-        if self.cfg.schedule == "augment":
-            rest = np.arange(len(train))
-        else:
-            rest = rng.choice(len(train), size=len(train) - len(chosen), replace=False)
+        chosen, rest = self._select(train, weak, wanted, rng)
         if self.sink is not None:
             self.sink(iteration, weak, {int(i) for i in chosen})
         items = [(weak[int(i)].encoded, weak[int(i)].token_labels) for i in chosen]
         items += [originals[int(i)] for i in rest]
         return items, {**stats.as_dict(), **label_stats([weak[int(i)] for i in chosen]), "selected": len(chosen)}
+
+    def _select(
+        self, train: list[Encoded], weak: list[WeakExample], wanted: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the probed copies and of the originals that make up the iteration's training set.
+
+        share_balance "class": each class contributes probed copies in proportion to its size, so the class mix of
+        every iteration equals the data's (kept copies come only from correctly predicted examples, which a biased
+        early model draws almost all from one class). "none": the released code's uniform draw."""
+        augment = self.cfg.schedule == "augment"
+        if self.cfg.share_balance == "none" or self.model_cfg.task == "regression":
+            chosen = rng.choice(len(weak), size=min(wanted, len(weak)), replace=False) if weak else np.zeros(0, int)
+            rest = np.arange(len(train)) if augment else rng.choice(len(train), len(train) - len(chosen), replace=False)
+            return chosen, rest
+        share = wanted / max(1, len(train))
+        chosen_parts, rest_parts = [np.zeros(0, int)], [np.zeros(0, int)]
+        for label in self.model_cfg.labels:
+            pool = np.asarray([i for i, w in enumerate(weak) if str(w.encoded.example.label) == label], dtype=int)
+            members = np.asarray([i for i, e in enumerate(train) if str(e.example.label) == label], dtype=int)
+            quota = min(round(share * len(members)), len(pool))
+            chosen_parts.append(rng.choice(pool, size=quota, replace=False))
+            rest_parts.append(members if augment else rng.choice(members, size=len(members) - quota, replace=False))
+        return np.concatenate(chosen_parts), np.concatenate(rest_parts)
 
     def _original_labels(self, encoded: Encoded) -> list[int]:
         if self.cfg.original_labels == "ignore":
