@@ -23,7 +23,7 @@ DESKTOP = {"width": 1280, "height": 900}
 SECOND_MODEL = "tiny-second"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     """A headless Chromium (the Debian package; never a Playwright-downloaded build)."""
     if not CHROMIUM.exists():
@@ -36,7 +36,7 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_home(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """An artifact store with two models: the tiny hybrid (active) and a copy of it under another id."""
     home = tmp_path_factory.mktemp("console-home")
@@ -47,7 +47,7 @@ def console_home(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
     return home
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_settings(console_home: Path, tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory,
                      ) -> Iterator[dict[str, str]]:
     """Settings shared by the API and the worker: the store above, a private Redis, the base model `tiny`."""
@@ -58,7 +58,7 @@ def console_settings(console_home: Path, tiny_encoder_dir: Path, tmp_path_factor
         redis.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_url(console_settings: dict[str, str], chromium: Any) -> Iterator[str]:
     """Base URL of a real API process (uvicorn) serving the console and the store above."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def api_url(console_settings: dict[str, str], chromium: Any) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def training_worker(console_settings: dict[str, str], api_url: str) -> Iterator[WorkerProcess]:
     """A real `ssa worker` taking the API's training jobs (its log: test-artifacts/browser/worker-console-*.log)."""
     env = worker_env(Path(console_settings["SSA_HOME"]), console_settings["SSA_REDIS_URL"],

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,11 @@ def test_weak_labels_of_iteration_1(trained_run: TrainedRun) -> None:
     records = read_jsonl(trained_run.out_dir / "weak_labels" / "iter1.jsonl")
     probe = trained_run.metrics["iterations"][1]["probe"]
     assert len(records) == probe["kept_copies"] > 0
-    assert sum(r["selected"] for r in records) == probe["selected"] == round(0.2 * len(trained_run.train.examples))
+    # share_balance "class": each class contributes round(0.2 · its size) copies, capped by the copies it kept
+    kept = Counter(r["label"] for r in records)
+    sizes = Counter(e.label for e in trained_run.train.examples)
+    expected = sum(min(round(0.2 * n), kept[label]) for label, n in sizes.items())
+    assert sum(r["selected"] for r in records) == probe["selected"] == expected
     check_token_records(records, {0, 1})
     texts = {e.example_id: e.text for e in trained_run.train.examples}
     for record in records:
@@ -262,7 +267,7 @@ def test_every_variant_trains_probes_and_exports(
         train,
         dev,
         cfg,
-        TrainConfig(iterations=2, batch_size=8, label_mode=mode, share_step=0.5),  # type: ignore[arg-type]
+        TrainConfig(iterations=2, batch_size=8, label_mode=mode, share_step=0.5, share_balance="none"),  # type: ignore[arg-type]
         out,
         device="cpu",
     )

