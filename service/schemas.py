@@ -82,6 +82,10 @@ class ModelOut(BaseModel):
     metric: str | None = Field(examples=["accuracy"])
     dev_metric: float | None = Field(examples=[0.86])
     metrics: dict[str, Any] | None = Field(description="metrics.json: best iteration, dev metrics, iterations")
+    ssa: dict[str, float | str | None] = Field(
+        default_factory=dict, description="SSA settings the model was trained with",
+        examples=[{"lambda_tok": 0.3, "tau": 0.3, "cls_weight": 0.5, "attention_temperature": 1.0}])
+    card: str | None = Field(default=None, description="card.md (markdown), in GET /models/{id} only")
     active: bool = Field(description="The store's active model (active.json)")
     loaded: bool = Field(description="The model this process is serving")
 

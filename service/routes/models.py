@@ -18,9 +18,16 @@ ModelId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
                               examples=["sentiment-minilm"])]
 
 
-def model_out(info: ModelInfo, active: str | None, served: str | None) -> ModelOut:
+SSA_SETTINGS = ("lambda_tok", "tau", "cls_weight", "attention_temperature", "pool_transform")
+
+
+def model_out(info: ModelInfo, active: str | None, served: str | None, with_card: bool = False) -> ModelOut:
     data = info.to_dict()
     data.pop("path")
+    data["ssa"] = {key: info.meta[key] for key in SSA_SETTINGS if key in info.meta}
+    card = info.path / "card.md"
+    if with_card and card.is_file():
+        data["card"] = card.read_text(encoding="utf-8", errors="replace")
     return ModelOut(**data, active=info.model_id == active, loaded=info.model_id == served)
 
 
@@ -38,8 +45,8 @@ async def list_models(store: StoreDep, manager: ManagerDep, _: ReadKeyDep) -> Mo
 
 @router.get("/{model_id}", response_model=ModelOut, responses=error_responses(401, 404, 422))
 async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: ReadKeyDep) -> ModelOut:
-    """One model: its ssa.json fields and metrics.json."""
-    return model_out(store.get_model(model_id), store.active_model_id(), served_id(manager))
+    """One model: its ssa.json fields, SSA settings, metrics.json and model card."""
+    return model_out(store.get_model(model_id), store.active_model_id(), served_id(manager), with_card=True)
 
 
 @router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 422))
