@@ -188,6 +188,15 @@ class Prober:
         index = {name: i for i, name in enumerate(labels)}
         return np.asarray([index[str(e.example.label)] for e in examples])
 
+    def _predicted_right(
+        self, examples: Sequence[Encoded], labels: Sequence[str], stats: ProbeStats
+    ) -> tuple[np.ndarray, list[int]]:
+        """The model's decisions on the originals, and the indices of those it gets right (counted in stats)."""
+        original = self.originals(examples)
+        correct = same_decision(original, self.gold(examples, labels), self.regression, self.tolerance)
+        stats.originals_correct = int(correct.sum())
+        return original, [i for i in range(len(examples)) if correct[i]]
+
     def keep(
         self,
         examples: Sequence[Encoded],
@@ -201,11 +210,7 @@ class Prober:
         prediction; its token labels are 0 on masked wordpieces, 1 elsewhere. Masks are re-drawn (up to `rounds`
         rounds) for examples without a kept copy until `wanted` distinct examples have one."""
         stats = ProbeStats(probed=len(examples))
-        original = self.originals(examples)
-        gold = self.gold(examples, labels)
-        correct = same_decision(original, gold, self.regression, self.tolerance)
-        stats.originals_correct = int(correct.sum())
-        candidates = [i for i in range(len(examples)) if correct[i]]
+        original, candidates = self._predicted_right(examples, labels, stats)
         kept: list[WeakExample] = []
         for _ in range(rounds):
             if len(kept) >= wanted or not candidates:
@@ -264,10 +269,7 @@ class Prober:
         prediction held and 1 when it changed; unmasked wordpieces stay -1. Unlike `keep`, it never marks a token
         1 merely because it was not masked, so the labels say which spans the decision needs."""
         stats = ProbeStats(probed=len(examples))
-        original = self.originals(examples)
-        correct = same_decision(original, self.gold(examples, labels), self.regression, self.tolerance)
-        stats.originals_correct = int(correct.sum())
-        candidates = [i for i in range(len(examples)) if correct[i]]
+        original, candidates = self._predicted_right(examples, labels, stats)
         rounds = min(max_rounds, -(-wanted // max(1, len(candidates))))
         owners, masks, seqs = [], [], Sequences()
         for _ in range(rounds if candidates else 0):
