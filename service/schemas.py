@@ -31,8 +31,8 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
         return_tokens=(bool, Field(True, description="Include per-wordpiece spans and SSA scores.")),
         return_words=(bool, Field(True, description="Include per-word spans and SSA scores.")),
         model=(str | None, Field(None, pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
-                                 description="Expected model id: 404 if unknown, 409 if it is not the deployed "
-                                 "model. Omit to use the deployed model.")),
+                                 description="A stored model to answer instead of the deployed one (to compare "
+                                 "models; loaded on first use): 404 if unknown. Omit for the deployed model.")),
     )
 
 

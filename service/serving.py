@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from service.metrics import ServiceMetrics
@@ -18,6 +19,7 @@ from ssa_core.artifacts import ArtifactStore, ModelInfo
 from ssa_core.runtime import Item, Predictor
 
 log = logging.getLogger("ssa.serving")
+SIDE_MODELS = 2  # models other than the deployed one kept loaded for requests that name them
 
 
 class WarmUpFailed(RuntimeError):
@@ -52,6 +54,8 @@ class ModelManager:
         self._lock = asyncio.Lock()
         self._failed: dict[str, str] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._side: OrderedDict[str, Loaded] = OrderedDict()
+        self._side_lock = asyncio.Lock()
 
     # ---- loading ----------------------------------------------------------------------------------------
     def _load(self, model_id: str) -> Loaded:
@@ -62,6 +66,19 @@ class ModelManager:
                                    allow_spinning=self.settings.ort_spinning)
         warm_up(predictor)
         return Loaded(predictor, info, time.perf_counter() - start)
+
+    async def side_model(self, model_id: str) -> Loaded:
+        """A stored model other than the deployed one, for requests that name it (comparing models): loaded and
+        warmed up on first use; the SIDE_MODELS most recently used stay loaded."""
+        async with self._side_lock:
+            loaded = self._side.pop(model_id, None)
+            if loaded is None:
+                loaded = await asyncio.to_thread(self._load, model_id)
+                log.info("loaded model %s for side-by-side requests", model_id)
+            self._side[model_id] = loaded
+            while len(self._side) > SIDE_MODELS:
+                self._side.popitem(last=False)
+            return loaded
 
     async def deploy(self, model_id: str, *, persist: bool = True) -> tuple[Loaded, Loaded | None]:
         """Load + warm up `model_id`, record it in active.json (when `persist`), then swap. Returns (new, old)."""

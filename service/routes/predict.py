@@ -44,16 +44,20 @@ def renderer(loaded: Loaded) -> Any:
     return render
 
 
-def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None) -> Loaded:
+async def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None) -> Loaded:
+    """The deployed model, or the stored model the request names (loaded on first use, for comparisons)."""
     loaded = manager.current
     if loaded is None:
         raise ApiError(503, "not_ready", f"no model is being served: {manager.status}", None, {"Retry-After": "5"})
-    if wanted is not None and wanted != loaded.info.model_id:
-        if not store.has_model(wanted):
-            raise ApiError(404, "not_found", f"model {wanted!r} not found", {"field": "model"})
-        raise ApiError(409, "model_not_deployed", f"model {wanted!r} is not the deployed model "
-                       f"({loaded.info.model_id}); deploy it with POST /models/{wanted}/deploy", {"field": "model"})
-    return loaded
+    if wanted is None or wanted == loaded.info.model_id:
+        return loaded
+    if not store.has_model(wanted):
+        raise ApiError(404, "not_found", f"model {wanted!r} not found", {"field": "model"})
+    try:
+        return await manager.side_model(wanted)
+    except Exception as exc:
+        raise ApiError(422, "model_load_failed", f"model {wanted!r} could not be loaded: {exc}",
+                       {"field": "model"}) from exc
 
 
 async def run_batch(batcher: BatcherDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,
@@ -82,7 +86,7 @@ def build_router(settings: Settings) -> APIRouter:
     PredictRequest: Any = predict_request_model(settings.max_inputs, settings.max_chars)
 
     @router.post("/predict", response_model=PredictResponse,
-                 responses=error_responses(400, 401, 404, 409, 413, 422, 429, 500, 503, 504))
+                 responses=error_responses(400, 401, 404, 413, 422, 429, 500, 503, 504))
     async def predict(body: PredictRequest, manager: ManagerDep, store: StoreDep, batcher: BatcherDep,
                       metrics: MetricsDep, app_settings: SettingsDep, _: ReadKeyDep) -> Response:
         """Classify one text, a list of texts, or [text, text_pair] pairs with the deployed model.
@@ -90,7 +94,7 @@ def build_router(settings: Settings) -> APIRouter:
         Each prediction has the label, its probability, every class's probability and, unless turned off, the
         SSA attention and token importance of every wordpiece and word with character offsets into the input.
         Concurrent requests are grouped into batches (micro-batching)."""
-        loaded = served_model(manager, store, body.model)
+        loaded = await served_model(manager, store, body.model)
         single = isinstance(body.inputs, str)
         items = parse_inputs(body.inputs, max_inputs=app_settings.max_inputs, max_chars=app_settings.max_chars)
         check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)

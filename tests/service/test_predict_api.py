@@ -122,9 +122,12 @@ def test_body_limit_applies_with_and_without_content_length(shared_live: LiveSer
     assert error["detail"]["limit"] == 1 << 20
 
 
-def test_model_field_selects_or_refuses(shared_live: LiveServer) -> None:
-    assert post(shared_live, {"inputs": "x", "model": "tiny-a"}).status_code == 200
-    assert_error(post(shared_live, {"inputs": "x", "model": "tiny-b"}), 409, "model_not_deployed", "model")
+def test_model_field_selects_any_stored_model(shared_live: LiveServer) -> None:
+    deployed = post(shared_live, {"inputs": "x", "model": "tiny-a"})
+    other = post(shared_live, {"inputs": "x", "model": "tiny-b"})  # not deployed: loaded for this request
+    assert deployed.status_code == 200 and deployed.json()["model_id"] == "tiny-a"
+    assert other.status_code == 200 and other.json()["model_id"] == "tiny-b"
+    assert post(shared_live, {"inputs": "x"}).json()["model_id"] == "tiny-a"  # the deployed model is unchanged
     assert_error(post(shared_live, {"inputs": "x", "model": "nope"}), 404, "not_found", "model")
 
 
