@@ -233,12 +233,7 @@ def label_dataset(
     dev = pick_device(device)
     prober = Prober(model.to(dev), tokenizer.mask_token_id, tokenizer.pad_token_id or 0, dev)
     rng = np.random.default_rng(seed)
-    if label_mode == "flip":
-        weak, stats = prober.flip(encoded, rng, rounds)
-    elif label_mode == "contrast":
-        weak, stats = prober.contrast(encoded, model.config.labels, len(encoded), rng, trigger, rounds)
-    else:
-        weak, stats = prober.keep(encoded, model.config.labels, len(encoded), rng, trigger, rounds)
+    weak, stats = prober.probe(label_mode, encoded, model.config.labels, len(encoded), rng, trigger, rounds)
     tokens = [tokenizer.convert_ids_to_tokens(w.encoded.input_ids) for w in weak]
     write_jsonl(out_path, (weak_label_record(w, 0, True, t) for w, t in zip(weak, tokens, strict=True)))
     return stats.as_dict()

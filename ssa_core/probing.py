@@ -188,6 +188,17 @@ class Prober:
         index = {name: i for i, name in enumerate(labels)}
         return np.asarray([index[str(e.example.label)] for e in examples])
 
+    def probe(
+        self, mode: str, examples: Sequence[Encoded], labels: Sequence[str], wanted: int,
+        rng: np.random.Generator, trigger: float, rounds: int,
+    ) -> tuple[list[WeakExample], ProbeStats]:
+        """Weak labels by the rule `mode` names: keep, flip or contrast."""
+        if mode == "flip":
+            return self.flip(examples, rng, rounds)
+        if mode == "contrast":
+            return self.contrast(examples, labels, wanted, rng, trigger, rounds)
+        return self.keep(examples, labels, wanted, rng, trigger, rounds)
+
     def _predicted_right(
         self, examples: Sequence[Encoded], labels: Sequence[str], stats: ProbeStats
     ) -> tuple[np.ndarray, list[int]]:

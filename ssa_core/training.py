@@ -204,12 +204,8 @@ class Trainer:
 
     def _probe(self, train: list[Encoded], wanted: int, rng: np.random.Generator) -> tuple[list[WeakExample],
                                                                                            ProbeStats]:
-        if self.cfg.label_mode == "flip":
-            return self.prober.flip(train, rng, self.cfg.probe_rounds)
-        labels = self.model_cfg.labels
-        if self.cfg.label_mode == "contrast":
-            return self.prober.contrast(train, labels, wanted, rng, self.cfg.mask_trigger, self.cfg.probe_rounds)
-        return self.prober.keep(train, labels, wanted, rng, self.cfg.mask_trigger, self.cfg.probe_rounds)
+        return self.prober.probe(self.cfg.label_mode, train, self.model_cfg.labels, wanted, rng,
+                                 self.cfg.mask_trigger, self.cfg.probe_rounds)
 
     def _epoch(
         self, items: list[tuple[Encoded, list[int]]], rng: np.random.Generator, iteration: int, state: TrainState,
