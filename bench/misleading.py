@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # Clauses that sound positive, added to negative sentences; and the reverse. {s} is the original sentence.
@@ -40,9 +41,32 @@ def mislead(text: str, label: str, index: int) -> str:
     return template.format(s=text)
 
 
-def build(source: Path) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class MisleadingRow:
+    text: str
+    label: str
+    clause: tuple[int, int]  # character span of the inserted clause in text
+
+
+def mislead_with_span(text: str, label: str, index: int) -> MisleadingRow:
+    """`mislead`, plus where the inserted clause sits (the template's text around {s}, without edge spaces)."""
+    templates = TOWARD_NEGATIVE if label == "positive" else TOWARD_POSITIVE
+    prefix, suffix = templates[index % len(templates)].split("{s}")
+    full = mislead(text, label, index)
+    if prefix:
+        start, end = 0, len(prefix.rstrip())
+    else:
+        start, end = len(full) - len(suffix.lstrip()), len(full)
+    return MisleadingRow(full, label, (start, end))
+
+
+def build_with_spans(source: Path) -> list[MisleadingRow]:
     rows = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
-    return [{"text": mislead(r["text"], r["label"], i), "label": r["label"]} for i, r in enumerate(rows)]
+    return [mislead_with_span(r["text"], r["label"], i) for i, r in enumerate(rows)]
+
+
+def build(source: Path) -> list[dict[str, str]]:
+    return [{"text": r.text, "label": r.label} for r in build_with_spans(source)]
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Quality benchmark: SSA variants vs the baseline on real data, several seeds, dev/test (and misleading-words)
-accuracy as mean ± sd. Each finished run is cached as JSON, so a partly finished grid resumes where it stopped.
+accuracy as mean ± sd. Each finished run is cached as JSON (bench/results/run-records/, committed), with the
+explanation measurements of bench/explain.py, so a partly finished grid resumes where it stopped.
 
     python bench/quality.py --grid required            # the issue's grid -> bench/results/quality.md
     python bench/quality.py --grid study               # what makes SSA pay off -> bench/results/quality-study.md
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -24,9 +26,13 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 MISLEADING = ROOT / "bench" / "data" / "movie-sentiment-misleading-test.jsonl"
 SEEDS = (1, 2, 3)
-# The recipe shared by every arm: the independent quick run's (lr 5e-5, batch 32, λ .3, τ .3, w .5, 3 iterations)
-# with the released code's uniform draw of probed copies (share_balance "none"; the product default is "class").
-BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 128, "share_balance": "none"}
+# The recipe shared by every arm (lr 5e-5, batch 32, 3 iterations, max length 128); the rest is each arm's, and the
+# product default ("ssa") is ModelConfig / TrainConfig's defaults as they stand.
+BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 128}
+# The released code's recipe: 0/1 `keep` labels, softmax of p_i over K, uniform draw of probed copies.
+RELEASED = {"label_mode": "keep", "attention_scores": "probability", "share_balance": "none"}
+MODEL_KEYS = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length", "attention_temperature",
+              "attention_scores"}
 
 
 @dataclass(frozen=True)
@@ -50,31 +56,50 @@ class Run:
         return f"{self.dataset}-{self.size}-{self.arm.name}-s{self.seed}"
 
 
+BASELINE = Arm("baseline", "baseline")
+PRODUCT = Arm("ssa", "hybrid")  # the product default: graded labels, logit attention
+HYBRID_RELEASED = Arm("hybrid", "hybrid", RELEASED)
+DATASETS = ("movie-sentiment", "trec6")
+
+
+def explain_grid() -> list[Run]:
+    """Baseline vs the product default on both datasets (3 seeds), then the released hybrid."""
+    runs = [Run(d, 1000, arm, seed) for seed in SEEDS for d in DATASETS for arm in (BASELINE, PRODUCT)]
+    return runs + [Run(d, 1000, HYBRID_RELEASED, seed) for seed in SEEDS for d in DATASETS]
+
+
 def required_grid() -> list[Run]:
     """The issue's grid, smallest runs first so that a partly finished grid already answers the main question."""
-    pair = (Arm("baseline", "baseline"), Arm("hybrid", "hybrid"))
-    runs = [Run(d, 1000, arm, seed) for d in ("movie-sentiment", "trec6") for seed in SEEDS for arm in pair]
-    others = (Arm("co", "co"), Arm("layer", "layer"))
+    runs = explain_grid()
+    others = (Arm("co", "co", RELEASED), Arm("layer", "layer", RELEASED))
     runs += [Run("movie-sentiment", 1000, arm, seed) for seed in SEEDS for arm in others]
-    runs += [Run(d, 2000, arm, seed) for d in ("movie-sentiment", "trec6") for seed in SEEDS for arm in pair]
+    pair = (BASELINE, PRODUCT)
+    runs += [Run(d, 2000, arm, seed) for d in DATASETS for seed in SEEDS for arm in pair]
     return runs
 
 
 STUDY_ARMS = (
     Arm("baseline", "baseline"),
-    Arm("hybrid", "hybrid"),
-    Arm("hybrid+pooler", "hybrid", {"pool_transform": "pooler"}),
-    Arm("hybrid+augment", "hybrid", {"schedule": "augment"}),
-    Arm("hybrid+ignore-originals", "hybrid", {"original_labels": "ignore"}),
-    Arm("hybrid+flip", "hybrid", {"label_mode": "flip"}),
-    Arm("hybrid-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
-    Arm("hybrid+contrast", "hybrid", {"label_mode": "contrast", "original_labels": "ignore"}),
-    Arm("hybrid+contrast+T0.1", "hybrid", {"label_mode": "contrast", "original_labels": "ignore",
+    Arm("hybrid", "hybrid", RELEASED),
+    Arm("hybrid+pooler", "hybrid", {**RELEASED, "pool_transform": "pooler"}),
+    Arm("hybrid+augment", "hybrid", {**RELEASED, "schedule": "augment"}),
+    Arm("hybrid+ignore-originals", "hybrid", {**RELEASED, "original_labels": "ignore"}),
+    Arm("hybrid+flip", "hybrid", {**RELEASED, "label_mode": "flip"}),
+    Arm("hybrid-lambda0.1", "hybrid", {**RELEASED, "lambda_tok": 0.1}),
+    Arm("hybrid+contrast", "hybrid", {**RELEASED, "label_mode": "contrast", "original_labels": "ignore"}),
+    Arm("hybrid+contrast+T0.1", "hybrid", {**RELEASED, "label_mode": "contrast", "original_labels": "ignore",
                                           "attention_temperature": 0.1}),
-    Arm("hybrid+balanced", "hybrid", {"share_balance": "class"}),
+    Arm("hybrid+balanced", "hybrid", {**RELEASED, "share_balance": "class"}),
     Arm("baseline-5it", "baseline", {"iterations": 5}),
-    Arm("hybrid-5it", "hybrid", {"iterations": 5}),
-    Arm("hybrid+contrast-5it", "hybrid", {"label_mode": "contrast", "original_labels": "ignore", "iterations": 5}),
+    Arm("hybrid-5it", "hybrid", {**RELEASED, "iterations": 5}),
+    Arm("hybrid+contrast-5it", "hybrid", {**RELEASED, "label_mode": "contrast", "original_labels": "ignore",
+                                         "iterations": 5}),
+    # the graded-label, logit-attention family (the product default is "ssa"; dev decides among these)
+    Arm("ssa", "hybrid"),
+    Arm("ssa-w0", "hybrid", {"cls_weight": 0.0}),
+    Arm("ssa-lambda1", "hybrid", {"lambda_tok": 0.9}),
+    Arm("ssa-share-up", "hybrid", {"share_step": 0.4}),
+    Arm("ssa+keep", "hybrid", {"label_mode": "keep", "share_balance": "class"}),
 )
 
 
@@ -99,10 +124,9 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     splits = {name: load_dataset(DATA / run.dataset / f"{name}.jsonl") for name in ("dev", "test")}
     if run.dataset == "movie-sentiment":
         splits["misleading"] = load_dataset(MISLEADING)
-    model_keys = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length", "attention_temperature"}
     model_cfg = ModelConfig(base_model=default_base_model(), method=run.arm.method, labels=train.labels,
-                            **{k: v for k, v in settings.items() if k in model_keys})
-    train_cfg = TrainConfig(seed=run.seed, **{k: v for k, v in settings.items() if k not in model_keys})
+                            **{k: v for k, v in settings.items() if k in MODEL_KEYS})
+    train_cfg = TrainConfig(seed=run.seed, **{k: v for k, v in settings.items() if k not in MODEL_KEYS})
     seed_everything(run.seed)
     tokenizer = load_tokenizer(model_cfg.base_model)
     model = build_model(model_cfg, structural_special_ids(tokenizer))
@@ -113,9 +137,17 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     model.load_state_dict(outcome.best_weights)
     result = {name: trainer.evaluate(enc) for name, enc in encoded.items()}
-    return {"run": run.key, "dataset": run.dataset, "size": run.size, "arm": run.arm.name, "seed": run.seed,
-            "settings": settings, "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1),
-            "history": outcome.state.history, **{f"{k}_metrics": v for k, v in result.items()}}
+    record = {"run": run.key, "dataset": run.dataset, "size": run.size, "arm": run.arm.name, "seed": run.seed,
+              "settings": {**model_cfg.to_dict(), **train_cfg.to_dict(), "base_model": "all-MiniLM-L6-v2"},
+              "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1),
+              "history": outcome.state.history, **{f"{k}_metrics": v for k, v in result.items()}}
+    if ARGS.sentences:
+        from bench.explain import measure
+
+        started = time.perf_counter()
+        record["explain"] = measure(model, tokenizer, run, ARGS.sentences)
+        record["explain_seconds"] = round(time.perf_counter() - started, 1)
+    return record
 
 
 def mean_sd(values: list[float]) -> str:
@@ -142,16 +174,23 @@ def table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_report(path: Path, grid: str, results: list[dict[str, Any]], planned: int, command: str) -> None:
+def recipe_lines() -> list[str]:
+    return [f"- recipe: all-MiniLM-L6-v2, first N training rows, full dev/test splits, {BASE}; arms: `baseline` "
+            f"(plain fine-tuning), `ssa` (the product default: graded labels, logit attention), `hybrid` (the released "
+            f"recipe, {RELEASED}), others as named; accuracy in %, mean ± sd over seeds; the best iteration (0-based; "
+            "0 = before any probing) is chosen on dev."]
+
+
+def write_report(path: Path, grid: str, results: list[dict[str, Any]], planned: int, command: str,
+                 load: str) -> None:
     header = [
         f"# Quality benchmark ({grid} grid)", "",
         f"- machine: {platform.node() or 'unknown'}, {platform.processor() or platform.machine()}, "
         f"CPU only, torch threads {ARGS.threads}",
-        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; load average at the start: {load}",
         f"- command: `{command}`",
         f"- runs finished: {len(results)} of {planned}",
-        f"- recipe: all-MiniLM-L6-v2, first N training rows, full dev/test splits, {BASE}; accuracy in %, "
-        "mean ± sd over seeds; the best iteration (0-based; 0 = before any probing) is chosen on dev.", "",
+        *recipe_lines(), "",
     ]
     path.write_text("\n".join(header + table(results)) + "\n")
 
@@ -162,20 +201,36 @@ def finished(grid: list[Run]) -> list[dict[str, Any]]:
     return [json.loads(f.read_text()) for f in files if f.exists()]
 
 
-def main() -> None:
+def main(default_grid: str = "required") -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", choices=["required", "study"], default="required")
+    parser.add_argument("--grid", choices=["required", "study", "explain"], default=default_grid)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "runs")
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "run-records")
     parser.add_argument("--only", help="run only the grid's runs whose key contains this (the report covers all)")
     parser.add_argument("--seeds", type=int, default=2, help="study grid: seeds per arm")
+    parser.add_argument("--sentences", type=int, default=200,
+                        help="held-out sentences for the explanation measurements (0: skip them)")
     global ARGS
     ARGS = parser.parse_args()
-    grid = required_grid() if ARGS.grid == "required" else study_grid()
+    grids = {"required": required_grid, "study": study_grid, "explain": explain_grid}
+    grid = grids[ARGS.grid]()
     runs = [r for r in grid if ARGS.only in r.key] if ARGS.only else grid
     ARGS.cache.mkdir(parents=True, exist_ok=True)
-    out = ROOT / "bench" / "results" / ("quality.md" if ARGS.grid == "required" else "quality-study.md")
-    command = f"python bench/quality.py --grid {ARGS.grid}"
+    script = "explain.py" if ARGS.grid == "explain" else f"quality.py --grid {ARGS.grid}"
+    command = f"python bench/{script}"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    def report() -> None:
+        done = finished(grid)
+        if ARGS.grid == "explain":
+            from bench.explain import write_report as write_explanations
+
+            write_explanations(ROOT / "bench" / "results" / "explanations.md", done, len(grid), command, load,
+                               ARGS.threads, ARGS.sentences)
+        else:
+            out = ROOT / "bench" / "results" / ("quality.md" if ARGS.grid == "required" else "quality-study.md")
+            write_report(out, ARGS.grid, done, len(grid), command, load)
+
     for number, run in enumerate(runs, 1):
         cached = ARGS.cache / f"{run.key}.json"
         if not cached.exists():
@@ -184,9 +239,9 @@ def main() -> None:
             cached.write_text(json.dumps(record, indent=1))
             print(f"    dev {record['dev_metrics']['accuracy']:.4f} test {record['test_metrics']['accuracy']:.4f}"
                   f" ({record['seconds']:.0f} s)", flush=True)
-        write_report(out, ARGS.grid, finished(grid), len(grid), command)
-    write_report(out, ARGS.grid, finished(grid), len(grid), command)
-    print(f"wrote {out}")
+            report()
+    report()
+    print("report written")
 
 
 ARGS: argparse.Namespace

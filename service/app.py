@@ -20,6 +20,7 @@ from service.deps import READ_SCHEME, WRITE_SCHEME
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware, ServiceMetrics
+from service.occlusion import OcclusionLane
 from service.routes import health, jobs, models, predict
 from service.serving import ModelManager
 from service.settings import Settings, get_settings
@@ -87,6 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await hook(app)
         await app.state.manager.stop()
         await app.state.batcher.stop()
+        app.state.occlusion.shutdown()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.store, app.state.metrics = settings, store, metrics
     app.state.manager = ModelManager(store, settings, metrics)
     app.state.batcher = make_batcher(settings, metrics)
+    app.state.occlusion = OcclusionLane(settings.occlusion_concurrency)
     app.state.bootstrap_status = None  # the jobs module may set a Callable[[], dict | None]
     app.state.startup_hooks, app.state.shutdown_hooks = [], []  # list[Hook], run in the lifespan
     install_error_handlers(app)

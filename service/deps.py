@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader
 from service.batcher import MicroBatcher
 from service.errors import ApiError
 from service.metrics import ServiceMetrics
+from service.occlusion import OcclusionLane
 from service.serving import ModelManager
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore
@@ -49,6 +50,11 @@ async def get_batcher(request: Request) -> MicroBatcher:
     return batcher
 
 
+async def get_occlusion(request: Request) -> OcclusionLane:
+    lane: OcclusionLane = request.app.state.occlusion
+    return lane
+
+
 async def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
@@ -59,6 +65,7 @@ StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+OcclusionDep = Annotated[OcclusionLane, Depends(get_occlusion)]
 
 
 def check_api_key(settings: Settings, given: str | None) -> None:

@@ -35,7 +35,12 @@ class TrainJobConfig(BaseModel):
         default=M["max_length"], ge=8, le=4096, description="tokens per input, longer inputs are cut"
     )
     seed: int = Field(default=T["seed"], ge=0, le=2**31 - 1)
-    label_mode: Literal["keep", "flip", "contrast"] = T["label_mode"]
+    label_mode: Literal["graded", "keep", "flip", "contrast"] = Field(
+        default=T["label_mode"], description="weak-label rule: graded (word-by-word probe, soft targets; default) "
+        "or the released code's 0/1 rules keep, flip, contrast")
+    attention_scores: Literal["logit", "probability"] = Field(
+        default=M["attention_scores"], description="what the SSA layer softmaxes: unbounded token scores (default) "
+        "or p_i over the kept set (the released code)")
     base_model: str = Field(
         default="minilm",
         min_length=1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
@@ -10,6 +10,7 @@ from service.inputs import inputs_schema
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 
 EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
+EXPLAIN_CHOICE: Any = Literal["attention", "occlusion"]
 
 
 def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
@@ -20,6 +21,7 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
         {"inputs": EXAMPLE_TEXT},
         {"inputs": [EXAMPLE_TEXT, "Dull and far too long."], "return_tokens": False},
         {"inputs": ["The plot is thin.", "The acting is superb."], "truncate": False, "return_words": False},
+        {"inputs": EXAMPLE_TEXT, "explain": "occlusion"},
     ]
     return create_model(
         "PredictRequest",
@@ -30,6 +32,11 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
                               "false: such an input is refused with 422 naming its index.")),
         return_tokens=(bool, Field(True, description="Include per-wordpiece spans and SSA scores.")),
         return_words=(bool, Field(True, description="Include per-word spans and SSA scores.")),
+        explain=(EXPLAIN_CHOICE, Field(
+            "attention", description="attention (default, free): the SSA weights that pooled the prediction. "
+            "occlusion: also leave-one-word-out occlusion, a faithful reference to check the attention against (one "
+            "extra model run per word; at most SSA_OCCLUSION_MAX_WORDS words per input, else 422; at most "
+            "SSA_OCCLUSION_CONCURRENCY such requests at once, else 429).")),
         model=(str | None, Field(None, pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
                                  description="A stored model to answer instead of the deployed one (to compare "
                                  "models; loaded on first use): 404 if unknown. Omit for the deployed model.")),
@@ -46,6 +53,9 @@ class SpanOut(BaseModel):
     attention: float | None = Field(description="SSA attention weight (null for methods without it)",
                                     examples=[0.21])
     importance: float | None = Field(description="token importance p_i (null for the baseline)", examples=[0.87])
+    occlusion: float | None = Field(
+        default=None, description="explain=occlusion: the drop of the predicted class's probability when the word is "
+        "deleted (a word's wordpieces share it evenly); null otherwise", examples=[0.12])
 
 
 class PredictionOut(BaseModel):
@@ -55,6 +65,9 @@ class PredictionOut(BaseModel):
     scores: dict[str, float] = Field(description="Probability of every class", examples=[{"negative": 0.07,
                                                                                          "positive": 0.93}])
     truncated: bool = Field(description="The input was cut to the model's max_length", examples=[False])
+    explainer: Literal["attention", "occlusion"] = Field(
+        default="attention", description="What produced the per-token weights: attention only, or attention and "
+        "occlusion (the `occlusion` field of each token and word)", examples=["attention"])
     tokens: list[SpanOut] | None = Field(description="Per-wordpiece spans (null unless return_tokens)")
     words: list[SpanOut] | None = Field(description="Per-word spans (null unless return_words)")
 

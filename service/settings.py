@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 
+    # occlusion explainer (POST /predict with "explain": "occlusion")
+    occlusion_max_words: int = Field(
+        default=64, ge=1, le=512, description="Most words in one input explained by occlusion (one extra model run "
+        "per word); beyond: 422.")
+    occlusion_concurrency: int = Field(
+        default=1, ge=1, le=64, description="Most occlusion requests running at once, on their own threads apart "
+        "from the micro-batcher; beyond: 429 + Retry-After.")
+
     # request limits
     max_body_bytes: int = Field(default=1 * MiB, ge=1024, description="Largest body (except dataset uploads): 413.")
     max_inputs: int = Field(default=64, ge=1, le=4096, description="Most inputs in one predict request.")

@@ -25,6 +25,24 @@ def iteration_table(history: list[dict[str, Any]], metric: str) -> list[str]:
     return lines
 
 
+def explanation_lines(scores: dict[str, Any] | None) -> list[str]:
+    """The explanation-quality section: selectivity and faithfulness @20 % of the served attention (dev set)."""
+    if not scores:
+        return ["## Explanation quality", "", "Not measured (this variant's prediction is not pooled by the SSA "
+                "attention, or the task is regression).", ""]
+    floor = scores["random_comprehensiveness_20"]
+    ratio = f" ({scores['comprehensiveness_20'] / floor:.1f}× random's {floor:.3f})" if floor > 0 else ""
+    return [
+        "## Explanation quality", "",
+        f"Measured on {scores['sentences']} dev sentences, on the attention this model serves:",
+        f"- normalised entropy {scores['entropy']:.3f} (1.0 = uniform); share on the top 20 % of wordpieces "
+        f"{scores['top20_share']:.3f} (0.20 = uniform)",
+        f"- comprehensiveness@20 % {scores['comprehensiveness_20']:.3f}{ratio}: how much the predicted class's "
+        "probability drops when the 20 % most-attended wordpieces are deleted",
+        f"- sufficiency@20 % {scores['sufficiency_20']:.3f}: the drop when only those are kept (lower is better)", "",
+    ]
+
+
 def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainConfig | None,
                data: dict[str, Any]) -> str:
     metric = metrics["metric"]
@@ -46,7 +64,8 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
               f"λ {meta['lambda_tok']}, τ {meta['tau']}, w {meta['cls_weight']}, max length {meta['max_length']}."]
     if train_cfg is not None:
         lines.append(", ".join(f"{k} {v}" for k, v in train_cfg.to_dict().items()))
-    lines += ["", "## Iterations", "", *iteration_table(metrics["iterations"], metric), ""]
+    lines += ["", *explanation_lines(metrics.get("explanations"))]
+    lines += ["## Iterations", "", *iteration_table(metrics["iterations"], metric), ""]
     lines += ["Kept rate: share of masked copies whose prediction held (keep mode) or flipped (flip mode).",
               "Zero-label share: share of labelled wordpieces marked 0 (not needed by the decision).", ""]
     return "\n".join(lines)

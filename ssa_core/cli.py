@@ -90,7 +90,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         default=M["max_length"],
         help="max wordpieces per input (default: %(default)s)",
     )
-    p.add_argument("--label-mode", choices=LABEL_MODES, default="keep", help="weak-label rule (default: keep)")
+    p.add_argument("--label-mode", choices=LABEL_MODES, default=T["label_mode"],
+                   help="weak-label rule (default: %(default)s; keep = the released code's)")
+    p.add_argument("--attention-scores", choices=["logit", "probability"], default=M["attention_scores"],
+                   help="what the SSA layer softmaxes: unbounded token scores, or p_i over the kept set as the "
+                        "released code (default: %(default)s)")
     p.add_argument(
         "--metric",
         choices=["accuracy", "macro_f1", "mcc", "pearson", "spearman"],
@@ -111,7 +115,8 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL file")
-    p.add_argument("--label-mode", choices=LABEL_MODES, default="keep", help="weak-label rule (default: keep)")
+    p.add_argument("--label-mode", choices=LABEL_MODES, default=TRAIN_DEFAULTS["label_mode"],
+                   help="weak-label rule (default: %(default)s)")
     p.add_argument("--rounds", type=positive_int, default=4, help="mask draws per example (default: 4)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")

@@ -80,6 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
     model_cfg = ModelConfig(
         base_model=args.base_model or default_base_model(), method=args.method, lambda_tok=args.lambda_tok,
         tau=args.tau, cls_weight=args.cls_weight, max_length=args.max_length, task=train.task, labels=train.labels,
+        attention_scores=args.attention_scores,
     )
     train_cfg = TrainConfig(iterations=args.iterations, learning_rate=args.learning_rate,
                             batch_size=args.batch_size, seed=args.seed, label_mode=args.label_mode, metric=args.metric)

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 Method = Literal["baseline", "co", "layer", "hybrid"]
-LabelMode = Literal["keep", "flip", "contrast"]
+LabelMode = Literal["graded", "keep", "flip", "contrast"]
 Task = Literal["classification", "regression"]
 MetricName = Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"]
 PoolTransform = Literal["none", "pooler"]
 OriginalLabels = Literal["ones", "ignore"]
 Schedule = Literal["replace", "augment"]
 ShareBalance = Literal["class", "none"]
+AttentionScores = Literal["logit", "probability"]
 
 METHODS: tuple[str, ...] = get_args(Method)
 LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
@@ -61,6 +62,10 @@ class ModelConfig:
     # a_i = softmax over K of p_i / T: T = 1 is the released code (weights differ by at most e^(1-τ));
     # a small T lets the learned importance actually shape the pooling.
     attention_temperature: float = 1.0
+    # What the SSA layer softmaxes. "logit": the token head's unbounded score s_i = log(p_i / (1 − p_i)) over every
+    # real token, so a weight can go to ~0 and the pooling can single out words (the default). "probability": the
+    # released code, p_i over the kept set K = {p_i ≥ τ}, where weights differ by at most e^(1 − τ) ≈ 2×.
+    attention_scores: AttentionScores = "logit"
 
     def __post_init__(self) -> None:
         _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
@@ -74,6 +79,7 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         _check(self.pool_transform in get_args(PoolTransform), "pool_transform", "must be none or pooler")
         _check(0.01 <= self.attention_temperature <= 10.0, "attention_temperature", "must be in [0.01, 10]")
+        _check(self.attention_scores in get_args(AttentionScores), "attention_scores", "must be logit or probability")
 
     @property
     def num_outputs(self) -> int:
@@ -113,7 +119,10 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     seed: int = 42
-    label_mode: LabelMode = "keep"
+    # "graded" (default): every training example is probed word by word (each word masked in its own copy) and the
+    # drop of the gold class's log-probability, clipped at 0 and normalised over the sentence, becomes a soft target
+    # that the token scores' softmax learns (KL). "keep" / "flip" / "contrast": the released and paper's 0/1 rules.
+    label_mode: LabelMode = "graded"
     share_step: float = 0.2
     share_cap: float = 0.8
     mask_trigger: float = 0.1
@@ -122,6 +131,10 @@ class TrainConfig:
     probe_batch_tokens: int = 16384
     max_grad_norm: float = 1.0
     probe_rounds: int = 4
+    # "graded" probing masks each word in its own copy; a sentence with more words has this many of them drawn.
+    probe_words: int = 64
+    # Dev examples on which the served attention's selectivity and faithfulness are measured after training (0: none).
+    explain_sentences: int = 200
     # Token labels of the unprobed originals: "ones" (released code: every real token 1) or "ignore" (-1, so the
     # token head learns only from probed copies).
     original_labels: OriginalLabels = "ones"
@@ -146,6 +159,8 @@ class TrainConfig:
         _check(self.metric is None or self.metric in allowed, "metric", f"must be one of {', '.join(allowed)}")
         _check(self.probe_batch_tokens >= 512, "probe_batch_tokens", "must be at least 512")
         _check(1 <= self.probe_rounds <= 64, "probe_rounds", "must be in [1, 64]")
+        _check(1 <= self.probe_words <= 512, "probe_words", "must be in [1, 512]")
+        _check(0 <= self.explain_sentences <= 2000, "explain_sentences", "must be in [0, 2000]")
         _check(self.original_labels in get_args(OriginalLabels), "original_labels", "must be ones or ignore")
         _check(self.schedule in get_args(Schedule), "schedule", "must be replace or augment")
         _check(self.share_balance in get_args(ShareBalance), "share_balance", "must be class or none")

@@ -29,6 +29,13 @@ class SSAOutput:
     importance: torch.Tensor         # [B, T] p_i (zeros for baseline)
     attention: torch.Tensor          # [B, T] a_i (zeros unless the SSA layer pools)
 
+    @property
+    def token_scores(self) -> torch.Tensor | None:
+        """[B, T] unbounded scores s_i = log(p_i / (1 − p_i)); None for baseline."""
+        if self.token_logits is None:
+            return None
+        return self.token_logits[..., 1] - self.token_logits[..., 0]
+
 
 class TokenHead(nn.Module):
     """s_i = W2 · LayerNorm(GELU(W1 h_i + b1)) + b2, shared across positions."""
@@ -60,6 +67,18 @@ def ssa_attention(
     uniform = content / content.sum(dim=-1, keepdim=True).clamp_min(1.0)  # [B, T]
     has_kept = (kept.sum(dim=-1, keepdim=True) > 0).to(importance.dtype)  # [B, 1]
     return has_kept * weights / kept_sum.clamp_min(1e-12) + (1.0 - has_kept) * uniform
+
+
+def logit_attention(scores: torch.Tensor, content_mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """SSA weights a_i = softmax of s_i / temperature over the content tokens (0 on padding and special tokens).
+
+    Unlike `ssa_attention`, the scores are unbounded, so a token's weight can go to ~0 and one word can carry most
+    of the sentence. A row without content tokens gets all-zero weights.
+    scores, content_mask: [B, T] -> attention [B, T], rows summing to 1 (or 0).
+    """
+    content = content_mask.to(scores.dtype)  # [B, T]
+    shifted = scores / temperature + (content - 1.0) * 1e4  # [B, T], non-content pushed to exp(...) = 0
+    return shifted.softmax(dim=-1) * content  # [B, T]
 
 
 class SSAModel(nn.Module):
@@ -126,7 +145,12 @@ class SSAModel(nn.Module):
         if not self.config.pools_by_attention:  # co-training: the token head does not change the prediction
             return SSAOutput(self.classifier(self.dropout(cls_vector)), token_logits, importance, zeros)
         content = self.content_mask(input_ids, attention_mask)  # [B, T]
-        attention = ssa_attention(importance, content, self.config.tau, self.config.attention_temperature)  # [B, T]
+        temperature = self.config.attention_temperature
+        if self.config.attention_scores == "logit":
+            scores = token_logits[..., 1] - token_logits[..., 0]  # [B, T] log-odds of p_i
+            attention = logit_attention(scores, content, temperature)  # [B, T]
+        else:
+            attention = ssa_attention(importance, content, self.config.tau, temperature)  # [B, T]
         pooled = torch.einsum("bt,bth->bh", attention, hidden)  # [B, H]
         if self.config.pool_transform == "pooler":
             pooled = self.pooler(pooled)  # [B, H], same dense + tanh as the [CLS] vector
@@ -138,18 +162,27 @@ class SSAModel(nn.Module):
 def ssa_loss(
     output: SSAOutput,
     labels: torch.Tensor,              # [B] class ids (long) or targets (float)
-    token_labels: torch.Tensor | None,  # [B, T] in {-1, 0, 1}
+    token_labels: torch.Tensor | None,  # [B, T]: {-1, 0, 1} labels, or graded targets >= 0 (-1 = none)
     config: ModelConfig,
+    graded: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (total, class loss, token loss) for the model's variant."""
+    """Return (total, class loss, token loss) for the model's variant.
+
+    graded: token_labels are soft targets, and the token loss is KL(target ‖ softmax of the token scores) per sentence
+    (see `graded_token_loss`); otherwise the token head's cross-entropy against 0/1 labels."""
     if config.task == "regression":
         cls_loss = F.mse_loss(output.logits.squeeze(-1), labels.float())
     else:
         cls_loss = F.cross_entropy(output.logits, labels)
-    tok_loss = token_loss(output.token_logits, token_labels)
+    if graded:
+        tok_loss = graded_token_loss(output.token_scores, token_labels, config.attention_temperature)
+    else:
+        tok_loss = token_loss(output.token_logits, None if token_labels is None else token_labels.long())
     if config.method in ("baseline", "layer"):
         return cls_loss, cls_loss, tok_loss
     lam = config.lambda_tok
+    if graded:  # the class loss keeps its full weight (the baseline's scale); the KL term is added on top
+        return cls_loss + lam * tok_loss, cls_loss, tok_loss
     return (1.0 - lam) * cls_loss + lam * tok_loss, cls_loss, tok_loss
 
 
@@ -162,6 +195,29 @@ def token_loss(token_logits: torch.Tensor | None, token_labels: torch.Tensor | N
     if not bool(valid.any()):
         return token_logits.sum() * 0.0
     return F.cross_entropy(token_logits[valid], token_labels[valid])
+
+
+def graded_token_loss(
+    scores: torch.Tensor | None, targets: torch.Tensor | None, temperature: float = 1.0
+) -> torch.Tensor:
+    """Mean over sentences of KL(t ‖ a): t = the targets normalised over the sentence's positions with a target
+    (>= 0), a = softmax of scores / temperature over the same positions. Sentences whose targets are all 0 or absent
+    (-1) do not count; 0 when no sentence does.
+
+    scores, targets: [B, T] -> scalar."""
+    if scores is None or targets is None:
+        return torch.zeros((), device=None if scores is None else scores.device)
+    valid = targets >= 0  # [B, T]
+    mass = targets.clamp_min(0.0) * valid  # [B, T]
+    totals = mass.sum(dim=-1, keepdim=True)  # [B, 1]
+    rows = totals.squeeze(-1) > 0  # [B]
+    if not bool(rows.any()):
+        return scores.sum() * 0.0
+    t = mass[rows] / totals[rows]  # [R, T], rows sum to 1
+    shifted = scores[rows] / temperature + (valid[rows].to(scores.dtype) - 1.0) * 1e4  # [R, T]
+    log_a = shifted.log_softmax(dim=-1)  # [R, T]
+    kl = (torch.xlogy(t, t) - t * log_a).sum(dim=-1)  # [R]
+    return kl.mean()
 
 
 def build_model(config: ModelConfig, special_ids: list[int]) -> SSAModel:

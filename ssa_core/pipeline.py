@@ -19,6 +19,7 @@ from ssa_core.card import model_card
 from ssa_core.checkpoint import TrainState
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.data import Dataset
+from ssa_core.explanations import attention_scores
 from ssa_core.export import ExportSpec, check_parity, export_onnx
 from ssa_core.modeling import SSAModel, build_model, load_model, save_weights
 from ssa_core.probing import WeakExample
@@ -30,7 +31,8 @@ SSA_FILE = "ssa.json"
 METRICS_FILE = "metrics.json"
 ONNX_FILE = "model.onnx"
 CARD_FILE = "card.md"
-FORMAT_VERSION = 1
+# 2: ssa.json names `attention_scores`; a folder of format 1 pools by the released rule ("probability").
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -95,11 +97,25 @@ def train_model(
     total = outcome.state.global_step
     callback.on_progress(Progress("exporting", train_cfg.iterations - 1, train_cfg.iterations, total, total))
     metrics = metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task))
+    explained = explanation_summary(model, dev_enc[: train_cfg.explain_sentences], tokenizer.pad_token_id or 0,
+                                    trainer.device, train_cfg.probe_batch_tokens)
+    if explained is not None:
+        metrics["explanations"] = explained
     parity = write_model_folder(model, tokenizer, out_dir, train_cfg, metrics, dev_enc, model_id,
                                 data_info={"train": dataset_info(train), "dev": dataset_info(dev)})
     callback.on_progress(Progress("done", train_cfg.iterations - 1, train_cfg.iterations, total, total,
                                   metrics=metrics))
     return TrainResult(out_dir, metrics, parity)
+
+
+def explanation_summary(
+    model: SSAModel, examples: Sequence[Encoded], pad_id: int, device: torch.device, max_tokens: int
+) -> dict[str, Any] | None:
+    """Selectivity and faithfulness @20 % of the served attention on (at most `explain_sentences`) dev examples;
+    None for variants whose prediction is not pooled by the SSA attention, for regression, and without examples."""
+    if not model.config.pools_by_attention or model.config.task == "regression" or not examples:
+        return None
+    return attention_scores(model, examples, pad_id, device, max_tokens).to_dict()
 
 
 def dataset_info(ds: Dataset) -> dict[str, Any]:
@@ -203,7 +219,7 @@ def ssa_metadata(
 def load_trained(model_dir: Path) -> tuple[SSAModel, PreTrainedTokenizerBase, dict[str, Any]]:
     """A saved model folder back as (model, tokenizer, ssa.json contents)."""
     meta = json.loads((model_dir / SSA_FILE).read_text())
-    cfg = ModelConfig.from_dict(meta)
+    cfg = ModelConfig.from_dict({"attention_scores": "probability", **meta} if meta.get("format", 1) < 2 else meta)
     tokenizer = load_tokenizer(model_dir)
     model = load_model(model_dir, cfg, structural_special_ids(tokenizer))
     return model.eval(), tokenizer, meta

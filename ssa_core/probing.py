@@ -104,6 +104,26 @@ def packed_outputs(
     return np.stack(results) if results else np.zeros((0,))  # type: ignore[arg-type]
 
 
+def log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    return logits.float().log_softmax(dim=-1)
+
+
+def originals_of(examples: Sequence[Encoded]) -> Sequences:
+    """The examples' own token ids (and types) as sequences to run."""
+    seqs = Sequences()
+    for e in examples:
+        seqs.add(e.input_ids, e.token_type_ids)
+    return seqs
+
+
+def word_groups(encoded: Encoded) -> list[list[int]]:
+    """Positions of the wordpieces of each word (per segment), in order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for p in encoded.positions:
+        groups.setdefault((p.segment, p.word), []).append(p.index)
+    return list(groups.values())
+
+
 def decisions(logits: np.ndarray, regression: bool) -> np.ndarray:
     """Class ids (argmax) or regression values from [N, C] logits."""
     return logits[:, 0] if regression else logits.argmax(axis=-1)
@@ -115,10 +135,11 @@ def same_decision(a: np.ndarray, b: np.ndarray, regression: bool, tolerance: flo
 
 @dataclass
 class WeakExample:
-    """A training example with weak token labels (aligned with input_ids; -1 on special tokens)."""
+    """A training example with weak token labels (aligned with input_ids; -1 on special tokens): 0/1 labels, or
+    graded targets >= 0 (the `graded` rule)."""
 
     encoded: Encoded
-    token_labels: list[int]
+    token_labels: list[float]
     masked: list[int]  # the positions masked in the probe that produced it
 
 
@@ -144,9 +165,9 @@ class ProbeStats:
         }
 
 
-def all_ones_labels(encoded: Encoded) -> list[int]:
+def all_ones_labels(encoded: Encoded) -> list[float]:
     """Token labels of an original example: 1 on every real wordpiece, -1 on special tokens."""
-    labels = [IGNORE_INDEX] * len(encoded)
+    labels: list[float] = [IGNORE_INDEX] * len(encoded)
     for p in encoded.positions:
         labels[p.index] = 1
     return labels
@@ -177,10 +198,7 @@ class Prober:
         return decisions(out, self.regression)
 
     def originals(self, examples: Sequence[Encoded]) -> np.ndarray:
-        seqs = Sequences()
-        for e in examples:
-            seqs.add(e.input_ids, e.token_type_ids)
-        return self.predict(seqs)
+        return self.predict(originals_of(examples))
 
     def gold(self, examples: Sequence[Encoded], labels: Sequence[str]) -> np.ndarray:
         if self.regression:
@@ -192,12 +210,53 @@ class Prober:
         self, mode: str, examples: Sequence[Encoded], labels: Sequence[str], wanted: int,
         rng: np.random.Generator, trigger: float, rounds: int,
     ) -> tuple[list[WeakExample], ProbeStats]:
-        """Weak labels by the rule `mode` names: keep, flip or contrast."""
+        """Weak labels by the rule `mode` names: graded, keep, flip or contrast."""
+        if mode == "graded":
+            return self.graded(examples, labels, rng)
         if mode == "flip":
             return self.flip(examples, rng, rounds)
         if mode == "contrast":
             return self.contrast(examples, labels, wanted, rng, trigger, rounds)
         return self.keep(examples, labels, wanted, rng, trigger, rounds)
+
+    def graded(
+        self, examples: Sequence[Encoded], labels: Sequence[str], rng: np.random.Generator, words: int = 64
+    ) -> tuple[list[WeakExample], ProbeStats]:
+        """`graded` rule: every word of every example is masked in a copy of its own (at most `words` words per
+        example, drawn at random beyond that), all copies in packed batches. A word's score is how much masking it
+        lowers the log-probability of the gold class (regression: how far the prediction moves), clipped at 0 and
+        split evenly over its wordpieces; the unprobed wordpieces of a long example stay -1. No copy is kept or
+        dropped: every example comes back with its graded targets."""
+        stats = ProbeStats(probed=len(examples), rounds=1)
+        take = None if self.regression else log_softmax
+        base = packed_outputs(self.model, originals_of(examples), self.pad_id, self.max_tokens, self.device, take)
+        gold = self.gold(examples, labels)
+        if not self.regression:
+            stats.originals_correct = int((base.argmax(axis=-1) == gold).sum())
+        seqs, owners, groups = Sequences(), [], []
+        for i, e in enumerate(examples):
+            chosen = word_groups(e)
+            if len(chosen) > words:
+                chosen = [chosen[int(k)] for k in sorted(rng.choice(len(chosen), words, replace=False))]
+            for group in chosen:
+                seqs.add(with_mask(e.input_ids, group, self.mask_id), e.token_type_ids)
+                owners.append(i)
+                groups.append(group)
+            stats.masked_tokens += sum(len(g) for g in chosen)
+            stats.real_tokens += len(e.positions)
+        targets: list[list[float]] = [[IGNORE_INDEX] * len(e) for e in examples]
+        stats.copies = stats.kept = len(owners)
+        if owners:
+            masked = packed_outputs(self.model, seqs, self.pad_id, self.max_tokens, self.device, take)
+            owner = np.asarray(owners)
+            if self.regression:
+                drops = np.abs(base[owner, 0] - masked[:, 0])
+            else:
+                drops = np.clip(base[owner, gold[owner]] - masked[np.arange(len(owner)), gold[owner]], 0.0, None)
+            for i, group, drop in zip(owners, groups, drops, strict=True):
+                for p in group:
+                    targets[i][p] = float(drop) / len(group)
+        return [WeakExample(e, targets[i], []) for i, e in enumerate(examples)], stats
 
     def _predicted_right(
         self, examples: Sequence[Encoded], labels: Sequence[str], stats: ProbeStats
@@ -299,7 +358,7 @@ class Prober:
         stats.copies, stats.kept = len(owners), int(held.sum())
         weak = []
         for i, mask, same in zip(owners, masks, held, strict=True):
-            token_labels = [IGNORE_INDEX] * len(examples[i])
+            token_labels: list[float] = [IGNORE_INDEX] * len(examples[i])
             for p in mask:
                 token_labels[p] = 0 if same else 1
             weak.append(WeakExample(examples[i], token_labels, mask))
@@ -322,7 +381,7 @@ class Prober:
         stats.copies = len(owner)
         stats.masked_tokens = len(owner)
         stats.real_tokens = sum(len(e.positions) for e in examples)
-        labels = [[IGNORE_INDEX] * len(e) for e in examples]
+        labels: list[list[float]] = [[IGNORE_INDEX] * len(e) for e in examples]
         if owner:
             masked_pred = self.predict(seqs)
             same = same_decision(masked_pred, original[owner], self.regression, self.tolerance)

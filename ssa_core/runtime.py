@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -21,6 +21,8 @@ log = logging.getLogger("ssa.runtime")
 
 Item = str | tuple[str, str]
 ProviderChoice = Literal["auto", "cuda", "cpu"]
+Explainer = Literal["attention", "occlusion"]
+EXPLAINERS: tuple[str, ...] = ("attention", "occlusion")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -45,6 +47,39 @@ class Prediction:
     tokens: list[Span] | None
     words: list[Span] | None
     truncated: bool
+    explainer: Explainer = "attention"
+
+
+class TokenIds(Protocol):
+    """What a model run needs of an input: its wordpiece ids and token types (a tokenizers Encoding has both)."""
+
+    @property
+    def ids(self) -> list[int]: ...
+
+    @property
+    def type_ids(self) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Ids:
+    """An input with some wordpieces deleted (an occlusion copy)."""
+
+    ids: list[int]
+    type_ids: list[int]
+
+
+def words_of(encoding: Encoding) -> list[list[int]]:
+    """Sequence positions of each word's wordpieces (per segment), in order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for p in token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids):
+        groups.setdefault((p.segment, p.word), []).append(p.index)
+    return list(groups.values())
+
+
+def deleted(encoding: Encoding, positions: Sequence[int]) -> Ids:
+    gone = set(positions)
+    keep = [k for k in range(len(encoding.ids)) if k not in gone]
+    return Ids([encoding.ids[k] for k in keep], [encoding.type_ids[k] for k in keep])
 
 
 def cuda_usable() -> bool:
@@ -182,7 +217,7 @@ class Predictor:
         return cut
 
     # ---- inference ----------------------------------------------------------------------------------
-    def run(self, encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
+    def run(self, encodings: Sequence[TokenIds]) -> dict[str, np.ndarray]:
         """One padded batch through the session: logits [B, C], importance [B, T], attention [B, T]."""
         length = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), length), self.pad_id, dtype=np.int64)
@@ -197,28 +232,74 @@ class Predictor:
                                    {name: feeds[name] for name in self.input_names})
         return dict(zip(("logits", "importance", "attention"), outputs, strict=True))
 
+    def run_buckets(self, inputs: Sequence[TokenIds], batch_size: int) -> list[dict[str, np.ndarray]]:
+        """Every input through the session in length-sorted runs of at most `batch_size` (see length_buckets);
+        one dict of [1, ...] output rows per input, in input order."""
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i].ids))
+        lengths = [len(inputs[i].ids) for i in order]
+        overhead = RUN_OVERHEAD_TOKENS.get(self.provider, GPU_RUN_OVERHEAD_TOKENS)
+        rows: list[dict[str, np.ndarray]] = [{}] * len(inputs)
+        for start, end in length_buckets(lengths, batch_size, overhead):
+            chunk = order[start:end]
+            out = self.run([inputs[i] for i in chunk])
+            for row, index in enumerate(chunk):
+                rows[index] = {name: values[row : row + 1] for name, values in out.items()}
+        return rows
+
+    def word_count(self, item: Item) -> int:
+        """Words of an (untruncated) input, as the occlusion explainer deletes them one at a time."""
+        return len(words_of(self.encode([item])[0]))
+
     def predict(self, items: Sequence[Item], *, truncate: bool = True, return_tokens: bool = True,
-                return_words: bool = True, batch_size: int = 64) -> list[Prediction]:
+                return_words: bool = True, batch_size: int = 64, explain: Explainer = "attention",
+                occlusion_batch: int = 16) -> list[Prediction]:
         """Predictions in input order; inputs are length-sorted and cut into runs of at most `batch_size` where
-        padding would cost more than an extra run (see length_buckets)."""
+        padding would cost more than an extra run (see length_buckets).
+
+        explain="occlusion" adds leave-one-word-out occlusion to every token and word: each word deleted in a copy
+        of its own, the copies run in batches of at most `occlusion_batch` (short runs, so that other callers of
+        the same session get turns in between)."""
         if not items:
             return []
         encodings = self.encode(items)
         truncated = self._truncate(items, encodings, truncate)
-        order = sorted(range(len(items)), key=lambda i: len(encodings[i].ids))
-        lengths = [len(encodings[i].ids) for i in order]
-        overhead = RUN_OVERHEAD_TOKENS.get(self.provider, GPU_RUN_OVERHEAD_TOKENS)
-        results: list[Prediction | None] = [None] * len(items)
-        for start, end in length_buckets(lengths, batch_size, overhead):
-            chunk = order[start:end]
-            out = self.run([encodings[i] for i in chunk])
-            for row, index in enumerate(chunk):
-                results[index] = self._prediction(items[index], encodings[index], out, row, truncated[index],
-                                                  return_tokens, return_words)
-        return results  # type: ignore[return-value]
+        rows = self.run_buckets(encodings, batch_size)
+        occluded = self.occlusion(encodings, rows, occlusion_batch) if explain == "occlusion" else None
+        return [self._prediction(items[i], encodings[i], rows[i], 0, truncated[i], return_tokens, return_words,
+                                 None if occluded is None else occluded[i]) for i in range(len(items))]
+
+    def _decision_score(self, logits: np.ndarray) -> np.ndarray:
+        """[N, C] logits -> [N, C] what occlusion compares: class probabilities (the value, for regression)."""
+        return logits if self.task == "regression" else softmax(logits)
+
+    def occlusion(self, encodings: Sequence[Encoding], rows: Sequence[dict[str, np.ndarray]],
+                  batch_size: int) -> list[np.ndarray]:
+        """Per input, a weight per sequence position: the drop of the predicted class's probability (regression:
+        how far the value moves) when the position's word is deleted, shared evenly by the word's wordpieces."""
+        copies: list[Ids] = []
+        owners: list[tuple[int, list[int]]] = []
+        for i, encoding in enumerate(encodings):
+            for group in words_of(encoding):
+                copies.append(deleted(encoding, group))
+                owners.append((i, group))
+        base = [self._decision_score(row["logits"])[0] for row in rows]
+        weights = [np.zeros(len(e.ids), dtype=np.float64) for e in encodings]
+        if not copies:
+            return weights
+        outcome = self.run_buckets(copies, batch_size)
+        for (i, group), out in zip(owners, outcome, strict=True):
+            after = self._decision_score(out["logits"])[0]
+            if self.task == "regression":
+                drop = abs(float(base[i][0] - after[0]))
+            else:
+                c = int(base[i].argmax())
+                drop = float(base[i][c] - after[c])
+            weights[i][group] = drop / len(group)
+        return weights
 
     def _prediction(self, item: Item, encoding: Encoding, out: dict[str, np.ndarray], row: int,
-                    truncated: bool, return_tokens: bool, return_words: bool) -> Prediction:
+                    truncated: bool, return_tokens: bool, return_words: bool,
+                    occlusion: np.ndarray | None = None) -> Prediction:
         logits = out["logits"][row]
         if self.task == "regression":
             value = float(logits[0])
@@ -235,7 +316,9 @@ class Predictor:
             positions = token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids)
             attention = out["attention"][row] if self.method in ("layer", "hybrid") else None
             importance = out["importance"][row] if self.method != "baseline" else None
-            spans = token_spans(positions, texts, attention, importance)
+            occluded = None if occlusion is None else occlusion.tolist()
+            spans = token_spans(positions, texts, attention, importance, occluded)
             tokens = spans if return_tokens else None
             words = word_spans(positions, spans, texts) if return_words else None
-        return Prediction(label, score, scores, tokens, words, truncated)
+        return Prediction(label, score, scores, tokens, words, truncated,
+                          "attention" if occlusion is None else "occlusion")

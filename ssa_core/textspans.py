@@ -16,6 +16,9 @@ class Span:
     segment: int
     attention: float | None
     importance: float | None
+    # leave-one-word-out occlusion (explain="occlusion"): the drop of the predicted class's probability when the word
+    # is deleted; a word's wordpieces share it evenly, and a word carries the whole drop
+    occlusion: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,9 @@ def token_spans(
     texts: Sequence[str],
     attention: Sequence[float] | None,
     importance: Sequence[float] | None,
+    occlusion: Sequence[float] | None = None,
 ) -> list[Span]:
-    """One Span per wordpiece; `attention`/`importance` are indexed by sequence position."""
+    """One Span per wordpiece; `attention`/`importance`/`occlusion` are indexed by sequence position."""
     return [
         Span(
             text=texts[p.segment][p.start : p.end],
@@ -57,6 +61,7 @@ def token_spans(
             segment=p.segment,
             attention=None if attention is None else float(attention[p.index]),
             importance=None if importance is None else float(importance[p.index]),
+            occlusion=None if occlusion is None else float(occlusion[p.index]),
         )
         for p in positions
     ]
@@ -69,7 +74,8 @@ def word_spans(positions: Sequence[TokenPosition], tokens: Sequence[Span], texts
     for position, token in zip(positions, tokens, strict=True):
         key = (position.segment, position.word)
         if key != previous:
-            words.append(Span(token.text, token.start, token.end, token.segment, token.attention, token.importance))
+            words.append(Span(token.text, token.start, token.end, token.segment, token.attention, token.importance,
+                              token.occlusion))
             previous = key
             continue
         word = words[-1]
@@ -79,4 +85,6 @@ def word_spans(positions: Sequence[TokenPosition], tokens: Sequence[Span], texts
             word.attention += token.attention
         if word.importance is not None and token.importance is not None:
             word.importance = max(word.importance, token.importance)
+        if word.occlusion is not None and token.occlusion is not None:
+            word.occlusion += token.occlusion
     return words

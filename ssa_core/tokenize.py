@@ -96,9 +96,9 @@ def batch_tensors(encoded: Sequence[Encoded], pad_id: int) -> dict[str, torch.Te
     return pad_batch([e.input_ids for e in encoded], types if len(types) == len(encoded) else None, pad_id)
 
 
-def pad_labels(token_labels: Sequence[Sequence[int]], length: int) -> torch.Tensor:
-    """[B, T] token labels padded with -1."""
-    out = torch.full((len(token_labels), length), -1, dtype=torch.long)
+def pad_labels(token_labels: Sequence[Sequence[float]], length: int) -> torch.Tensor:
+    """[B, T] float token labels (0/1 labels or graded targets) padded with -1."""
+    out = torch.full((len(token_labels), length), -1.0, dtype=torch.float)
     for row, labels in enumerate(token_labels):
-        out[row, : len(labels)] = torch.tensor(labels, dtype=torch.long)
+        out[row, : len(labels)] = torch.tensor(labels, dtype=torch.float)
     return out

@@ -158,13 +158,15 @@ class Trainer:
 
     def _training_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
-    ) -> tuple[list[tuple[Encoded, list[int]]], dict[str, Any] | None]:
+    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any] | None]:
         """Iteration 0 (and baseline): all originals. Later: r·N probed copies + (1 − r)·N originals ("replace"),
         or all N originals + r·N probed copies ("augment")."""
         originals = [(e, self._original_labels(e)) for e in train]
         if iteration == 0 or not self.model_cfg.has_token_head:
             return originals, None
         self._progress("probing", iteration, state.global_step, total)
+        if self.graded:
+            return self._graded_set(iteration, train, rng)
         wanted = round(self.cfg.share(iteration) * len(train))
         weak, stats = self._probe(train, wanted, rng)
         chosen, rest = self._select(train, weak, wanted, rng)
@@ -173,6 +175,26 @@ class Trainer:
         items = [(weak[int(i)].encoded, weak[int(i)].token_labels) for i in chosen]
         items += [originals[int(i)] for i in rest]
         return items, {**stats.as_dict(), **label_stats([weak[int(i)] for i in chosen]), "selected": len(chosen)}
+
+    def _graded_set(
+        self, iteration: int, train: list[Encoded], rng: np.random.Generator
+    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
+        """The `graded` rule: r·N examples drawn at random are probed word by word and carry their graded targets;
+        the other (1 − r)·N originals train the classifier only (no token targets)."""
+        wanted = round(self.cfg.share(iteration) * len(train))
+        drawn = np.sort(rng.choice(len(train), size=wanted, replace=False))
+        weak, stats = self.prober.graded([train[int(i)] for i in drawn], self.model_cfg.labels, rng,
+                                         self.cfg.probe_words)
+        if self.sink is not None:
+            self.sink(iteration, weak, set(range(len(weak))))
+        probed = {int(i) for i in drawn}
+        items = [(w.encoded, w.token_labels) for w in weak]
+        items += [(e, self._original_labels(e)) for i, e in enumerate(train) if i not in probed]
+        return items, {**stats.as_dict(), **graded_target_stats(weak), "selected": len(weak)}
+
+    @property
+    def graded(self) -> bool:
+        return self.cfg.label_mode == "graded"
 
     def _select(
         self, train: list[Encoded], weak: list[WeakExample], wanted: int, rng: np.random.Generator
@@ -197,8 +219,8 @@ class Trainer:
             rest_parts.append(members if augment else rng.choice(members, size=len(members) - quota, replace=False))
         return np.concatenate(chosen_parts), np.concatenate(rest_parts)
 
-    def _original_labels(self, encoded: Encoded) -> list[int]:
-        if self.cfg.original_labels == "ignore":
+    def _original_labels(self, encoded: Encoded) -> list[float]:
+        if self.cfg.original_labels == "ignore" or self.graded:
             return [IGNORE_INDEX] * len(encoded)
         return all_ones_labels(encoded)
 
@@ -208,7 +230,7 @@ class Trainer:
                                  self.cfg.mask_trigger, self.cfg.probe_rounds)
 
     def _epoch(
-        self, items: list[tuple[Encoded, list[int]]], rng: np.random.Generator, iteration: int, state: TrainState,
+        self, items: list[tuple[Encoded, list[float]]], rng: np.random.Generator, iteration: int, state: TrainState,
         total: int,
     ) -> dict[str, float]:
         self.model.train()
@@ -226,7 +248,7 @@ class Trainer:
         mean = sums / max(1, batches)
         return {"train_loss": float(mean[0]), "cls_loss": float(mean[1]), "tok_loss": float(mean[2])}
 
-    def _step(self, batch: list[tuple[Encoded, list[int]]], step: int, total: int) -> np.ndarray:
+    def _step(self, batch: list[tuple[Encoded, list[float]]], step: int, total: int) -> np.ndarray:
         encoded = [e for e, _ in batch]
         inputs = batch_tensors(encoded, self.pad_id)  # each [B, T]
         token_labels = pad_labels([labels for _, labels in batch], inputs["input_ids"].shape[1])  # [B, T]
@@ -235,7 +257,7 @@ class Trainer:
             group["lr"] = self.cfg.learning_rate * linear_schedule(step, total, self.cfg.warmup_ratio)
         output = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
         loss, cls_loss, tok_loss = ssa_loss(output, targets.to(self.device), token_labels.to(self.device),
-                                            self.model_cfg)
+                                            self.model_cfg, graded=self.graded)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
@@ -298,6 +320,23 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.rand
         chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def graded_target_stats(weak: Sequence[WeakExample]) -> dict[str, float]:
+    """How sharp the graded targets are: the share of examples with any target mass, and the mean normalised entropy
+    of their target distributions over the probed wordpieces (1.0 = every wordpiece equally important)."""
+    entropies: list[float] = []
+    for w in weak:
+        mass = np.asarray([t for t in w.token_labels if t >= 0], dtype=float)
+        total = mass.sum()
+        if total <= 0 or len(mass) < 2:
+            continue
+        share = mass[mass > 0] / total
+        entropies.append(float(-(share * np.log(share)).sum() / np.log(len(mass))))
+    return {
+        "examples_with_targets": len(entropies) / len(weak) if weak else 0.0,
+        "target_entropy": float(np.mean(entropies)) if entropies else 0.0,
+    }
 
 
 def label_stats(weak: Sequence[WeakExample]) -> dict[str, float]:

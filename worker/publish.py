@@ -92,12 +92,32 @@ class DeployDecision:
     note: str
 
 
-def decide_deploy(store: ArtifactStore, policy: Deploy, model_id: str) -> DeployDecision:
-    """Whether the new model becomes the active one, and why."""
+def uniform_attention(store: ArtifactStore, model_id: str, max_entropy: float) -> str | None:
+    """Why `model_id` explains nothing, or None: its served attention (measured on its dev set at the end of
+    training, metrics.json "explanations") has a normalised entropy above `max_entropy`. Models whose prediction is
+    not pooled by the SSA attention (baseline, co) and models without the measurement are not judged."""
+    info = store.get_model(model_id)
+    scores = (info.metrics or {}).get("explanations")
+    if info.meta.get("method") not in ("layer", "hybrid") or not isinstance(scores, dict):
+        return None
+    entropy = float(scores.get("entropy", 0.0))
+    if entropy <= max_entropy:
+        return None
+    return (f"not deployed: its attention is close to uniform (normalised entropy {entropy:.3f} > {max_entropy:.3f}, "
+            "SSA_DEPLOY_MAX_ATTENTION_ENTROPY), so its explanations would single out nothing")
+
+
+def decide_deploy(store: ArtifactStore, policy: Deploy, model_id: str,
+                  max_entropy: float = 1.0) -> DeployDecision:
+    """Whether the new model becomes the active one, and why. Under if_better a model whose attention is close to
+    uniform (normalised entropy above `max_entropy`) is refused before any score is compared."""
     if policy == "never":
         return DeployDecision(False, "not deployed (deploy: never)")
     if policy == "always":
         return DeployDecision(True, "deployed (deploy: always)")
+    uniform = uniform_attention(store, model_id, max_entropy)
+    if uniform is not None:
+        return DeployDecision(False, uniform)
     active = store.active_model_id()
     if active is None or not store.has_model(active):
         return DeployDecision(True, "deployed: there was no active model")

@@ -105,7 +105,8 @@ class JobRunner:
             outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS, progress, model_id)
             progress.set_stage("publishing", 0.99)
             publish(self.store, staged, model_id, job.id)
-        decision = decide_deploy(self.store, job.config.get("deploy", "never"), model_id)
+        decision = decide_deploy(self.store, job.config.get("deploy", "never"), model_id,
+                                 self.settings.deploy_max_attention_entropy)
         if decision.deploy:
             self.store.set_active_model(model_id)
         self._drop_checkpoints(job.id)

@@ -37,6 +37,9 @@ class WorkerSettings(BaseSettings):
     allowed_base_models: str = Field(
         default=DEFAULT_BASE_MODEL, description="Comma list of base-model names jobs may use; name=path for folders.")
     train_device: str | None = Field(default=None, description="Torch device for training (unset: cuda if any).")
+    deploy_max_attention_entropy: float = Field(
+        default=0.95, gt=0.0, le=1.0, description="deploy: if_better refuses an SSA model whose served attention has "
+        "a higher normalised entropy on its dev set (1.0 = uniform: explains nothing); not applied to baseline/co.")
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> WorkerSettings:

@@ -18,7 +18,7 @@ ModelId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
                               examples=["sentiment-minilm"])]
 
 
-SSA_SETTINGS = ("lambda_tok", "tau", "cls_weight", "attention_temperature", "pool_transform")
+SSA_SETTINGS = ("lambda_tok", "tau", "cls_weight", "attention_temperature", "attention_scores", "pool_transform")
 
 
 def model_out(info: ModelInfo, active: str | None, served: str | None, with_card: bool = False) -> ModelOut:

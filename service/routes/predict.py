@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from service.batcher import BatcherStopped, DeadlineExceeded, Options, QueueFull
-from service.deps import BatcherDep, ManagerDep, MetricsDep, ReadKeyDep, SettingsDep, StoreDep
+from service.deps import BatcherDep, ManagerDep, MetricsDep, OcclusionDep, ReadKeyDep, SettingsDep, StoreDep
 from service.errors import ApiError, error_responses, invalid_field
 from service.inputs import check_kinds, parse_inputs
+from service.occlusion import OcclusionBusy
 from service.schemas import PredictResponse, predict_request_model
 from service.serving import Loaded
 from service.settings import Settings
@@ -18,17 +19,23 @@ from ssa_core.runtime import InputTooLong, Item, Prediction, Span
 DIGITS = 6
 
 
+def rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, DIGITS)
+
+
 def span_dict(span: Span) -> dict[str, Any]:
-    return {"text": span.text, "start": span.start, "end": span.end, "segment": span.segment,
-            "attention": None if span.attention is None else round(span.attention, DIGITS),
-            "importance": None if span.importance is None else round(span.importance, DIGITS)}
+    out = {"text": span.text, "start": span.start, "end": span.end, "segment": span.segment,
+           "attention": rounded(span.attention), "importance": rounded(span.importance)}
+    if span.occlusion is not None:
+        out["occlusion"] = rounded(span.occlusion)
+    return out
 
 
 def prediction_dict(p: Prediction) -> dict[str, Any]:
     label = round(p.label, DIGITS) if isinstance(p.label, float) else p.label
     return {"label": label, "score": round(p.score, DIGITS),
             "scores": {name: round(value, DIGITS) for name, value in p.scores.items()},
-            "truncated": p.truncated,
+            "truncated": p.truncated, "explainer": p.explainer,
             "tokens": None if p.tokens is None else [span_dict(s) for s in p.tokens],
             "words": None if p.words is None else [span_dict(s) for s in p.words]}
 
@@ -60,6 +67,38 @@ async def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None)
                        {"field": "model"}) from exc
 
 
+async def run_occlusion(lane: OcclusionDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,
+                        items: list[Item], options: Options, single: bool) -> bytes:
+    """Predictions with leave-one-word-out occlusion, in the occlusion lane (not the micro-batcher)."""
+    predictor = loaded.predictor
+    for index, item in enumerate(items):
+        words = predictor.word_count(item)
+        if words > settings.occlusion_max_words:
+            raise invalid_field("inputs" if single else f"inputs[{index}]",
+                                f"{words} words, more than the {settings.occlusion_max_words} that occlusion explains "
+                                "per input (SSA_OCCLUSION_MAX_WORDS); use explain: attention for it")
+    render = renderer(loaded)
+
+    def work() -> bytes:
+        return render(predictor.predict(items, truncate=options.truncate, return_tokens=options.return_tokens,
+                                        return_words=options.return_words, batch_size=settings.bucket_size,
+                                        explain="occlusion"))
+
+    try:
+        return await lane.run(work)
+    except OcclusionBusy as exc:
+        metrics.rejected.labels("occlusion_busy").inc()
+        raise ApiError(429, "occlusion_busy", str(exc), None, {"Retry-After": str(exc.retry_after_s)}) from exc
+    except InputTooLong as exc:
+        raise too_long(exc, single) from exc
+
+
+def too_long(exc: InputTooLong, single: bool) -> ApiError:
+    return invalid_field("inputs" if single else f"inputs[{exc.index}]",
+                         f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
+                         "(send truncate: true to cut it)")
+
+
 async def run_batch(batcher: BatcherDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,
                     items: list[Item], options: Options, single: bool) -> bytes:
     try:
@@ -73,9 +112,7 @@ async def run_batch(batcher: BatcherDep, metrics: MetricsDep, settings: Settings
         metrics.rejected.labels("timeout").inc()
         raise ApiError(504, "timeout", f"the prediction took too long: {exc}") from exc
     except InputTooLong as exc:
-        raise invalid_field("inputs" if single else f"inputs[{exc.index}]",
-                            f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
-                            "(send truncate: true to cut it)") from exc
+        raise too_long(exc, single) from exc
     except BatcherStopped as exc:
         raise ApiError(503, "unavailable", str(exc)) from exc
 
@@ -88,18 +125,23 @@ def build_router(settings: Settings) -> APIRouter:
     @router.post("/predict", response_model=PredictResponse,
                  responses=error_responses(400, 401, 404, 413, 422, 429, 500, 503, 504))
     async def predict(body: PredictRequest, manager: ManagerDep, store: StoreDep, batcher: BatcherDep,
-                      metrics: MetricsDep, app_settings: SettingsDep, _: ReadKeyDep) -> Response:
+                      metrics: MetricsDep, app_settings: SettingsDep, lane: OcclusionDep,
+                      _: ReadKeyDep) -> Response:
         """Classify one text, a list of texts, or [text, text_pair] pairs with the deployed model.
 
         Each prediction has the label, its probability, every class's probability and, unless turned off, the
         SSA attention and token importance of every wordpiece and word with character offsets into the input.
-        Concurrent requests are grouped into batches (micro-batching)."""
+        Concurrent requests are grouped into batches (micro-batching). With "explain": "occlusion" every token and
+        word also carries its leave-one-word-out occlusion score, computed in a lane of its own."""
         loaded = await served_model(manager, store, body.model)
         single = isinstance(body.inputs, str)
         items = parse_inputs(body.inputs, max_inputs=app_settings.max_inputs, max_chars=app_settings.max_chars)
         check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
         options = Options(body.truncate, body.return_tokens, body.return_words)
-        content = await run_batch(batcher, metrics, app_settings, loaded, items, options, single)
+        if body.explain == "occlusion":
+            content = await run_occlusion(lane, metrics, app_settings, loaded, items, options, single)
+        else:
+            content = await run_batch(batcher, metrics, app_settings, loaded, items, options, single)
         return Response(content, media_type="application/json")
 
     return router

@@ -16,7 +16,9 @@ from ssa_core.modeling import (
     SSAModel,
     SSAOutput,
     build_model,
+    graded_token_loss,
     load_model,
+    logit_attention,
     save_weights,
     ssa_attention,
     ssa_loss,
@@ -87,8 +89,8 @@ def test_co_and_baseline_predict_from_cls_only(
     model = make_model(tiny_encoder_dir, tokenizer, method)
     with torch.no_grad():
         before = model(**batch).logits
-        if model.token_head is not None:
-            model.token_head.out.bias.copy_(torch.tensor([0.0, 3.0]))
+        if model.token_head is not None:  # token scores that differ per token (a uniform shift pools the same)
+            model.token_head.out.weight.add_(torch.randn_like(model.token_head.out.weight))
         after = model(**batch).logits
     moved = not torch.allclose(before, after)
     assert moved == (method in ("layer", "hybrid"))
@@ -97,7 +99,7 @@ def test_co_and_baseline_predict_from_cls_only(
 def test_attention_is_softmax_of_importance_over_the_kept_set(
     tiny_encoder_dir: Path, tokenizer: Tok, batch: Batch
 ) -> None:
-    model = make_model(tiny_encoder_dir, tokenizer, "hybrid", tau=0.5)
+    model = make_model(tiny_encoder_dir, tokenizer, "hybrid", tau=0.5, attention_scores="probability")
     with torch.no_grad():
         out = model(**batch)
     content = content_of(model, batch)
@@ -112,7 +114,7 @@ def test_attention_is_softmax_of_importance_over_the_kept_set(
 def test_empty_keep_set_falls_back_to_uniform_over_content(
     tiny_encoder_dir: Path, tokenizer: Tok, batch: Batch
 ) -> None:
-    model = make_model(tiny_encoder_dir, tokenizer, "layer")
+    model = make_model(tiny_encoder_dir, tokenizer, "layer", attention_scores="probability")
     assert model.token_head is not None
     with torch.no_grad():
         model.token_head.out.bias.copy_(torch.tensor([30.0, -30.0]))  # every p_i ~ 0 < tau
@@ -144,6 +146,61 @@ def test_attention_temperature_sharpens_the_softmax() -> None:
     expected = torch.zeros(1, 4)
     expected[0, 1:] = torch.softmax(torch.tensor([0.4, 0.9, 0.6]) / 0.25, dim=0)
     torch.testing.assert_close(got, expected)
+
+
+def test_logit_attention_is_softmax_of_token_scores_over_content(
+    tiny_encoder_dir: Path, tokenizer: Tok, batch: Batch
+) -> None:
+    """The default SSA layer: a_i = softmax over every content token of s_i = log(p_i / (1 − p_i)) — no keep set."""
+    model = make_model(tiny_encoder_dir, tokenizer, "hybrid")
+    assert model.config.attention_scores == "logit" and model.token_head is not None
+    with torch.no_grad():
+        model.token_head.out.weight.mul_(20.0)  # spread the scores, so that weights differ by far more than 2x
+        out = model(**batch)
+    content = content_of(model, batch)
+    assert out.token_logits is not None
+    scores = out.token_logits[..., 1] - out.token_logits[..., 0]  # log(p_i / (1 - p_i))
+    torch.testing.assert_close(torch.sigmoid(scores), out.importance)
+    for row in range(batch["input_ids"].shape[0]):
+        expected = torch.zeros_like(out.attention[row])
+        expected[content[row]] = torch.softmax(scores[row][content[row]], dim=0)
+        torch.testing.assert_close(out.attention[row], expected, atol=1e-5, rtol=1e-4)
+        weights = out.attention[row][content[row]]
+        assert weights.max() / weights.min() > 10.0
+
+
+def test_logit_attention_direct() -> None:
+    scores = torch.tensor([[5.0, 0.0, 2.0, -1.0], [1.0, 1.0, 1.0, 1.0]])
+    content = torch.tensor([[False, True, True, True], [False, False, False, False]])
+    got = logit_attention(scores, content, temperature=0.5)
+    expected = torch.zeros(2, 4)
+    expected[0, 1:] = torch.softmax(torch.tensor([0.0, 2.0, -1.0]) / 0.5, dim=0)
+    torch.testing.assert_close(got, expected)  # second row: no content, all zero (never NaN)
+
+
+def test_graded_token_loss_is_kl_from_normalised_targets() -> None:
+    scores = torch.tensor([[0.0, 1.0, 2.0, 0.5], [3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    targets = torch.tensor([[-1.0, 0.3, 0.1, 0.0], [-1.0, 0.0, 0.0, -1.0], [-1.0, -1.0, -1.0, -1.0]])
+    loss = graded_token_loss(scores, targets)
+    t = torch.tensor([0.75, 0.25, 0.0])
+    log_a = torch.log_softmax(torch.tensor([1.0, 2.0, 0.5]), dim=0)
+    expected = (t[:2] * (t[:2].log() - log_a[:2])).sum()  # rows 2 and 3 carry no target mass: left out
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert scores.grad is not None and not scores.grad[1:].any()
+    assert graded_token_loss(scores, -torch.ones(3, 4)).item() == 0.0
+
+
+def test_graded_loss_keeps_the_class_loss_at_full_weight() -> None:
+    logits = torch.tensor([[2.0, 0.0]])
+    token_logits = torch.zeros(1, 3, 2)
+    token_logits[0, :, 1] = torch.tensor([0.0, 1.0, -1.0])
+    out = fake_output(logits, token_logits)
+    cfg = ModelConfig(base_model="x", method="hybrid", labels=("a", "b"), lambda_tok=0.3)
+    targets = torch.tensor([[-1.0, 1.0, 0.0]])
+    total, cls_loss, tok_loss = ssa_loss(out, torch.tensor([0]), targets, cfg, graded=True)
+    torch.testing.assert_close(total, cls_loss + 0.3 * tok_loss)
+    assert tok_loss.item() > 0
 
 
 @pytest.mark.parametrize("transform", ["none", "pooler"])

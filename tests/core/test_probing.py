@@ -160,10 +160,49 @@ def test_keep_rule_matches_a_direct_computation(probe_setup: tuple) -> None:
         check_label_layout(w.encoded, w.token_labels, set(w.masked), None)
 
 
+def test_graded_rule_matches_a_direct_computation(probe_setup: tuple) -> None:
+    """Each word masked alone; its wordpieces share the clipped drop of the gold class's log-probability."""
+    model, tokenizer, encoded, logits = probe_setup
+    labels = model.config.labels
+    mask_id = tokenizer.mask_token_id
+    prober = Prober(model, mask_id, tokenizer.pad_token_id, CPU)
+    weak, stats = prober.graded(encoded, labels, np.random.default_rng(0), words=64)
+    assert [w.encoded for w in weak] == list(encoded)  # every example comes back, in order
+    some_positive = False
+    for w, e, row in zip(weak, encoded, logits, strict=True):
+        gold = labels.index(e.example.label)
+        base = torch.log_softmax(torch.as_tensor(row), dim=-1)[gold].item()
+        content = {p.index for p in e.positions}
+        for index, target in enumerate(w.token_labels):
+            assert (target >= 0) == (index in content)
+        words: dict[tuple[int, int], list[int]] = {}
+        for p in e.positions:
+            words.setdefault((p.segment, p.word), []).append(p.index)
+        for group in words.values():
+            masked = single_logits(model, with_mask(e.input_ids, group, mask_id), e.token_type_ids)
+            drop = max(0.0, base - torch.log_softmax(torch.as_tensor(masked), dim=-1)[gold].item())
+            for index in group:
+                assert w.token_labels[index] == pytest.approx(drop / len(group), abs=1e-4)
+            some_positive |= drop > 0
+    assert some_positive
+    assert stats.copies == sum(len({(p.segment, p.word) for p in e.positions}) for e in encoded)
+
+
+def test_graded_rule_caps_the_words_probed_per_example(probe_setup: tuple) -> None:
+    model, tokenizer, encoded, _ = probe_setup
+    prober = Prober(model, tokenizer.mask_token_id, tokenizer.pad_token_id, CPU)
+    weak, stats = prober.graded(encoded, model.config.labels, np.random.default_rng(0), words=2)
+    for w in weak:
+        probed_words = {(p.segment, p.word) for p in w.encoded.positions if w.token_labels[p.index] >= 0}
+        all_words = {(p.segment, p.word) for p in w.encoded.positions}
+        assert len(probed_words) == min(2, len(all_words))
+    assert stats.copies == sum(min(2, len({(p.segment, p.word) for p in e.positions})) for e in encoded)
+
+
 def test_keep_redraws_masks_only_for_examples_without_a_kept_copy(probe_setup: tuple) -> None:
     model, tokenizer, encoded, _ = probe_setup
     prober = Prober(model, tokenizer.mask_token_id, tokenizer.pad_token_id, CPU)
-    weak, stats = prober.keep(encoded, model.config.labels, len(encoded), np.random.default_rng(0), 0.5, rounds=6)
+    weak, stats = prober.keep(encoded, model.config.labels, len(encoded), np.random.default_rng(0), 0.9, rounds=6)
     ids = [w.encoded.example.example_id for w in weak]
     assert len(ids) == len(set(ids))
     assert stats.rounds > 1 and stats.kept == len(weak) <= stats.originals_correct

@@ -50,6 +50,23 @@ def test_deploy_policies(store: ArtifactStore, tiny_model_dir: Path) -> None:
     assert not decide_deploy(store, "if_better", "other-metric").deploy
 
 
+def test_if_better_refuses_uniform_attention_before_comparing_scores(store: ArtifactStore,
+                                                                     tiny_model_dir: Path) -> None:
+    add_model(store, tiny_model_dir, "first", 0.70)
+    store.set_active_model("first")
+    add_model(store, tiny_model_dir, "better", 0.80)
+    entropy = json.loads((tiny_model_dir / "metrics.json").read_text())["explanations"]["entropy"]
+    assert 0.0 < entropy < 1.0
+    refused = decide_deploy(store, "if_better", "better", max_entropy=entropy - 0.01)
+    assert not refused.deploy and refused.note.startswith(f"not deployed: its attention is close to uniform "
+                                                          f"(normalised entropy {entropy:.3f} >")
+    assert decide_deploy(store, "if_better", "better", max_entropy=min(1.0, entropy + 0.01)).deploy
+    assert decide_deploy(store, "always", "better", max_entropy=entropy - 0.01).deploy  # if_better only
+    baseline = store.get_model("better").meta | {"method": "baseline"}
+    (store.model_dir("better") / "ssa.json").write_text(json.dumps(baseline))
+    assert decide_deploy(store, "if_better", "better", max_entropy=0.01).deploy  # no attention: not judged
+
+
 def test_publish_is_atomic_idempotent_per_job_and_refuses_another_jobs_id(store: ArtifactStore,
                                                                           tiny_model_dir: Path) -> None:
     with job_staging(store, "job-a") as staged:

@@ -56,7 +56,7 @@ async function showCard(id) {
   panel.hidden = false;
   try {
     const m = await getJson(`models/${id}`);
-    replace(panel, h("h3", { tabindex: "-1" }, `Model ${id}`), facts(m), history(m), card(m));
+    replace(panel, h("h3", { tabindex: "-1" }, `Model ${id}`), facts(m), explanations(m), history(m), card(m));
   } catch (err) {
     const area = h("div", { class: "msg" });
     notify(area, "error", err.summary || err.message, err.details || []);
@@ -85,6 +85,22 @@ function history(m) {
   return h("section", { class: "metrics-block" },
     h("h4", {}, `Dev ${metric} per iteration`, typeof best === "number" ? ` (best: iteration ${shownIteration(best)})` : ""),
     h("div", { class: "chart-wrap" }, lineChart(metricPoints(records, metric), metric)), iterationTable(records, metric));
+}
+
+const EXPLAIN_FACTS = [
+  ["normalised entropy", "entropy", "1.0 = uniform attention"],
+  ["top-20 % share", "top20_share", "0.20 = uniform"],
+  ["comprehensiveness@20 %", "comprehensiveness_20", "probability drop when the 20 % most-attended wordpieces are deleted"],
+  ["sufficiency@20 %", "sufficiency_20", "probability drop when only they are kept (lower is better)"],
+  ["random's comprehensiveness@20 %", "random_comprehensiveness_20", "the floor: 20 % random wordpieces deleted"]];
+
+function explanations(m) {
+  const scores = (m.metrics || {}).explanations;
+  if (!scores) return null;
+  const rows = EXPLAIN_FACTS.filter(([, key]) => typeof scores[key] === "number").map(([name, key, hint]) =>
+    [h("dt", { title: hint }, name), h("dd", {}, scores[key].toFixed(3))]);
+  return h("section", { class: "explain-block" },
+    h("h4", {}, `Explanation quality (${scores.sentences} dev sentences)`), h("dl", { class: "facts" }, rows.flat()));
 }
 
 function card(m) {
