@@ -232,6 +232,56 @@ def tables(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def mean_of(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return statistics.mean(values) if values else float("nan")
+
+
+def targets(results: list[dict[str, Any]], product: str = "ssa", baseline: str = "baseline") -> list[str]:
+    """The issue's targets for the product default, each computed from the finished runs (met / missed), with the
+    number of seeds behind it: fewer than 3 seeds on either side is reported, not judged."""
+    lines = ["## Targets (product default vs the baseline, computed from the finished runs)", "",
+             "| dataset | target | value | threshold | seeds (default / baseline) | verdict |",
+             "|---|---|---|---|---|---|"]
+    for dataset in quality.DATASETS:
+        mine = [r for r in results if r["dataset"] == dataset and r["arm"] == product and "explain" in r]
+        base = [r for r in results if r["dataset"] == dataset and r["arm"] == baseline and "explain" in r]
+        if not mine or not base:
+            lines.append(f"| {dataset} | all | - | - | {len(mine)} / {len(base)} | not measured yet |")
+            continue
+        seeds = f"{len(mine)} / {len(base)}"
+        judged = len(mine) >= 3 and len(base) >= 3
+
+        def row(name: str, value: float, threshold: float, higher: bool, text: str, required: bool,
+                seeds: str = seeds, judged: bool = judged, dataset: str = dataset) -> str:
+            ok = value >= threshold if higher else value <= threshold
+            verdict = ("met" if ok else "missed") if judged else f"{'on track' if ok else 'behind'} (too few seeds)"
+            kind = "required" if required else "target"
+            return f"| {dataset} | {kind}: {name} | {text.format(value)} | {text.format(threshold)} | {seeds} | " \
+                   f"{verdict} |"
+
+        comp = mean_of(pick(mine, "attention", "comprehensiveness", "0.2"))
+        rand = mean_of(pick(mine, "random", "comprehensiveness", "0.2"))
+        occl = mean_of(pick(mine, "occlusion", "comprehensiveness", "0.2"))
+        acc = mean_of([100 * r["test_metrics"]["accuracy"] for r in mine])
+        base_acc = mean_of([100 * r["test_metrics"]["accuracy"] for r in base])
+        lines.append(row("comprehensiveness@20 % ÷ random's", comp / rand, 2.0, True, "{:.2f}×", True))
+        lines.append(row("test accuracy − baseline's", acc - base_acc, -0.5, True, "{:+.1f}", True))
+        lines.append(row("normalised entropy", mean_of(pick(mine, "attention", "entropy")), 0.75, False, "{:.3f}",
+                         False))
+        lines.append(row("top-20 % share", mean_of(pick(mine, "attention", "top20_share")), 0.40, True, "{:.3f}",
+                         False))
+        lines.append(row("comprehensiveness@20 % ÷ occlusion's", comp / occl, 0.8, True, "{:.2f}×", False))
+        lines.append(row("test accuracy − baseline's", acc - base_acc, 1.0, True, "{:+.1f}", False))
+        if dataset == "movie-sentiment":
+            mis = mean_of([100 * r["misleading_metrics"]["accuracy"] for r in mine])
+            base_mis = mean_of([100 * r["misleading_metrics"]["accuracy"] for r in base])
+            lines.append(row("misleading accuracy − baseline's", mis - base_mis, 10.0, True, "{:+.1f}", False))
+            lines.append(row("clause-attention ratio, inputs right",
+                             mean_of(pick(mine, "misleading", "attention", "right")), 0.5, False, "{:.2f}", False))
+    return lines
+
+
 def accuracy_table(results: list[dict[str, Any]]) -> list[str]:
     return ["## Clean accuracy beside it", "", *quality.table(results)]
 
@@ -249,7 +299,8 @@ def write_report(path: Path, results: list[dict[str, Any]], planned: int, comman
         f"the first {IG_SENTENCES}, {IG_STEPS} steps); misleading clause: all 1070 movie-sentiment test inputs",
         "", *quality.recipe_lines(), "",
     ]
-    path.write_text("\n".join(header + tables(results) + [""] + accuracy_table(results)) + "\n")
+    body = [*targets(results), "", *tables(results), "", *accuracy_table(results)]
+    path.write_text("\n".join(header + body) + "\n")
 
 
 def main() -> None:

@@ -98,6 +98,8 @@ STUDY_ARMS = (
     Arm("ssa", "hybrid"),
     Arm("ssa-w0", "hybrid", {"cls_weight": 0.0}),
     Arm("ssa-lambda1", "hybrid", {"lambda_tok": 0.9}),
+    Arm("ssa-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
+    Arm("ssa+pooler", "hybrid", {"pool_transform": "pooler"}),
     Arm("ssa-share-up", "hybrid", {"share_step": 0.4}),
     Arm("ssa+keep", "hybrid", {"label_mode": "keep", "share_balance": "class"}),
 )
@@ -119,6 +121,7 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     from ssa_core.training import Trainer
 
     torch.set_num_threads(threads)
+    load_at_start = os.getloadavg()[0]
     settings = {**BASE, **run.arm.overrides}
     train = head(load_dataset(DATA / run.dataset / "train.jsonl"), run.size)
     splits = {name: load_dataset(DATA / run.dataset / f"{name}.jsonl") for name in ("dev", "test")}
@@ -139,7 +142,8 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     result = {name: trainer.evaluate(enc) for name, enc in encoded.items()}
     record = {"run": run.key, "dataset": run.dataset, "size": run.size, "arm": run.arm.name, "seed": run.seed,
               "settings": {**model_cfg.to_dict(), **train_cfg.to_dict(), "base_model": "all-MiniLM-L6-v2"},
-              "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1),
+              "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1), "threads": threads,
+              "load_average_at_start": load_at_start,
               "history": outcome.state.history, **{f"{k}_metrics": v for k, v in result.items()}}
     if ARGS.sentences:
         from bench.explain import measure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -201,8 +202,13 @@ def test_graded_rule_caps_the_words_probed_per_example(probe_setup: tuple) -> No
 
 def test_keep_redraws_masks_only_for_examples_without_a_kept_copy(probe_setup: tuple) -> None:
     model, tokenizer, encoded, _ = probe_setup
+    model = copy.deepcopy(model)
+    with torch.no_grad():  # a mask token that drags every masked copy toward one class: the others need redraws
+        embeddings = model.encoder.get_input_embeddings().weight
+        embeddings[tokenizer.mask_token_id] = 30.0 * torch.randn(embeddings.shape[1], generator=torch.Generator()
+                                                                 .manual_seed(0))
     prober = Prober(model, tokenizer.mask_token_id, tokenizer.pad_token_id, CPU)
-    weak, stats = prober.keep(encoded, model.config.labels, len(encoded), np.random.default_rng(0), 0.9, rounds=6)
+    weak, stats = prober.keep(encoded, model.config.labels, len(encoded), np.random.default_rng(0), 0.5, rounds=6)
     ids = [w.encoded.example.example_id for w in weak]
     assert len(ids) == len(set(ids))
     assert stats.rounds > 1 and stats.kept == len(weak) <= stats.originals_correct
