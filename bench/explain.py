@@ -17,6 +17,7 @@ Measured on the first --sentences held-out test sentences of each dataset, per t
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import sys
@@ -36,6 +37,7 @@ from bench.misleading import build_with_spans  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 IG_STEPS = 32
+GRID_ARMS = ("baseline", "ssa", "hybrid")
 IG_SENTENCES = 200
 
 
@@ -291,10 +293,14 @@ def write_report(path: Path, results: list[dict[str, Any]], planned: int, comman
     header = [
         "# Explanation benchmark", "",
         f"- machine: {platform.node() or 'unknown'}, {platform.processor() or platform.machine()}, CPU only, "
-        f"torch threads {threads}",
+        f"{os.cpu_count()} cores; torch threads per run: "
+        f"{', '.join(str(t) for t in sorted({r.get('threads', threads) for r in results}))}; runs share the cores "
+        "with other work (see each record's load_average_at_start), so s/run is not a speed measurement",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; load average at the start: {load}",
         f"- command: `{command}`",
-        f"- runs finished: {sum(1 for r in results if 'explain' in r)} of {planned}",
+        f"- runs finished: {sum(1 for r in results if 'explain' in r and r['arm'] in GRID_ARMS)} of the grid's "
+        f"{planned} (baseline, ssa, hybrid × 2 datasets × 3 seeds); study arms (one seed each, chosen on dev) are "
+        "listed beside them",
         f"- held-out sentences: the first {sentences} of each test split (Integrated Gradients: "
         f"the first {IG_SENTENCES}, {IG_STEPS} steps); misleading clause: all 1070 movie-sentiment test inputs",
         "", *quality.recipe_lines(), "",

@@ -32,7 +32,7 @@ BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 
 # The released code's recipe: 0/1 `keep` labels, softmax of p_i over K, uniform draw of probed copies.
 RELEASED = {"label_mode": "keep", "attention_scores": "probability", "share_balance": "none"}
 MODEL_KEYS = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length", "attention_temperature",
-              "attention_scores"}
+              "attention_scores", "detach_token_head"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ STUDY_ARMS = (
     Arm("ssa-lambda1", "hybrid", {"lambda_tok": 0.9}),
     Arm("ssa-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
     Arm("ssa+pooler", "hybrid", {"pool_transform": "pooler"}),
+    Arm("ssa+detach", "hybrid", {"detach_token_head": True}),
+    Arm("ssa+pooler-lambda0.1", "hybrid", {"pool_transform": "pooler", "lambda_tok": 0.1}),
     Arm("ssa-share-up", "hybrid", {"share_step": 0.4}),
     Arm("ssa+keep", "hybrid", {"label_mode": "keep", "share_balance": "class"}),
 )
@@ -226,10 +228,11 @@ def main(default_grid: str = "required") -> None:
 
     def report() -> None:
         done = finished(grid)
-        if ARGS.grid == "explain":
+        if ARGS.grid == "explain":  # the grid's runs and every study arm's (each arm is its own row)
             from bench.explain import write_report as write_explanations
 
-            write_explanations(ROOT / "bench" / "results" / "explanations.md", done, len(grid), command, load,
+            every = [json.loads(f.read_text()) for f in sorted(ARGS.cache.glob("*.json"))]
+            write_explanations(ROOT / "bench" / "results" / "explanations.md", every, len(grid), command, load,
                                ARGS.threads, ARGS.sentences)
         else:
             out = ROOT / "bench" / "results" / ("quality.md" if ARGS.grid == "required" else "quality-study.md")

@@ -66,6 +66,9 @@ class ModelConfig:
     # real token, so a weight can go to ~0 and the pooling can single out words (the default). "probability": the
     # released code, p_i over the kept set K = {p_i ≥ τ}, where weights differ by at most e^(1 − τ) ≈ 2×.
     attention_scores: AttentionScores = "logit"
+    # True: the token head reads the encoder's states detached, so the token loss trains the head alone and the
+    # encoder learns from the class loss only (its gradient still reaches the encoder through the pooled states).
+    detach_token_head: bool = False
 
     def __post_init__(self) -> None:
         _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")

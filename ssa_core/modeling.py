@@ -140,7 +140,7 @@ class SSAModel(nn.Module):
         zeros = torch.zeros_like(input_ids, dtype=hidden.dtype)  # [B, T]
         if self.token_head is None:
             return SSAOutput(self.classifier(self.dropout(cls_vector)), None, zeros, zeros)
-        token_logits = self.token_head(hidden)  # [B, T, 2]
+        token_logits = self.token_head(hidden.detach() if self.config.detach_token_head else hidden)  # [B, T, 2]
         importance = token_logits.softmax(dim=-1)[..., 1]  # [B, T]
         if not self.config.pools_by_attention:  # co-training: the token head does not change the prediction
             return SSAOutput(self.classifier(self.dropout(cls_vector)), token_logits, importance, zeros)

@@ -203,6 +203,20 @@ def test_graded_loss_keeps_the_class_loss_at_full_weight() -> None:
     assert tok_loss.item() > 0
 
 
+@pytest.mark.parametrize("detach", [False, True])
+def test_detached_token_head_keeps_the_token_loss_out_of_the_encoder(
+    tiny_encoder_dir: Path, tokenizer: Tok, batch: Batch, detach: bool
+) -> None:
+    model = make_model(tiny_encoder_dir, tokenizer, "hybrid", detach_token_head=detach)
+    out = model(**batch)
+    content = content_of(model, batch)
+    targets = torch.where(content, torch.rand(content.shape), torch.full(content.shape, -1.0))
+    graded_token_loss(out.token_scores, targets).backward()
+    encoder_grad = sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None)
+    assert model.token_head is not None and model.token_head.out.weight.grad is not None
+    assert (encoder_grad == 0.0) == detach
+
+
 @pytest.mark.parametrize("transform", ["none", "pooler"])
 def test_sentence_vector_mixes_cls_and_pooled_tokens(
     tiny_encoder_dir: Path, tokenizer: Tok, batch: Batch, transform: str

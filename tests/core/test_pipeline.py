@@ -37,7 +37,10 @@ def check_token_records(records: list[dict[str, Any]], allowed: set[int] | None)
         assert record["tokens"], record
         for token in record["tokens"]:
             assert token["text"] == texts[token["segment"]][token["start"] : token["end"]]
-            assert token["label"] in allowed if allowed is not None else token["label"] >= 0
+            if allowed is not None:
+                assert token["label"] in allowed, token
+            else:
+                assert token["label"] >= 0, token
             piece = token["wordpiece"].removeprefix("##")
             assert piece == "[UNK]" or folded(piece) == folded(token["text"]), token
 
