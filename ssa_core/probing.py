@@ -300,16 +300,7 @@ class Prober:
         stats: ProbeStats,
     ) -> list[int]:
         """One packed pass over masked copies of `candidates`; returns the candidates still without a kept copy."""
-        masks, seqs, probed = [], Sequences(), []
-        for i in candidates:
-            mask = sample_example_mask(examples[i], rng, trigger)
-            if not mask:
-                continue
-            masks.append(mask)
-            probed.append(i)
-            seqs.add(with_mask(examples[i].input_ids, mask, self.mask_id), examples[i].token_type_ids)
-            stats.masked_tokens += len(mask)
-            stats.real_tokens += len(examples[i].positions)
+        probed, masks, seqs = self._masked_copies(examples, candidates, rng, trigger, stats)
         if not probed:
             return candidates
         masked_pred = self.predict(seqs)
@@ -326,6 +317,24 @@ class Prober:
         stats.kept += int(same.sum())
         return [i for i in candidates if i in still_open]
 
+    def _masked_copies(
+        self, examples: Sequence[Encoded], owners: Sequence[int], rng: np.random.Generator, trigger: float,
+        stats: ProbeStats,
+    ) -> tuple[list[int], list[list[int]], Sequences]:
+        """One span-masked copy per entry of `owners` (an example index; repeat it for several copies), in order;
+        entries whose draw masks nothing are skipped. Returns (owners kept, their masks, the masked sequences)."""
+        kept, masks, seqs = [], [], Sequences()
+        for i in owners:
+            mask = sample_example_mask(examples[i], rng, trigger)
+            if not mask:
+                continue
+            kept.append(i)
+            masks.append(mask)
+            seqs.add(with_mask(examples[i].input_ids, mask, self.mask_id), examples[i].token_type_ids)
+            stats.masked_tokens += len(mask)
+            stats.real_tokens += len(examples[i].positions)
+        return kept, masks, seqs
+
     def contrast(
         self,
         examples: Sequence[Encoded],
@@ -341,17 +350,9 @@ class Prober:
         stats = ProbeStats(probed=len(examples))
         original, candidates = self._predicted_right(examples, labels, stats)
         rounds = min(max_rounds, -(-wanted // max(1, len(candidates))))
-        owners, masks, seqs = [], [], Sequences()
-        for _ in range(rounds if candidates else 0):
-            stats.rounds += 1
-            for i in candidates:
-                mask = sample_example_mask(examples[i], rng, trigger)
-                if mask:
-                    owners.append(i)
-                    masks.append(mask)
-                    seqs.add(with_mask(examples[i].input_ids, mask, self.mask_id), examples[i].token_type_ids)
-                    stats.masked_tokens += len(mask)
-                    stats.real_tokens += len(examples[i].positions)
+        owners, masks, seqs = self._masked_copies(examples, candidates * (rounds if candidates else 0), rng, trigger,
+                                                  stats)
+        stats.rounds = rounds if candidates else 0
         if not owners:
             return [], stats
         held = same_decision(self.predict(seqs), original[owners], self.regression, self.tolerance)

@@ -18,7 +18,7 @@ from ssa_core.checkpoint import TrainState, load_checkpoint, restore_optimizer, 
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.metrics import classification_metrics, regression_metrics
 from ssa_core.modeling import IGNORE_INDEX, SSAModel, ssa_loss
-from ssa_core.probing import Prober, ProbeStats, Sequences, WeakExample, all_ones_labels, packed_outputs
+from ssa_core.probing import Prober, ProbeStats, WeakExample, all_ones_labels, originals_of, packed_outputs
 from ssa_core.tokenize import Encoded, batch_tensors, pad_labels
 
 
@@ -273,10 +273,8 @@ class Trainer:
     # ---- evaluation ----------------------------------------------------------------------------------
     def predict_logits(self, examples: Sequence[Encoded]) -> np.ndarray:
         """[N, C] logits in input order, in packed eval batches."""
-        seqs = Sequences()
-        for e in examples:
-            seqs.add(e.input_ids, e.token_type_ids)
-        return packed_outputs(self.model, seqs, self.pad_id, self.cfg.probe_batch_tokens, self.device)
+        return packed_outputs(self.model, originals_of(examples), self.pad_id, self.cfg.probe_batch_tokens,
+                              self.device)
 
     def evaluate(self, examples: Sequence[Encoded]) -> dict[str, float]:
         """The task's metrics on the full split."""
