@@ -30,7 +30,10 @@ SEEDS = (1, 2, 3)
 # product default ("ssa") is ModelConfig / TrainConfig's defaults as they stand.
 BASE = {"learning_rate": 5e-5, "batch_size": 32, "iterations": 3, "max_length": 128}
 # The released code's recipe: 0/1 `keep` labels, softmax of p_i over K, uniform draw of probed copies.
-RELEASED = {"label_mode": "keep", "attention_scores": "probability", "share_balance": "none"}
+RELEASED = {"label_mode": "keep", "attention_scores": "probability", "share_balance": "none", "lambda_tok": 0.3,
+            "pool_transform": "none"}
+# The first graded recipe (the product default until the study below chose λ 0.1 and the pooler transform).
+FIRST_GRADED = {"lambda_tok": 0.3, "pool_transform": "none"}
 MODEL_KEYS = {"lambda_tok", "tau", "cls_weight", "pool_transform", "max_length", "attention_temperature",
               "attention_scores", "detach_token_head"}
 
@@ -95,13 +98,13 @@ STUDY_ARMS = (
     Arm("hybrid+contrast-5it", "hybrid", {**RELEASED, "label_mode": "contrast", "original_labels": "ignore",
                                          "iterations": 5}),
     # the graded-label, logit-attention family (the product default is "ssa"; dev decides among these)
+    Arm("ssa-first", "hybrid", FIRST_GRADED),
+    Arm("ssa-w0", "hybrid", {**FIRST_GRADED, "cls_weight": 0.0}),
+    Arm("ssa-lambda1", "hybrid", {**FIRST_GRADED, "lambda_tok": 0.9}),
+    Arm("ssa-lambda0.1", "hybrid", {**FIRST_GRADED, "lambda_tok": 0.1}),
+    Arm("ssa+pooler", "hybrid", {**FIRST_GRADED, "pool_transform": "pooler"}),
+    Arm("ssa+detach", "hybrid", {**FIRST_GRADED, "detach_token_head": True}),
     Arm("ssa", "hybrid"),
-    Arm("ssa-w0", "hybrid", {"cls_weight": 0.0}),
-    Arm("ssa-lambda1", "hybrid", {"lambda_tok": 0.9}),
-    Arm("ssa-lambda0.1", "hybrid", {"lambda_tok": 0.1}),
-    Arm("ssa+pooler", "hybrid", {"pool_transform": "pooler"}),
-    Arm("ssa+detach", "hybrid", {"detach_token_head": True}),
-    Arm("ssa+pooler-lambda0.1", "hybrid", {"pool_transform": "pooler", "lambda_tok": 0.1}),
     Arm("ssa-share-up", "hybrid", {"share_step": 0.4}),
     Arm("ssa+keep", "hybrid", {"label_mode": "keep", "share_balance": "class"}),
 )

@@ -49,7 +49,9 @@ class ModelConfig:
 
     base_model: str
     method: Method = "hybrid"
-    lambda_tok: float = 0.3
+    # 0.1 (the released code: 0.3): with graded labels the token loss is added to a full-weight class loss, and on
+    # movie-sentiment (1000 rows, seed 1) λ 0.3 cost test accuracy that λ 0.1 kept (bench/results/explanations.md).
+    lambda_tok: float = 0.1
     tau: float = 0.3
     cls_weight: float = 0.5
     max_length: int = 128
@@ -58,7 +60,9 @@ class ModelConfig:
     dropout: float = 0.1
     # "none": c = Σ a_i h_i is mixed in raw (released code); "pooler": c goes through the [CLS] pooler's
     # dense + tanh first, so both halves of the sentence vector share one scale.
-    pool_transform: PoolTransform = "none"
+    # The default "pooler" puts both halves on one scale (c's norm is ~3× the [CLS] vector's on MiniLM), which made the
+    # attention far more faithful (comprehensiveness@20 % 0.29 vs 0.21, movie-sentiment seed 1).
+    pool_transform: PoolTransform = "pooler"
     # a_i = softmax over K of p_i / T: T = 1 is the released code (weights differ by at most e^(1-τ));
     # a small T lets the learned importance actually shape the pooling.
     attention_temperature: float = 1.0
