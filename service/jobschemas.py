@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from jobs.records import Job
+from jobs.records import Status as JobStatus
+
+__all__ = ["IterationInfo", "JobCreated", "JobInfo", "JobPage", "JobStatus", "job_info"]
 
 
 class JobCreated(BaseModel):
@@ -75,8 +78,8 @@ class JobPage(BaseModel):
     offset: int
 
 
-def job_info(job: Any, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
-    """A worker.jobstore.Job as the API shows it; unless `full`, the split's dev rows are only counted."""
+def job_info(job: Job, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
+    """A stored job as the API shows it; unless `full`, the split's dev rows are only counted."""
     data = job.to_dict()
     split = (data.get("data") or {}).get("split")
     if split and "dev_rows" in split and not full:

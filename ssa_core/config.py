@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from ssa_core.errors import ConfigError
+
 Method = Literal["baseline", "co", "layer", "hybrid"]
 LabelMode = Literal["keep", "flip", "contrast"]
 Task = Literal["classification", "regression"]
@@ -19,10 +21,6 @@ METHODS: tuple[str, ...] = get_args(Method)
 LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
 CLASS_METRICS = ("accuracy", "macro_f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
-
-
-class ConfigError(ValueError):
-    """A configuration value is out of range; the message names the field."""
 
 
 def default_base_model() -> str:
@@ -39,7 +37,7 @@ def default_base_model() -> str:
 
 def _check(condition: bool, field: str, message: str) -> None:
     if not condition:
-        raise ConfigError(f"{field}: {message}")
+        raise ConfigError(message, field=field)
 
 
 @dataclass(frozen=True)

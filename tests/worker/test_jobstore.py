@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from jobs.records import Claim
+from jobs.store import JobStore
 from tests.worker.procs import RedisServer
-from worker.jobstore import Claim, JobStore
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from jobs.deploy import decide_deploy
 from ssa_core.artifacts import ArtifactStore
 from worker.publish import (
     StorageError,
     check_writable,
-    decide_deploy,
     job_staging,
     publish,
     storage_problem,

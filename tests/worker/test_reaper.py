@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from jobs.store import JobStore
 from tests.worker.procs import RedisServer
-from worker.jobstore import JobStore
 from worker.reaper import Reaper
 
 
