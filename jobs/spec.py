@@ -24,7 +24,7 @@ DEFAULT_BASE_MODEL: Final = "minilm"
 class TrainJobSpec(BaseModel):
     """Training job settings. Field names follow ssa_core's ModelConfig / TrainConfig."""
 
-    model_config = ConfigDict(extra="forbid", title="TrainJobConfig")
+    model_config = ConfigDict(extra="forbid")
 
     method: Literal["baseline", "co", "layer", "hybrid"] = "hybrid"
     iterations: int = Field(

@@ -97,7 +97,7 @@ def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: JobId) -> JSONResponse:
                        {"status": cancel.status})
     jobs.add_event(job.id, "cancel-requested" if cancel.outcome == "requested" else cancel.outcome)
     updated = find_job(jobs, job.id)
-    return JSONResponse(job_info(updated).model_dump(), status_code=202)
+    return JSONResponse(job_info(updated).model_dump(mode="json", by_alias=True), status_code=202)
 
 
 @router.get("/{job_id}/labels", responses={200: {"content": {"application/x-ndjson": {}},
