@@ -149,7 +149,7 @@ class Job:
         """Plain JSON values (records as dicts)."""
         values = asdict(self)
         values["config"] = self.config.model_dump(mode="json")
-        values["data"] = self.data.to_json_value() if self.data is not None else {}
+        values["data"] = self.data.to_json_value() if self.data is not None else None
         values["iterations"] = [item.to_json_value() for item in self.iterations]
         values["result"] = self.result.to_json_value() if self.result is not None else None
         return values

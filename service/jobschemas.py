@@ -98,6 +98,4 @@ def job_info(job: Job, events: list[dict[str, Any]] | None = None, *, full: bool
     split = job.data.split if job.data is not None else None
     if split is not None and not full:
         values["data"]["split"]["dev_rows"] = len(split.dev_rows)
-    if job.data is None:
-        values["data"] = None
     return JobInfo(**values, events=events)

@@ -19,7 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from jobs.deploy import decide_deploy
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
-from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, Job, JobResult, Status
+from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, Job, JobResult
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.data import DatasetError
@@ -53,7 +53,7 @@ class Outcome:
     `retry`: this attempt failed and attempts are left; run again in `delay_s`."""
 
     action: Literal["done", "defer", "retry"]
-    status: Status | str | None = None
+    status: str | None = None  # a job status, or what the delivery found (e.g. lease-lost)
     delay_s: float = 0.0
 
 
