@@ -85,3 +85,13 @@ def test_the_api_loads_no_worker_code_and_ignores_worker_only_settings(tmp_path:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_api_view_of_a_job_has_exactly_the_stored_fields() -> None:
+    """JobInfo (the response schema) lists Job's fields itself, to keep its documented schema: they cannot drift."""
+    from dataclasses import fields
+
+    from jobs.records import Job
+    from service.jobschemas import JobInfo
+
+    assert [f.name for f in fields(Job)] + ["events"] == list(JobInfo.model_fields)
