@@ -1,10 +1,10 @@
-"""The FastAPI application factory: settings, store, model manager, micro-batcher, routes, limits, docs."""
+"""The FastAPI application factory: the wired state (service.wiring), routes, error handlers, limits, docs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -15,20 +15,16 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.batcher import BatchStats, MicroBatcher
 from service.deps import READ_SCHEME, WRITE_SCHEME
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
-from service.metrics import LatencyMiddleware, ServiceMetrics
-from service.occlusion import OcclusionLane
+from service.metrics import LatencyMiddleware
 from service.routes import health, jobs, models, predict
-from service.serving import ModelManager
 from service.settings import Settings, get_settings
-from ssa_core.artifacts import ArtifactStore
+from service.wiring import app_state, build_state
 
 log = logging.getLogger("ssa.service")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-Hook = Callable[[FastAPI], Awaitable[None]]
 
 DESCRIPTION = """Inference and labeling service for text classifiers trained with Self-Supervised Attention (SSA).
 
@@ -57,38 +53,24 @@ def body_limit(settings: Settings) -> Callable[[str], int]:
     return lambda path: settings.max_upload_bytes if path.startswith("/jobs") else settings.max_body_bytes
 
 
-def make_batcher(settings: Settings, metrics: ServiceMetrics) -> MicroBatcher:
-    def on_batch(stats: BatchStats) -> None:
-        metrics.batch_size.observe(stats.inputs)
-        metrics.batch_requests.observe(stats.requests)
-        metrics.inference_seconds.observe(stats.seconds)
-
-    return MicroBatcher(max_batch_size=settings.max_batch_size, max_wait_s=settings.max_wait_ms / 1000,
-                        queue_size=settings.queue_size, bucket_size=settings.bucket_size, on_batch=on_batch,
-                        on_queue=metrics.queue_depth.set)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the batcher, publish/deploy --model if given, follow active.json; run the jobs module's hooks."""
-    settings: Settings = app.state.settings
-    store: ArtifactStore = app.state.store
-    app.state.batcher.start()
+    """Start the batcher, publish/deploy --model if given, follow active.json, submit the bootstrap job if needed."""
+    state = app_state(app)
+    settings, store = state.settings, state.store
+    state.batcher.start()
     if settings.model is not None:
         model_id = await asyncio.to_thread(store.import_model, settings.model)
         await asyncio.to_thread(store.set_active_model, model_id)
         log.info("model folder %s published as %s and made active", settings.model, model_id)
-    app.state.manager.start()
-    for hook in app.state.startup_hooks:
-        await hook(app)
+    state.manager.start()
+    await state.bootstrap.on_startup(app)
     try:
         yield
     finally:
-        for hook in reversed(app.state.shutdown_hooks):
-            await hook(app)
-        await app.state.manager.stop()
-        await app.state.batcher.stop()
-        app.state.occlusion.shutdown()
+        await state.manager.stop()
+        await state.batcher.stop()
+        state.occlusion.shutdown()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,24 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="SSA service", version=package_version(), description=DESCRIPTION, openapi_tags=TAGS,
                   lifespan=lifespan)
-    metrics = ServiceMetrics()
-    store = ArtifactStore(settings.home)
-    app.state.settings, app.state.store, app.state.metrics = settings, store, metrics
-    app.state.manager = ModelManager(store, settings, metrics)
-    app.state.batcher = make_batcher(settings, metrics)
-    app.state.occlusion = OcclusionLane(settings.occlusion_concurrency)
-    app.state.bootstrap_status = None  # the jobs module may set a Callable[[], dict | None]
-    app.state.startup_hooks, app.state.shutdown_hooks = [], []  # list[Hook], run in the lifespan
+    state = app.state = build_state(settings)
     install_error_handlers(app)
     for router in (predict.build_router(settings), models.router, jobs.router, health.router):
         app.include_router(router)
     mount_console(app)
     app.add_middleware(BodySizeLimit, limit_for=body_limit(settings))
-    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
-    setup = getattr(jobs, "setup", None)
-    if callable(setup):
-        setup(app)
     return app
 
 
@@ -136,7 +108,7 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
                          tags=app.openapi_tags)
-    reads_need_key = app.state.settings.reads_require_key
+    reads_need_key = app_state(app).settings.reads_require_key
     schema.get("components", {}).get("securitySchemes", {}).pop(READ_SCHEME, None)
     for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
         requirements = [r for r in operation.get("security", []) if READ_SCHEME not in r]

@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import FastAPI
 
 import ssa_core
+from jobs.spec import ALWAYS, DEFAULT_BASE_MODEL, TrainJobSpec
+from jobs.store import JobStore
 from service.errors import ApiError
-from service.jobconfig import TrainJobConfig
 from service.jobsubmit import JobSubmitter, Upload
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore
-from worker.jobstore import JobStore
 
 log = logging.getLogger("ssa.service")
 BOOTSTRAP_KEY = "bootstrap-default-model"
@@ -24,11 +24,11 @@ BOOTSTRAP_MODEL_ID = "sentiment-minilm"
 SAMPLE_DIR = Path(ssa_core.__file__).resolve().parent / "samples" / "sentiment"
 
 
-def bootstrap_config(settings: Settings) -> TrainJobConfig:
+def bootstrap_config(settings: Settings) -> TrainJobSpec:
     """The default model's job: hybrid SSA on the allowed base model (minilm when allowed), deployed at once."""
     names = list(settings.base_models)
-    base = "minilm" if "minilm" in names or not names else names[0]
-    return TrainJobConfig(method="hybrid", base_model=base, deploy="always", model_id=BOOTSTRAP_MODEL_ID)
+    base = DEFAULT_BASE_MODEL if DEFAULT_BASE_MODEL in names or not names else names[0]
+    return TrainJobSpec(method="hybrid", base_model=base, deploy=ALWAYS, model_id=BOOTSTRAP_MODEL_ID)
 
 
 class Bootstrap:

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ssa_core.modelmeta import SSA_FILE
+
 
 def register(subparsers: Any) -> None:
     """Add the `serve` subcommand to the core CLI's subparsers."""
@@ -29,8 +31,8 @@ def serve(args: argparse.Namespace) -> int:
 
     overrides = {name: value for name, value in (("host", args.host), ("port", args.port), ("model", args.model))
                  if value is not None}
-    if args.model is not None and not (args.model / "ssa.json").is_file():
-        print(f"error: {args.model} is not a model folder (no ssa.json)")
+    if args.model is not None and not (args.model / SSA_FILE).is_file():
+        print(f"error: {args.model} is not a model folder (no {SSA_FILE})")
         return 2
     settings = Settings(**overrides)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,

@@ -1,4 +1,5 @@
-"""FastAPI dependencies as Annotated aliases: settings, store, served model, batcher, metrics, and API-key checks.
+"""FastAPI dependencies as Annotated aliases over the typed app state (service.wiring): settings, store, served
+model, batcher, metrics, job store, job submitter, bootstrap status; and the API-key checks.
 
 Write endpoints take `WriteKeyDep`, read endpoints `ReadKeyDep` (enforced only when SSA_READS_REQUIRE_KEY=true).
 Both read the `X-API-Key` header and compare it in constant time. The dependencies are `async def` on purpose:
@@ -12,12 +13,15 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from jobs.store import JobStore
 from service.batcher import MicroBatcher
 from service.errors import ApiError
+from service.jobsubmit import JobSubmitter
 from service.metrics import ServiceMetrics
 from service.occlusion import OcclusionLane
 from service.serving import ModelManager
 from service.settings import Settings
+from service.wiring import AppState, BootstrapStatus, app_state
 from ssa_core.artifacts import ArtifactStore
 
 API_KEY_HEADER = "X-API-Key"
@@ -30,34 +34,44 @@ read_key_header = APIKeyHeader(name=API_KEY_HEADER, scheme_name=READ_SCHEME, aut
                                description="API key for read endpoints (when SSA_READS_REQUIRE_KEY=true).")
 
 
+def state_of(request: Request) -> AppState:
+    return app_state(request.app)
+
+
 async def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return state_of(request).settings
 
 
 async def get_store(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.store
-    return store
+    return state_of(request).store
 
 
 async def get_manager(request: Request) -> ModelManager:
-    manager: ModelManager = request.app.state.manager
-    return manager
+    return state_of(request).manager
 
 
 async def get_batcher(request: Request) -> MicroBatcher:
-    batcher: MicroBatcher = request.app.state.batcher
-    return batcher
+    return state_of(request).batcher
 
 
 async def get_occlusion(request: Request) -> OcclusionLane:
-    lane: OcclusionLane = request.app.state.occlusion
-    return lane
+    return state_of(request).occlusion
 
 
 async def get_metrics(request: Request) -> ServiceMetrics:
-    metrics: ServiceMetrics = request.app.state.metrics
-    return metrics
+    return state_of(request).metrics
+
+
+async def get_jobs(request: Request) -> JobStore:
+    return state_of(request).jobs
+
+
+async def get_submitter(request: Request) -> JobSubmitter:
+    return state_of(request).job_submitter
+
+
+async def get_bootstrap_status(request: Request) -> BootstrapStatus:
+    return state_of(request).bootstrap_status
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
@@ -66,6 +80,9 @@ ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 OcclusionDep = Annotated[OcclusionLane, Depends(get_occlusion)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+SubmitterDep = Annotated[JobSubmitter, Depends(get_submitter)]
+BootstrapStatusDep = Annotated[BootstrapStatus, Depends(get_bootstrap_status)]
 
 
 def check_api_key(settings: Settings, given: str | None) -> None:

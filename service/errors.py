@@ -1,20 +1,24 @@
 """One error type and one JSON error shape for every failure: {"error": {"type", "message", "detail"}}.
 
-All mapping from exceptions to responses happens here; handlers never leak internals (tracebacks are logged)."""
+All mapping from exceptions to responses happens here: domain errors through one table (`DOMAIN_ERRORS`) that reads
+the fields they carry, never their messages; handlers never leak internals (tracebacks are logged)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ssa_core.artifacts import InvalidId, NotFound
+from ssa_core.errors import ConfigError, InvalidId, NotFound
 
 log = logging.getLogger("ssa.service")
 
@@ -103,13 +107,44 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, type_name, message, None, headers)
 
 
-def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(404, "not_found", str(exc))
+@dataclass(frozen=True)
+class DomainError:
+    """How one domain exception becomes a response: status, error type, and its message and detail (from the
+    exception's fields)."""
+
+    status: int
+    type: str
+    message: Callable[[Any], str] = str
+    detail: Callable[[Any], Any] = lambda exc: None
+    headers: dict[str, str] | None = None
 
 
-def _invalid_id(request: Request, exc: Exception) -> JSONResponse:
-    field = "job_id" if "job id" in str(exc) else "model_id"
-    return error_response(422, "invalid_id", str(exc), [{"field": field, "message": str(exc)}])
+def _field_detail(exc: InvalidId | ConfigError) -> list[dict[str, str]] | None:
+    return None if exc.field is None else [{"field": exc.field, "message": str(exc)}]
+
+
+DOMAIN_ERRORS: dict[type[Exception], DomainError] = {
+    NotFound: DomainError(404, "not_found"),
+    InvalidId: DomainError(422, "invalid_id", detail=_field_detail),
+    ConfigError: DomainError(422, "validation_error", detail=_field_detail),
+    redis.RedisError: DomainError(503, "job_store_unavailable",
+                                  message=lambda exc: "the job store (Redis) is unreachable; try again later",
+                                  headers={"Retry-After": "5"}),
+}
+
+
+def domain_error_response(exc: Exception) -> JSONResponse | None:
+    """The response for a domain exception (the table's entry for its nearest class), or None."""
+    for kind in type(exc).__mro__:
+        entry = DOMAIN_ERRORS.get(kind)
+        if entry is not None:
+            return error_response(entry.status, entry.type, entry.message(exc), entry.detail(exc), entry.headers)
+    return None
+
+
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    response = domain_error_response(exc)
+    return response if response is not None else _unexpected(request, exc)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -122,8 +157,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(InvalidId, _invalid_id)
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

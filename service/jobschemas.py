@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from jobs.records import DataRecord, Job, JobResult, SplitRecord
+from jobs.records import Status as JobStatus
+from jobs.spec import TrainJobSpec
+
+__all__ = ["DataInfo", "IterationInfo", "JobCreated", "JobInfo", "JobPage", "JobStatus", "SplitInfo", "job_info"]
 
 
 class JobCreated(BaseModel):
@@ -35,6 +39,19 @@ class IterationInfo(BaseModel):
     seconds: float | None = None
 
 
+class SplitInfo(SplitRecord):
+    """The dev split drawn from the train file: `dev_rows` lists the rows in GET /jobs/{id}, and counts them in
+    job lists."""
+
+    dev_rows: list[int] | int  # type: ignore[assignment]
+
+
+class DataInfo(DataRecord):
+    """The job's data as the API validated it: stored file names, uploaded names, columns, task, labels, sizes."""
+
+    split: SplitInfo | None = None
+
+
 class JobInfo(BaseModel):
     """A training job. Times are Unix seconds; `progress` is 0-1; `eta_s` is seconds left (while running)."""
 
@@ -60,10 +77,10 @@ class JobInfo(BaseModel):
     cancel_requested: bool
     deployed: bool | None
     deploy_note: str | None
-    config: dict[str, Any]
-    data: dict[str, Any] = Field(description="dataset summary; `split` lists the dev rows when no dev file was given")
+    config: TrainJobSpec
+    data: DataInfo | None = Field(description="dataset summary; `split` lists the dev rows when no dev file was given")
     iterations: list[IterationInfo]
-    result: dict[str, Any] | None
+    result: JobResult | None
     events: list[dict[str, Any]] | None = Field(None, description="deliveries, deferrals and attempts (GET "
                                                 "/jobs/{id} only)")
 
@@ -75,10 +92,10 @@ class JobPage(BaseModel):
     offset: int
 
 
-def job_info(job: Any, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
-    """A worker.jobstore.Job as the API shows it; unless `full`, the split's dev rows are only counted."""
-    data = job.to_dict()
-    split = (data.get("data") or {}).get("split")
-    if split and "dev_rows" in split and not full:
-        data["data"] = {**data["data"], "split": {**split, "dev_rows": len(split["dev_rows"])}}
-    return JobInfo(**data, events=events)
+def job_info(job: Job, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
+    """A stored job as the API shows it; unless `full`, the split's dev rows are only counted."""
+    values = job.to_dict()
+    split = job.data.split if job.data is not None else None
+    if split is not None and not full:
+        values["data"]["split"]["dev_rows"] = len(split.dev_rows)
+    return JobInfo(**values, events=events)

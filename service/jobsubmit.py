@@ -11,16 +11,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from jobs.folder import CONFIG_FILE
+from jobs.records import QUEUED, Columns, DataRecord, FilePair, IdempotencyBinding, SplitRecord, Status
+from jobs.spec import TrainJobSpec, build_configs
+from jobs.store import JobStore
 from service.errors import ApiError
-from service.jobconfig import TrainJobConfig, config_error
+from service.jobconfig import config_error
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.config import ConfigError, ModelConfig, TrainConfig
 from ssa_core.data import Dataset, DatasetColumns, DatasetError, check_splits, load_dataset_bytes, stratified_split
 from ssa_core.dataformats import format_of
-from worker.jobstore import JobStore
+from ssa_core.errors import ConfigError
 
 log = logging.getLogger("ssa.service")
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -41,7 +44,7 @@ class Upload:
 class Submitted:
     job_id: str
     model_id: str
-    status: str
+    status: Status
     created: bool  # False: an earlier submission with the same Idempotency-Key
 
 
@@ -75,7 +78,7 @@ class JobSubmitter:
     def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None]):
         self.settings, self.store, self.jobs, self.enqueue = settings, store, jobs, enqueue
 
-    def submit(self, config: TrainJobConfig, train: Upload, dev: Upload | None,
+    def submit(self, config: TrainJobSpec, train: Upload, dev: Upload | None,
                idempotency_key: str | None = None) -> Submitted:
         """Validate everything, then record and queue the job (or return the job an earlier submission with the
         same Idempotency-Key made). Raises ApiError (409, 413, 422, 503)."""
@@ -100,7 +103,7 @@ class JobSubmitter:
         if name not in allowed:
             raise config_error("config.base_model", f"{name!r} is not allowed (allowed: {', '.join(allowed)})")
 
-    def validate_data(self, config: TrainJobConfig, train: Upload, dev: Upload | None) -> dict[str, Any]:
+    def validate_data(self, config: TrainJobSpec, train: Upload, dev: Upload | None) -> DataRecord:
         """Load and check the datasets and the configs they imply; the job's `data` record."""
         columns = DatasetColumns(config.text_column, config.text_pair_column, config.label_column)
         train_ds = self._load(train, columns, config)
@@ -114,7 +117,7 @@ class JobSubmitter:
         check_configs(config, train_ds)
         return data_record(train, dev, train_ds, split_train, split_dev, config, split=dev_ds is None)
 
-    def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobConfig) -> Dataset:
+    def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobSpec) -> Dataset:
         try:
             return load_dataset_bytes(upload.data, upload.filename, columns=columns, task=config.task,
                                       max_bytes=self.settings.max_upload_bytes)
@@ -122,27 +125,27 @@ class JobSubmitter:
             raise dataset_error(upload.field, exc) from None
 
     # ---- recording -----------------------------------------------------------------------------------
-    def _earlier(self, earlier: dict[str, str], print_now: str) -> Submitted:
-        if earlier.get("fingerprint") != print_now:
+    def _earlier(self, earlier: IdempotencyBinding, print_now: str) -> Submitted:
+        if earlier.fingerprint != print_now:
             raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different submission",
-                           {"field": "Idempotency-Key", "job_id": earlier.get("job_id")})
-        job = self.jobs.get(earlier["job_id"])
+                           {"field": "Idempotency-Key", "job_id": earlier.job_id})
+        job = self.jobs.get(earlier.job_id)
         if job is None:
             raise ApiError(409, "idempotency_conflict", "a submission with this Idempotency-Key is still being "
                            "recorded; retry in a moment", {"field": "Idempotency-Key"}, {"Retry-After": "1"})
         return Submitted(job.id, str(job.model_id), job.status, created=False)
 
-    def _create(self, job_id: str, config: TrainJobConfig, train: Upload, dev: Upload | None,
-                data: dict[str, Any]) -> Submitted:
+    def _create(self, job_id: str, config: TrainJobSpec, train: Upload, dev: Upload | None,
+                data: DataRecord) -> Submitted:
         model_id = config.model_id or default_model_id(config, job_id)
         if config.model_id and self.store.has_model(config.model_id):
             raise ApiError(409, "model_exists", f"config.model_id: model {model_id!r} already exists",
                            [{"field": "config.model_id", "message": "already exists"}])
         job_dir = self.store.job_dir(job_id)
         save_files(job_dir, train, dev, data)
-        request = config.model_dump()
-        (job_dir / "config.json").write_text(json.dumps({"config": request, "data": data}, indent=2))
-        self.jobs.create(job_id, config=request, data=data, model_id=model_id)
+        record = {"config": config.model_dump(mode="json"), "data": data.to_json_value()}
+        (job_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2))
+        self.jobs.create(job_id, config=config, data=data, model_id=model_id)
         try:
             self.enqueue(job_id)
         except Exception as exc:
@@ -150,59 +153,52 @@ class JobSubmitter:
             self.jobs.fail_if_active(job_id, f"could not be queued: {exc}")
             raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
                            {"job_id": job_id}, {"Retry-After": "10"}) from None
-        return Submitted(job_id, model_id, "queued", created=True)
+        return Submitted(job_id, model_id, QUEUED, created=True)
 
 
-def check_configs(config: TrainJobConfig, train: Dataset) -> None:
-    """Build ssa_core's configs once, so that their own checks fail here (422) rather than on a worker."""
-    values = config.model_dump()
+def check_configs(config: TrainJobSpec, train: Dataset) -> None:
+    """Build ssa_core's configs once (the worker's rule), so that their own checks fail here (422) rather than on
+    a worker."""
     try:
-        ModelConfig.from_dict({**values, "base_model": config.base_model, "labels": train.labels,
-                               "task": train.task})
-        TrainConfig.from_dict(values)
+        build_configs(config, base_model=config.base_model, labels=train.labels, task=train.task)
     except ConfigError as exc:
-        field = str(exc).split(":", 1)[0]
-        raise config_error(f"config.{field}", str(exc).split(":", 1)[-1].strip()) from None
-    if config.metric is not None and (config.metric in ("pearson", "spearman")) != (train.task == "regression"):
-        raise config_error("config.metric", f"{config.metric!r} does not fit a {train.task} task")
+        raise config_error("config" if exc.field is None else f"config.{exc.field}", exc.reason) from None
 
 
 def data_record(train: Upload, dev: Upload | None, full: Dataset, split_train: Dataset, split_dev: Dataset,
-                config: TrainJobConfig, split: bool) -> dict[str, Any]:
+                config: TrainJobSpec, split: bool) -> DataRecord:
     """What the worker needs to read the data back exactly as validated here (see worker.jobdata)."""
     columns = full.columns
-    record: dict[str, Any] = {
-        "files": {"train": stored_name("train", train.filename),
-                  "dev": stored_name("dev", dev.filename) if dev is not None else None},
-        "uploaded": {"train": train.filename, "dev": dev.filename if dev is not None else None},
-        "columns": {"text": columns.text, "text_pair": columns.text_pair, "label": columns.label},
-        "task": full.task, "labels": list(full.labels), "pair": full.pair,
-        "train_examples": len(split_train.examples), "dev_examples": len(split_dev.examples),
-        "split": None,
-    }
-    if split:
-        record["split"] = {"from": "train", "dev_fraction": config.dev_fraction, "seed": config.seed,
-                           "dev_rows": [example.row for example in split_dev.examples]}
-    return record
+    dev_rows = [example.row for example in split_dev.examples]
+    return DataRecord(
+        files=FilePair(train=stored_name("train", train.filename),
+                       dev=stored_name("dev", dev.filename) if dev is not None else None),
+        uploaded=FilePair(train=train.filename, dev=dev.filename if dev is not None else None),
+        columns=Columns(text=columns.text, text_pair=columns.text_pair, label=columns.label),
+        task=full.task, labels=list(full.labels), pair=full.pair,
+        train_examples=len(split_train.examples), dev_examples=len(split_dev.examples),
+        split=SplitRecord(dev_fraction=config.dev_fraction, seed=config.seed, dev_rows=dev_rows) if split else None)
 
 
 def stored_name(field: str, filename: str) -> str:
     return f"{field}.{format_of(filename)}"
 
 
-def save_files(job_dir: Path, train: Upload, dev: Upload | None, data: dict[str, Any]) -> None:
+def save_files(job_dir: Path, train: Upload, dev: Upload | None, data: DataRecord) -> None:
     job_dir.mkdir(parents=True, exist_ok=True)
+    names = {"train": data.files.train, "dev": data.files.dev}
     for upload in (train, dev):
-        if upload is not None:
-            (job_dir / data["files"][upload.field]).write_bytes(upload.data)
+        name = names.get(upload.field) if upload is not None else None
+        if upload is not None and name is not None:
+            (job_dir / name).write_bytes(upload.data)
 
 
-def fingerprint(config: TrainJobConfig, train: Upload, dev: Upload | None) -> str:
+def fingerprint(config: TrainJobSpec, train: Upload, dev: Upload | None) -> str:
     digest = hashlib.sha256(json.dumps(config.model_dump(), sort_keys=True).encode())
     for upload in (train, dev):
         digest.update(b"\0" if upload is None else hashlib.sha256(upload.data).digest())
     return digest.hexdigest()
 
 
-def default_model_id(config: TrainJobConfig, job_id: str) -> str:
+def default_model_id(config: TrainJobSpec, job_id: str) -> str:
     return f"{config.method}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{job_id[:6]}"

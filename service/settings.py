@@ -11,6 +11,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jobs.basemodels import parse_base_models
+from jobs.spec import DEFAULT_BASE_MODEL
+
 MiB = 1 << 20
 
 
@@ -75,21 +78,22 @@ class Settings(BaseSettings):
 
     # jobs
     allowed_base_models: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=("minilm",), description="Comma list of base-model names jobs may use; `name=path` pairs name a "
-        "local folder.")
+        default=(DEFAULT_BASE_MODEL,),
+        description="Comma list of base-model names jobs may use; `name=path` pairs name a local folder.")
 
     @field_validator("allowed_base_models", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, tuple | list):
+            parse_base_models(value)  # the worker's rule: ValueError naming a bad entry
         return value
 
     @property
     def base_models(self) -> dict[str, str | None]:
         """allowed_base_models as name -> local path (None: a name the worker resolves, e.g. minilm)."""
-        pairs = (entry.split("=", 1) if "=" in entry else (entry, None) for entry in self.allowed_base_models)
-        return {name.strip(): (path.strip() if path else None) for name, path in pairs}
+        return parse_base_models(self.allowed_base_models)
 
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None

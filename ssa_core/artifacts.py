@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ssa_core.errors import InvalidId, NotFound
+from ssa_core.modelmeta import METRICS_FILE, SSA_FILE, ModelMeta
+
 log = logging.getLogger("ssa.artifacts")
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -30,30 +33,21 @@ SAFE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.[a-z0-9_-])*\.?$"
 ID_MAX_LENGTH = 64
 _ID_RE = re.compile(ID_PATTERN)
 ACTIVE_FILE = "active.json"
-SSA_FILE = "ssa.json"
-METRICS_FILE = "metrics.json"
 CHUNK = 1 << 20
 INCOMPRESSIBLE = frozenset({".onnx", ".safetensors", ".bin", ".pt", ".ort"})
 
 
-class InvalidId(ValueError):
-    """An id that does not match ID_PATTERN, contains '..', or would leave the store."""
-
-
-class NotFound(KeyError):
-    """No published model (or job) with that id."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "not found"
+__all__ = ["ACTIVE_FILE", "ID_MAX_LENGTH", "ID_PATTERN", "SAFE_ID_PATTERN", "ArtifactStore", "InvalidId", "ModelInfo",
+           "NotFound", "atomic_write_text", "read_model_info", "slugify", "validate_id"]
 
 
 def validate_id(value: str, kind: str = "model id") -> str:
     """`value` itself when it is a safe id; raises InvalidId naming the rule it breaks."""
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         rule = "use 1-64 characters a-z 0-9 . _ - starting with a letter or digit"
-        raise InvalidId(f"{kind} {value!r} is invalid: {rule}")
+        raise InvalidId(kind, value, f"is invalid: {rule}")
     if ".." in value:
-        raise InvalidId(f"{kind} {value!r} is invalid: '..' is not allowed")
+        raise InvalidId(kind, value, "is invalid: '..' is not allowed")
     return value
 
 
@@ -66,7 +60,7 @@ def slugify(name: str) -> str:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the store knows about one published model: ssa.json fields plus metrics.json."""
+    """What the store knows about one published model: ssa.json fields plus metrics.json (`meta`: all of ssa.json)."""
 
     model_id: str
     version: str
@@ -80,8 +74,8 @@ class ModelInfo:
     base_model: str | None
     metric: str | None
     dev_metric: float | None
+    meta: ModelMeta = field(repr=False)
     metrics: dict[str, Any] | None = None
-    meta: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,16 +92,14 @@ def _read_json(path: Path) -> Any:
 def read_model_info(model_dir: Path, model_id: str) -> ModelInfo:
     """ModelInfo from a model folder; raises ValueError when ssa.json is missing or malformed."""
     try:
-        meta = _read_json(model_dir / SSA_FILE)
+        meta = ModelMeta.read(model_dir)
         metrics = _read_json(model_dir / METRICS_FILE) if (model_dir / METRICS_FILE).is_file() else None
         return ModelInfo(
-            model_id=model_id, version=str(meta["version"]), path=model_dir, created_at=meta.get("created_at"),
-            method=str(meta["method"]), task=str(meta["task"]), labels=tuple(meta.get("labels") or ()),
-            max_length=int(meta["max_length"]), pair=bool(meta.get("pair", False)),
-            base_model=meta.get("base_model"), metric=meta.get("metric"), dev_metric=meta.get("dev_metric"),
-            metrics=metrics, meta=meta,
+            model_id=model_id, version=meta.version, path=model_dir, created_at=meta.created_at, method=meta.method,
+            task=meta.task, labels=meta.labels, max_length=meta.max_length, pair=meta.pair,
+            base_model=meta.base_model, metric=meta.metric, dev_metric=meta.dev_metric, metrics=metrics, meta=meta,
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ModelMetaError is a ValueError
         raise ValueError(f"{model_dir}: unreadable model folder ({exc.__class__.__name__}: {exc})") from exc
 
 
@@ -140,7 +132,7 @@ class ArtifactStore:
     def _contained(self, parent: Path, name: str, kind: str) -> Path:
         path = (parent / validate_id(name, kind)).resolve()
         if path.parent != parent.resolve():
-            raise InvalidId(f"{kind} {name!r} resolves outside the store")
+            raise InvalidId(kind, name, "resolves outside the store")
         return path
 
     def model_dir(self, model_id: str) -> Path:
@@ -196,10 +188,9 @@ class ArtifactStore:
         staged = Path(staged)
         if not (staged / SSA_FILE).is_file():
             raise ValueError(f"{staged}: not a model folder (no {SSA_FILE})")
-        meta = _read_json(staged / SSA_FILE)
-        if meta.get("model_id") != model_id:
-            meta["model_id"] = model_id
-            atomic_write_text(staged / SSA_FILE, json.dumps(meta, indent=2))
+        meta = ModelMeta.read(staged)
+        if meta.model_id != model_id:
+            atomic_write_text(staged / SSA_FILE, meta.with_values(model_id=model_id).to_json())
         if target.exists():
             raise FileExistsError(f"model {model_id!r} already exists")
         try:
@@ -218,8 +209,8 @@ class ArtifactStore:
         model of the same version, the existing one is reused; by another version, '-<version>' is appended."""
         source = Path(source)
         meta = read_model_info(source, "import").meta
-        base = validate_id(model_id) if model_id else slugify(str(meta.get("model_id") or source.name))
-        version = str(meta["version"])
+        base = validate_id(model_id) if model_id else slugify(meta.model_id or source.name)
+        version = meta.version
         for candidate in (base, slugify(f"{base[:51]}-{version}")):
             if not self.has_model(candidate):
                 with self.staging() as stage:

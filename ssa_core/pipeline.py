@@ -22,17 +22,11 @@ from ssa_core.data import Dataset
 from ssa_core.explanations import attention_scores
 from ssa_core.export import ExportSpec, check_parity, export_onnx
 from ssa_core.modeling import SSAModel, build_model, load_model, save_weights
+from ssa_core.modelmeta import CARD_FILE, FORMAT_VERSION, METRICS_FILE, ONNX_FILE, SSA_FILE
 from ssa_core.probing import WeakExample
 from ssa_core.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
 from ssa_core.weak_labels import label_file, weak_label_record, write_jsonl
-
-SSA_FILE = "ssa.json"
-METRICS_FILE = "metrics.json"
-ONNX_FILE = "model.onnx"
-CARD_FILE = "card.md"
-# 2: ssa.json names `attention_scores`; a folder of format 1 pools by the released rule ("probability").
-FORMAT_VERSION = 2
 
 
 @dataclass

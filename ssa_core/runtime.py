@@ -4,17 +4,17 @@ with character spans into the original text. This module (and what it imports) m
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+from ssa_core.modelmeta import ONNX_FILE, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
 from ssa_core.textspans import Span, token_positions, token_spans, word_spans
 
 log = logging.getLogger("ssa.runtime")
@@ -133,39 +133,36 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def read_metadata(model_dir: Path) -> dict[str, Any]:
-    for name in ("ssa.json", "model.onnx", "tokenizer.json"):
+def read_metadata(model_dir: Path) -> ModelMeta:
+    """ssa.json of a servable folder (its runtime files present); raises ModelFolderError."""
+    for name in RUNTIME_FILES:
         if not (model_dir / name).is_file():
             raise ModelFolderError(f"{model_dir}: {name} is missing")
     try:
-        meta = json.loads((model_dir / "ssa.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{model_dir}/ssa.json is not valid JSON: {exc}") from exc
-    for key in ("model_id", "version", "method", "task", "labels", "max_length"):
-        if key not in meta:
-            raise ModelFolderError(f"{model_dir}/ssa.json lacks '{key}'")
-    return meta
+        return ModelMeta.read(model_dir)
+    except ModelMetaError as exc:
+        raise ModelFolderError(str(exc)) from exc
 
 
 class Predictor:
     """One loaded model: tokenizer + ONNX Runtime session."""
 
     def __init__(self, model_dir: Path, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 meta: dict[str, Any]) -> None:
+                 meta: ModelMeta) -> None:
         self.model_dir = model_dir
         self.session = session
         self.tokenizer = tokenizer
         self.meta = meta
-        self.model_id: str = meta["model_id"]
-        self.version: str = meta["version"]
-        self.labels: tuple[str, ...] = tuple(meta["labels"])
-        self.task: str = meta["task"]
-        self.method: str = meta["method"]
-        self.max_length: int = int(meta["max_length"])
-        self.pair: bool = bool(meta.get("pair", False))
+        self.model_id: str = meta.model_id
+        self.version: str = meta.version
+        self.labels: tuple[str, ...] = meta.labels
+        self.task: str = meta.task
+        self.method: str = meta.method
+        self.max_length: int = meta.max_length
+        self.pair: bool = meta.pair
         self.provider: str = session.get_providers()[0]
         self.input_names = [i.name for i in session.get_inputs()]
-        self.pad_id = int(meta.get("pad_token_id", 0))
+        self.pad_id = meta.pad_token_id
 
     @classmethod
     def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto",
@@ -180,9 +177,9 @@ class Predictor:
             options.intra_op_num_threads = intra_op_threads
         if not allow_spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(model_dir / "model.onnx"), options,
+        session = ort.InferenceSession(str(model_dir / ONNX_FILE), options,
                                        providers=choose_providers(provider))
-        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
         tokenizer.no_padding()
         tokenizer.no_truncation()
         predictor = cls(model_dir, session, tokenizer, meta)

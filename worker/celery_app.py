@@ -1,13 +1,13 @@
 """The Celery app: Redis broker and result backend, and every reliability setting in one place.
 
-No task code here: the service imports this module to enqueue jobs by task name (`send_task`), and the
-worker loads `worker.tasks` through `include`.
+No task code here: the worker loads `worker.tasks` through `include`. The broker, serializers and task routing
+come from `jobs.producer`, which the API uses to queue jobs by task name without importing this module.
 
 Why each setting:
 - JSON only: no pickle ever crosses Redis.
 - `task_acks_late` + `task_reject_on_worker_lost`: a message is acknowledged when the job ends, so a worker
   killed mid-job (SIGKILL, OOM) leaves it to be delivered again; the job then resumes from its last iteration
-  checkpoint. A Redis lease per job (worker.jobstore) keeps a second delivery from running while the first
+  checkpoint. A Redis lease per job (jobs.store) keeps a second delivery from running while the first
   copy still lives.
 - prefetch multiplier 1: a worker process reserves only the job it runs, so queued jobs go to idle workers.
 - one visibility timeout for broker and result backend: an unacknowledged message older than it is restored
@@ -18,12 +18,12 @@ Why each setting:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from celery import Celery
 
-from worker.settings import QUEUE, TASK_NAME, WorkerSettings
+from jobs.producer import producer_config
+from worker.settings import WorkerSettings
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -35,17 +35,10 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "unacked_mutex_expire": settings.restore_lock_s,
     }
     return {
-        "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
+        **producer_config(settings.redis_url),
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
-        "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "event_serializer": "json",
-        "accept_content": ["json"],
-        "result_accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
@@ -55,10 +48,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
-        "task_default_queue": QUEUE,
-        "task_routes": {TASK_NAME: {"queue": QUEUE}},
         "task_track_started": True,
-        "task_send_sent_event": True,
         "worker_send_task_events": True,
         "result_expires": 7 * 24 * 3600,
     }
@@ -70,17 +60,6 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
     celery = Celery("ssa", include=["worker.tasks"])
     celery.conf.update(celery_config(settings))
     return celery
-
-
-@lru_cache(maxsize=8)
-def producer_app(redis_url: str) -> Celery:
-    """An app that only sends tasks to the broker at `redis_url` (one per URL, reused)."""
-    return make_app(WorkerSettings(redis_url=redis_url))
-
-
-def enqueue_training(celery: Celery, job_id: str, *, countdown: float | None = None) -> None:
-    """Queue job `job_id` for a worker, by task name."""
-    celery.send_task(TASK_NAME, args=[job_id], queue=QUEUE, task_id=job_id, countdown=countdown)
 
 
 app = make_app()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from worker.settings import QUEUE, WorkerSettings
+from jobs.producer import QUEUE
+from worker.settings import WorkerSettings
 
 log = logging.getLogger("ssa.worker")
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-LOG_FILE = "log.txt"
+from jobs.folder import LOG_FILE
+
 FORMAT = "%(asctime)s %(levelname)s [attempt %(attempt)s] %(message)s"
 
 

@@ -8,7 +8,7 @@ from types import TracebackType
 
 import redis
 
-from worker.jobstore import JobStore
+from jobs.store import JobStore
 
 log = logging.getLogger("ssa.worker")
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import redis
 
+from jobs.records import IterationSummary, iteration_summary
+from jobs.store import JobStore
 from ssa_core.training import Progress
-from worker.jobstore import JobStore
 from worker.lease import Heartbeat
 
 WRITE_EVERY_S = 0.5
@@ -30,31 +31,11 @@ def fraction(progress: Progress) -> float:
     return LOADING + TRAINING * progress.step / progress.total_steps
 
 
-def iteration_summary(record: dict[str, Any], metric: str) -> dict[str, Any]:
-    """What GET /jobs/{id} shows of one iteration: dev metric, losses, kept-copy rate and weak-label stats."""
-    probe = record.get("probe") or {}
-    label_keys = ("selected", "probed_examples", "masked_copies", "kept_copies", "zero_label_share",
-                  "labelled_tokens_per_example", "masked_token_share", "original_accuracy")
-    return {
-        "iteration": record["iteration"],
-        "metric": metric,
-        "dev_metric": record["dev"].get(metric),
-        "dev": record["dev"],
-        "train_loss": record.get("train_loss"),
-        "cls_loss": record.get("cls_loss"),
-        "tok_loss": record.get("tok_loss"),
-        "share": record.get("share"),
-        "kept_rate": probe.get("kept_rate"),
-        "label_stats": {key: probe[key] for key in label_keys if key in probe} or None,
-        "seconds": record.get("seconds"),
-    }
-
-
 class JobProgress:
     """The `TrainingCallback` of one job attempt."""
 
     def __init__(self, jobs: JobStore, job_id: str, token: str, heartbeat: Heartbeat, metric: str,
-                 logger: logging.Logger, iterations: list[dict[str, Any]]) -> None:
+                 logger: logging.Logger, iterations: list[IterationSummary]) -> None:
         self.jobs, self.job_id, self.token = jobs, job_id, token
         self.heartbeat, self.metric, self.log = heartbeat, metric, logger
         self.iterations = iterations
@@ -122,10 +103,10 @@ class JobProgress:
             return None
         return round((now - started) / done * (progress.total_steps - progress.step), 1)
 
-    def _record(self, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    def _record(self, metrics: dict[str, Any]) -> list[IterationSummary]:
         summary = iteration_summary(metrics, self.metric)
-        self.iterations[:] = [i for i in self.iterations if i["iteration"] != summary["iteration"]] + [summary]
-        self.iterations.sort(key=lambda item: item["iteration"])
-        self.log.info("iteration %d: dev %s %.4f, train loss %.4f, kept rate %s", summary["iteration"], self.metric,
-                      summary["dev_metric"] or 0.0, summary["train_loss"] or 0.0, summary["kept_rate"])
+        self.iterations[:] = [i for i in self.iterations if i.iteration != summary.iteration] + [summary]
+        self.iterations.sort(key=lambda item: item.iteration)
+        self.log.info("iteration %d: dev %s %.4f, train loss %.4f, kept rate %s", summary.iteration, self.metric,
+                      summary.dev_metric or 0.0, summary.train_loss or 0.0, summary.kept_rate)
         return self.iterations

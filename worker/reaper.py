@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import redis
 
-from worker.jobstore import JobStore
+from jobs.records import RUNNING
+from jobs.store import JobStore
 
 log = logging.getLogger("ssa.worker")
 
@@ -28,7 +29,7 @@ class Reaper:
         requeued = []
         for job_id in self.jobs.orphans():
             job = self.jobs.get(job_id)
-            if job is None or job.status != "running":
+            if job is None or job.status != RUNNING:
                 continue
             if self.jobs.mark_requeued(job_id, job.attempts, self.marker_ttl_s):
                 self.requeue(job_id)

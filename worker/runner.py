@@ -13,26 +13,38 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from jobs.deploy import decide_deploy
+from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
+from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, Job, JobResult
+from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.config import ConfigError
 from ssa_core.data import DatasetError
-from ssa_core.pipeline import train_model
+from ssa_core.errors import ConfigError
+from ssa_core.pipeline import TrainResult, train_model
 from ssa_core.training import TrainingCancelled
 from worker.jobdata import JobInputError, JobInputs, load_inputs
 from worker.joblog import job_logger
-from worker.jobstore import Claim, Job, JobStore
 from worker.lease import Heartbeat
 from worker.progress import JobProgress
-from worker.publish import StorageError, check_writable, decide_deploy, job_staging, publish, storage_problem
+from worker.publish import StorageError, check_writable, job_staging, publish, storage_problem
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("ssa.worker")
-CHECKPOINTS, LABELS = "checkpoints", "labels"
 PERMANENT = (StorageError, JobInputError, ConfigError, DatasetError)
+LEASE_LOST = "lease-lost"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a succeeded attempt records on the job."""
+
+    deployed: bool
+    deploy_note: str
+    result: JobResult
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class Outcome:
     `retry`: this attempt failed and attempts are left; run again in `delay_s`."""
 
     action: Literal["done", "defer", "retry"]
-    status: str | None = None
+    status: str | None = None  # a job status, or what the delivery found (e.g. lease-lost)
     delay_s: float = 0.0
 
 
@@ -88,35 +100,35 @@ class JobRunner:
                 result = self._train(job, job_dir, progress, joblog)
             except BaseException as exc:  # every way out leaves the job in a known state
                 return self._failed(job, token, attempt, exc, progress, joblog)
-            self.jobs.finish(job_id, token, "succeeded", stage="done", progress=1.0, error=None, **result)
-            self.jobs.add_event(job_id, "succeeded", worker=self.worker, attempt=attempt)
-            joblog.info("succeeded: model %s (%s)", job.model_id, result["deploy_note"])
-        return Outcome("done", status="succeeded")
+            self.jobs.finish(job_id, token, SUCCEEDED, stage="done", progress=1.0, error=None,
+                             deployed=result.deployed, deploy_note=result.deploy_note, result=result.result)
+            self.jobs.add_event(job_id, SUCCEEDED, worker=self.worker, attempt=attempt)
+            joblog.info("succeeded: model %s (%s)", job.model_id, result.deploy_note)
+        return Outcome("done", status=SUCCEEDED)
 
-    def _train(self, job: Job, job_dir: Path, progress: JobProgress, joblog: logging.Logger) -> dict[str, Any]:
+    def _train(self, job: Job, job_dir: Path, progress: JobProgress, joblog: logging.Logger) -> Finished:
         check_writable(self.store)
         inputs = load_inputs(job_dir, job.config, job.data, self.settings.allowed_base_models)
         progress.metric = inputs.train_cfg.metric_for(inputs.model_cfg.task)
-        checkpoints = job_dir / CHECKPOINTS
+        checkpoints = job_dir / CHECKPOINTS_DIR
         if (checkpoints / "latest.json").is_file():
             joblog.info("resuming from the checkpoint in %s", checkpoints)
         model_id = str(job.model_id)
         with job_staging(self.store, job.id) as staged:
-            outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS, progress, model_id)
+            outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS_DIR, progress, model_id)
             progress.set_stage("publishing", 0.99)
             publish(self.store, staged, model_id, job.id)
-        decision = decide_deploy(self.store, job.config.get("deploy", "never"), model_id,
-                                 self.settings.deploy_max_attention_entropy)
+        decision = decide_deploy(self.store, job.config.deploy, model_id, self.settings.deploy_max_attention_entropy)
         if decision.deploy:
             self.store.set_active_model(model_id)
         self._drop_checkpoints(job.id)
         metrics = outcome.metrics
-        summary = {"model_id": model_id, "metric": metrics["metric"], "dev_metric": metrics["dev"][metrics["metric"]],
-                   "best_iteration": metrics["best_iteration"], "parity_max_abs_diff": outcome.parity}
-        return {"deployed": decision.deploy, "deploy_note": decision.note, "result": summary}
+        summary = JobResult(model_id=model_id, metric=metrics["metric"], dev_metric=metrics["dev"][metrics["metric"]],
+                            best_iteration=metrics["best_iteration"], parity_max_abs_diff=outcome.parity)
+        return Finished(decision.deploy, decision.note, summary)
 
     def _fit(self, inputs: JobInputs, staged: Path, checkpoints: Path, labels: Path, progress: JobProgress,
-             model_id: str) -> Any:
+             model_id: str) -> TrainResult:
         return train_model(inputs.train, inputs.dev, inputs.model_cfg, inputs.train_cfg, staged, callback=progress,
                            checkpoint_dir=checkpoints, labels_dir=labels, device=self.device, model_id=model_id)
 
@@ -125,13 +137,13 @@ class JobRunner:
                 joblog: logging.Logger) -> Outcome:
         if progress.lease_lost:  # another worker holds the job now: leave its state alone
             joblog.warning("stopped: another worker holds the job's lease now")
-            return Outcome("done", status="lease-lost")
+            return Outcome("done", status=LEASE_LOST)
         if isinstance(exc, TrainingCancelled) and progress.cancelled:
             self._drop_checkpoints(job.id)
-            self.jobs.finish(job.id, token, "cancelled", stage="cancelled", error=None)
-            self.jobs.add_event(job.id, "cancelled", worker=self.worker, attempt=attempt)
+            self.jobs.finish(job.id, token, CANCELLED, stage=CANCELLED, error=None)
+            self.jobs.add_event(job.id, CANCELLED, worker=self.worker, attempt=attempt)
             joblog.info("cancelled: %s", exc)
-            return Outcome("done", status="cancelled")
+            return Outcome("done", status=CANCELLED)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise exc
         message, permanent = describe(exc, self.settings)
@@ -140,14 +152,14 @@ class JobRunner:
         if permanent or attempt >= self.settings.max_attempts:
             error = message if permanent else f"failed after {attempt} attempts; last: {message}"
             self._drop_checkpoints(job.id)
-            self.jobs.finish(job.id, token, "failed", stage="failed", error=error)
-            return Outcome("done", status="failed")
-        self.jobs.finish(job.id, token, "queued", stage="waiting to retry", error=message, eta_s=None)
-        return Outcome("retry", status="queued", delay_s=self.settings.retry_delay_s)
+            self.jobs.finish(job.id, token, FAILED, stage=FAILED, error=error)
+            return Outcome("done", status=FAILED)
+        self.jobs.finish(job.id, token, QUEUED, stage="waiting to retry", error=message, eta_s=None)
+        return Outcome("retry", status=QUEUED, delay_s=self.settings.retry_delay_s)
 
     def _drop_checkpoints(self, job_id: str) -> None:
         """A job that has ended is never resumed: its checkpoints (about 4x the model's size) go."""
-        shutil.rmtree(self.store.job_dir(job_id) / CHECKPOINTS, ignore_errors=True)
+        shutil.rmtree(self.store.job_dir(job_id) / CHECKPOINTS_DIR, ignore_errors=True)
 
 
 def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:

@@ -7,9 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-QUEUE = "ssa-train"
-TASK_NAME = "ssa.train"
-DEFAULT_BASE_MODEL = "minilm"
+from jobs.spec import DEFAULT_BASE_MODEL
 
 
 class WorkerSettings(BaseSettings):
@@ -62,31 +60,3 @@ class WorkerSettings(BaseSettings):
         """Lifetime of the lock a worker takes while restoring messages: a worker killed while holding it blocks
         restores for this long, so it stays well below the visibility timeout."""
         return max(2, min(300, self.visibility_timeout_s // 2))
-
-
-def parse_base_models(spec: str) -> dict[str, str | None]:
-    """`"minilm,tiny=/models/tiny"` -> {"minilm": None, "tiny": "/models/tiny"} (None: the built-in encoder)."""
-    models: dict[str, str | None] = {}
-    for item in (part.strip() for part in spec.split(",")):
-        if not item:
-            continue
-        name, sep, path = item.partition("=")
-        if not name.strip() or (sep and not path.strip()):
-            raise ValueError(f"SSA_ALLOWED_BASE_MODELS: bad entry {item!r} (expected name or name=path)")
-        models[name.strip()] = path.strip() if sep else None
-    return models
-
-
-def resolve_base_model(name: str, spec: str) -> str:
-    """The folder (or hub id) of an allowed base model; ValueError naming the allowed ones otherwise."""
-    models = parse_base_models(spec)
-    if name not in models:
-        raise ValueError(f"base model {name!r} is not allowed on this worker (allowed: {', '.join(models)})")
-    path = models[name]
-    if path is not None:
-        return path
-    if name != DEFAULT_BASE_MODEL:
-        raise ValueError(f"base model {name!r} has no folder: write it as {name}=/path/to/model")
-    from ssa_core.config import default_base_model
-
-    return default_base_model()

@@ -13,11 +13,12 @@ from celery import Task
 from celery.exceptions import WorkerLostError
 from celery.signals import worker_init, worker_ready
 
+from jobs.producer import TASK_NAME, enqueue_training
+from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
-from worker.celery_app import app, enqueue_training
-from worker.jobstore import JobStore
+from worker.celery_app import app
 from worker.reaper import Reaper
-from worker.settings import TASK_NAME, WorkerSettings
+from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from worker.runner import JobRunner

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.deps import BatcherDep, ManagerDep, MetricsDep
+from service.deps import BatcherDep, BootstrapStatusDep, ManagerDep, MetricsDep
 from service.schemas import Health, Readiness
+from service.wiring import BootstrapStatus
 
 log = logging.getLogger("ssa.service")
 router = APIRouter(tags=["health"])
@@ -23,11 +23,8 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-def bootstrap_progress(request: Request) -> dict[str, Any] | None:
-    """Progress of the first-run training job, from the hook the jobs module may set on app.state."""
-    hook: Callable[[], dict[str, Any] | None] | None = getattr(request.app.state, "bootstrap_status", None)
-    if hook is None:
-        return None
+def bootstrap_progress(hook: BootstrapStatus) -> dict[str, Any] | None:
+    """Progress of the first-run training job (None when there is none, or the status cannot be read)."""
     try:
         return hook()
     except Exception:
@@ -36,7 +33,7 @@ def bootstrap_progress(request: Request) -> dict[str, Any] | None:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "Not ready"}})
-async def readyz(request: Request, manager: ManagerDep) -> JSONResponse:
+async def readyz(manager: ManagerDep, bootstrap_status: BootstrapStatusDep) -> JSONResponse:
     """200 once a model is loaded and its warm-up inference passed; 503 with the reason (and the progress of the
     bootstrap training job, when one is running) until then."""
     loaded = manager.current
@@ -44,7 +41,7 @@ async def readyz(request: Request, manager: ManagerDep) -> JSONResponse:
         ready=loaded is not None, reason=None if loaded else manager.status,
         model_id=loaded.info.model_id if loaded else None, model_version=loaded.info.version if loaded else None,
         provider=loaded.predictor.provider if loaded else None,
-        bootstrap=None if loaded else bootstrap_progress(request))
+        bootstrap=None if loaded else bootstrap_progress(bootstrap_status))
     return JSONResponse(body.model_dump(), status_code=200 if loaded else 503)
 
 

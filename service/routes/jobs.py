@@ -1,6 +1,6 @@
 """Training jobs: submit (validated before queueing), list, inspect, cancel, weak labels and log.
 
-Jobs run on Celery workers; their state lives in Redis (worker.jobstore) and their files in the job folder."""
+Jobs run on Celery workers; their state lives in Redis (jobs.store) and their files in the job folder."""
 
 from __future__ import annotations
 
@@ -9,60 +9,26 @@ from collections.abc import Iterator
 from pathlib import Path as FilePath
 from typing import Annotated
 
-import redis
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from service.bootstrap import Bootstrap
-from service.deps import ReadKeyDep, SettingsDep, StoreDep, WriteKeyDep
-from service.errors import ApiError, error_response, error_responses
+from jobs.folder import LABEL_FILE, LABELS_DIR, LOG_FILE
+from jobs.records import Job
+from jobs.store import JobStore
+from service.deps import JobsDep, ReadKeyDep, SettingsDep, StoreDep, SubmitterDep, WriteKeyDep
+from service.errors import ApiError, error_responses
 from service.jobconfig import parse_config
 from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
-from service.jobsubmit import JobSubmitter, read_upload
+from service.jobsubmit import read_upload
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
-from worker.celery_app import enqueue_training, producer_app
-from worker.jobstore import Job, JobStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-LABELS_DIR, LOG_FILE = "labels", "log.txt"
-LABEL_FILE = re.compile(r"^iter(\d+)\.jsonl$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 CHUNK = 1 << 16
-API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503
-
-
-def setup(app: FastAPI) -> None:
-    """Called by create_app: the job store, the submitter, the Redis-down handler and the first-run bootstrap."""
-    settings, store = app.state.settings, app.state.store
-    jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
-    submitter = JobSubmitter(settings, store, jobs, lambda job_id: enqueue_training(
-        producer_app(settings.redis_url), job_id))
-    app.state.jobs, app.state.job_submitter = jobs, submitter
-    bootstrap = Bootstrap(settings, store, jobs, submitter)
-    app.state.bootstrap, app.state.bootstrap_status = bootstrap, bootstrap.status
-    app.state.startup_hooks.append(bootstrap.on_startup)
-    app.add_exception_handler(redis.RedisError, _redis_down)
-
-
-def _redis_down(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(503, "job_store_unavailable", "the job store (Redis) is unreachable; try again later",
-                          None, {"Retry-After": "5"})
-
-
-def get_jobs(request: Request) -> JobStore:
-    jobs: JobStore = request.app.state.jobs
-    return jobs
-
-
-def get_submitter(request: Request) -> JobSubmitter:
-    submitter: JobSubmitter = request.app.state.job_submitter
-    return submitter
 
 
 JobId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH, description="A job id",
                             examples=["5f0c3e0a9d6b4c1e8a7f2b3c4d5e6f70"])]
-JobsDep = Annotated[JobStore, Depends(get_jobs)]
-SubmitterDep = Annotated[JobSubmitter, Depends(get_submitter)]
 
 
 def find_job(jobs: JobStore, job_id: str) -> Job:
@@ -95,7 +61,7 @@ def submit_job(
     train_upload = read_upload("train", train.filename, train.file, limit)
     dev_upload = read_upload("dev", dev.filename, dev.file, limit) if dev is not None and dev.filename else None
     done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)
-    body = JobCreated(job_id=done.job_id, status_url=f"/jobs/{done.job_id}", status=done.status,  # type: ignore[arg-type]
+    body = JobCreated(job_id=done.job_id, status_url=f"/jobs/{done.job_id}", status=done.status,
                       model_id=done.model_id, created=done.created)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.status_url})
 
@@ -125,12 +91,13 @@ def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: JobId) -> JobInfo:
 def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: JobId) -> JSONResponse:
     """A queued job is cancelled at once and never starts; a running one stops at its next training step."""
     job = find_job(jobs, job_id)
-    outcome, status = jobs.request_cancel(job.id)
-    if outcome not in ("cancelled", "requested"):
-        raise ApiError(409, "job_finished", f"job {job_id!r} has already ended ({status})", {"status": status})
-    jobs.add_event(job.id, "cancel-requested" if outcome == "requested" else "cancelled")
+    cancel = jobs.request_cancel(job.id)
+    if not cancel.accepted:
+        raise ApiError(409, "job_finished", f"job {job_id!r} has already ended ({cancel.status})",
+                       {"status": cancel.status})
+    jobs.add_event(job.id, "cancel-requested" if cancel.outcome == "requested" else cancel.outcome)
     updated = find_job(jobs, job.id)
-    return JSONResponse(job_info(updated).model_dump(), status_code=202)
+    return JSONResponse(job_info(updated).model_dump(mode="json", by_alias=True), status_code=202)
 
 
 @router.get("/{job_id}/labels", responses={200: {"content": {"application/x-ndjson": {}},

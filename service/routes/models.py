@@ -11,6 +11,7 @@ from service.deps import ManagerDep, ReadKeyDep, StoreDep, WriteKeyDep
 from service.errors import ApiError, error_responses
 from service.schemas import DeployResponse, ModelList, ModelOut
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
+from ssa_core.modelmeta import CARD_FILE
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -18,14 +19,11 @@ ModelId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
                               examples=["sentiment-minilm"])]
 
 
-SSA_SETTINGS = ("lambda_tok", "tau", "cls_weight", "attention_temperature", "attention_scores", "pool_transform")
-
-
 def model_out(info: ModelInfo, active: str | None, served: str | None, with_card: bool = False) -> ModelOut:
     data = info.to_dict()
     data.pop("path")
-    data["ssa"] = {key: info.meta[key] for key in SSA_SETTINGS if key in info.meta}
-    card = info.path / "card.md"
+    data["ssa"] = info.meta.ssa_settings
+    card = info.path / CARD_FILE
     if with_card and card.is_file():
         data["card"] = card.read_text(encoding="utf-8", errors="replace")
     return ModelOut(**data, active=info.model_id == active, loaded=info.model_id == served)

@@ -10,11 +10,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from jobs.store import JobStore
 from service.app import create_app
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore
 from tests.worker.procs import RedisServer, WorkerProcess, jsonl, wait_for, worker_env
-from worker.jobstore import JobStore
 
 API_KEY = "jobs-test-key"
 QUICK = {"base_model": "tiny", "iterations": 1, "max_length": 32, "batch_size": 8, "method": "hybrid"}

@@ -10,10 +10,12 @@ from importlib.metadata import entry_points
 import pytest
 from pydantic import ValidationError
 
+from jobs.basemodels import parse_base_models, resolve_base_model
+from jobs.producer import QUEUE, TASK_NAME
 from tests.worker.procs import REPO
 from worker.celery_app import celery_config, make_app
 from worker.cli import register, run_worker, worker_argv
-from worker.settings import QUEUE, TASK_NAME, WorkerSettings, parse_base_models, resolve_base_model
+from worker.settings import WorkerSettings
 
 
 def test_reliability_settings_come_from_the_settings() -> None:

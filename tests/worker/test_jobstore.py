@@ -6,8 +6,15 @@ import time
 
 import pytest
 
+from jobs.records import Claim, Columns, DataRecord, FilePair, IdempotencyBinding, IterationSummary
+from jobs.spec import TrainJobSpec
+from jobs.store import JobStore
 from tests.worker.procs import RedisServer
-from worker.jobstore import Claim, JobStore
+
+SPEC = TrainJobSpec(iterations=2)
+DATA = DataRecord(files=FilePair(train="train.jsonl"), uploaded=FilePair(train="t.jsonl"), columns=Columns(),
+                  task="classification", labels=["a", "b"], pair=False, train_examples=8, dev_examples=2)
+ITERATION = IterationSummary(iteration=0, metric="accuracy", dev_metric=0.5, dev={"accuracy": 0.5})
 
 
 @pytest.fixture
@@ -16,7 +23,7 @@ def jobs(redis_server: RedisServer) -> JobStore:
 
 
 def make(jobs: JobStore, job_id: str = "job1") -> str:
-    jobs.create(job_id, config={"iterations": 2}, data={"task": "classification"}, model_id=f"model-{job_id}")
+    jobs.create(job_id, config=SPEC, data=DATA, model_id=f"model-{job_id}")
     return job_id
 
 
@@ -29,7 +36,7 @@ def test_create_then_get_round_trips_every_field(jobs: JobStore) -> None:
     job = jobs.get("job1")
     assert job is not None
     assert (job.status, job.stage, job.attempts, job.model_id) == ("queued", "queued", 0, "model-job1")
-    assert job.config == {"iterations": 2} and job.data == {"task": "classification"}
+    assert job.config == SPEC and job.data == DATA
     assert job.eta_s is None and job.error is None and not job.cancel_requested
     assert jobs.get("nope") is None
 
@@ -48,12 +55,12 @@ def test_claim_takes_the_lease_and_a_second_copy_is_told_who_holds_it(jobs: JobS
 def test_only_the_lease_holder_may_write(jobs: JobStore) -> None:
     make(jobs)
     claim(jobs, "job1", "a")
-    assert jobs.update("job1", "a", stage="training", progress=0.5, iterations=[{"iteration": 0}])
+    assert jobs.update("job1", "a", stage="training", progress=0.5, iterations=[ITERATION])
     assert not jobs.update("job1", "b", stage="hijacked")
     assert not jobs.heartbeat("job1", "b", 5)
     assert not jobs.finish("job1", "b", "failed", error="no")
     job = jobs.get("job1")
-    assert job is not None and (job.stage, job.progress, job.iterations) == ("training", 0.5, [{"iteration": 0}])
+    assert job is not None and (job.stage, job.progress, job.iterations) == ("training", 0.5, [ITERATION])
     assert jobs.finish("job1", "a", "succeeded", progress=1.0)
     job = jobs.get("job1")
     assert job is not None and job.status == "succeeded" and job.finished_at is not None
@@ -146,7 +153,7 @@ def test_list_is_newest_first_paged_and_filtered(jobs: JobStore) -> None:
 
 def test_idempotency_key_binds_once(jobs: JobStore) -> None:
     assert jobs.reserve_idempotency_key("k", "j1", "print-1", 60) is None
-    assert jobs.reserve_idempotency_key("k", "j2", "print-2", 60) == {"job_id": "j1", "fingerprint": "print-1"}
+    assert jobs.reserve_idempotency_key("k", "j2", "print-2", 60) == IdempotencyBinding("j1", "print-1")
     jobs.release_idempotency_key("k", "j2")  # not its binding: kept
     assert jobs.reserve_idempotency_key("k", "j3", "print-3", 60) is not None
     jobs.release_idempotency_key("k", "j1")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from jobs.deploy import decide_deploy
 from ssa_core.artifacts import ArtifactStore
 from worker.publish import (
     StorageError,
     check_writable,
-    decide_deploy,
     job_staging,
     publish,
     storage_problem,
@@ -62,7 +62,7 @@ def test_if_better_refuses_uniform_attention_before_comparing_scores(store: Arti
                                                           f"(normalised entropy {entropy:.3f} >")
     assert decide_deploy(store, "if_better", "better", max_entropy=min(1.0, entropy + 0.01)).deploy
     assert decide_deploy(store, "always", "better", max_entropy=entropy - 0.01).deploy  # if_better only
-    baseline = store.get_model("better").meta | {"method": "baseline"}
+    baseline = {**store.get_model("better").meta, "method": "baseline"}
     (store.model_dir("better") / "ssa.json").write_text(json.dumps(baseline))
     assert decide_deploy(store, "if_better", "better", max_entropy=0.01).deploy  # no attention: not judged
 

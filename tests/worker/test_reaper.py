@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 
+from jobs.spec import TrainJobSpec
+from jobs.store import JobStore
 from tests.worker.procs import RedisServer
-from worker.jobstore import JobStore
+from tests.worker.test_jobstore import DATA
 from worker.reaper import Reaper
 
 
 def test_orphans_are_requeued_once_and_live_jobs_are_left_alone(redis_server: RedisServer) -> None:
     jobs = JobStore.from_url(redis_server.url)
     for job_id in ("dead", "alive", "waiting"):
-        jobs.create(job_id, config={}, data={}, model_id=job_id)
+        jobs.create(job_id, config=TrainJobSpec(), data=DATA, model_id=job_id)
     jobs.claim("dead", token="a", worker="wa", ttl_s=0.05, max_attempts=3)
     jobs.claim("alive", token="b", worker="wb", ttl_s=30, max_attempts=3)
     time.sleep(0.1)

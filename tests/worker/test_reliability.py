@@ -60,7 +60,7 @@ def test_sigkill_mid_job_is_requeued_by_the_reaper(stack: JobStack, sentiment_ro
 
 def test_second_delivery_while_leased_is_deferred_not_run(stack: JobStack,
                                                           sentiment_rows: list[dict[str, Any]]) -> None:
-    from worker.celery_app import enqueue_training, producer_app
+    from jobs.producer import enqueue_training, producer_app
 
     stack.start_workers("one", "two")
     job_id = stack.submit_ok(sentiment_rows[:48], {**QUICK, "iterations": 2, "batch_size": 4})

@@ -1,4 +1,4 @@
-"""Training-job state in Redis (redis-py only: the API imports this module, so no Celery and no torch here).
+"""Training-job state in Redis (redis-py only: the API and the worker both use it; no Celery and no torch here).
 
 Keys (prefix `ssa`): hash `ssa:job:<id>` (the job), sorted sets `ssa:jobs` and `ssa:jobs:<status>` (indexes by
 creation time), `ssa:lease:<id>` (which worker runs the job; expires unless its heartbeat refreshes it),
@@ -10,17 +10,32 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import redis
+from pydantic import BaseModel, TypeAdapter
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-STATUSES: tuple[Status, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+from jobs.records import (
+    QUEUED,
+    RUNNING,
+    TERMINAL,
+    CancelOutcome,
+    CancelResult,
+    Claim,
+    ClaimOutcome,
+    DataRecord,
+    IdempotencyBinding,
+    IterationSummary,
+    Job,
+    JobResult,
+    Status,
+)
+from jobs.spec import TrainJobSpec
+
 MAX_EVENTS = 200
+_ITERATIONS = TypeAdapter(list[IterationSummary])
 
 FLOAT_FIELDS = frozenset({"progress", "eta_s", "created_at", "updated_at", "started_at", "finished_at",
                           "heartbeat_at"})
@@ -133,65 +148,41 @@ return 1
 """
 
 
-@dataclass
-class Job:
-    """One training job as the API shows it."""
-
-    id: str
-    status: Status
-    stage: str = "queued"
-    progress: float = 0.0
-    eta_s: float | None = None
-    iteration: int | None = None
-    step: int | None = None
-    total_steps: int | None = None
-    created_at: float = 0.0
-    updated_at: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    heartbeat_at: float | None = None
-    worker: str | None = None
-    attempts: int = 0
-    error: str | None = None
-    model_id: str | None = None
-    cancel_requested: bool = False
-    deployed: bool | None = None
-    deploy_note: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    iterations: list[dict[str, Any]] = field(default_factory=list)
-    result: dict[str, Any] | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What `JobStore.claim` found: `claimed` (run it, `attempt` set), `leased` (another worker holds it:
-    `detail` names the holder), `terminal`, `cancelled` (it was, now it is), `exhausted`, or `missing`."""
-
-    outcome: Literal["claimed", "leased", "terminal", "cancelled", "exhausted", "missing"]
-    detail: str = ""
-    attempt: int = 0
+def _plain(value: Any) -> Any:
+    """Records as JSON values (by alias), containers element by element."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def encode(value: Any) -> str:
-    """A field value as stored: '' for None, JSON for containers, '1'/'0' for booleans."""
+    """A field value as stored: '' for None, JSON for records and containers, '1'/'0' for booleans."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, BaseModel | dict | list | tuple):
+        return json.dumps(_plain(value), separators=(",", ":"))
     return str(value)
 
 
+def _decode_json(name: str, text: str) -> Any:
+    value = json.loads(text)
+    if name == "config":
+        return TrainJobSpec.from_record(value)
+    if name == "data":
+        return DataRecord.model_validate(value) if value else None
+    if name == "iterations":
+        return _ITERATIONS.validate_python(value)
+    return JobResult.model_validate(value) if value is not None else None
+
+
 def decode_job(raw: dict[str, str]) -> Job:
+    """A job from its Redis hash (every field a string; absent or '' for None)."""
     values: dict[str, Any] = {}
     for name, text in raw.items():
         if name not in Job.__dataclass_fields__ or text == "":
@@ -203,7 +194,7 @@ def decode_job(raw: dict[str, str]) -> Job:
         elif name in BOOL_FIELDS:
             values[name] = text == "1"
         elif name in JSON_FIELDS:
-            values[name] = json.loads(text)
+            values[name] = _decode_json(name, text)
         else:
             values[name] = text
     return Job(**values)
@@ -271,7 +262,7 @@ class JobStore:
     def orphans(self, limit: int = 500) -> list[str]:
         """Running jobs whose lease has expired: their worker died (a claim sets status and lease together, and
         every end of a run clears both together)."""
-        ids = cast(list[str], self.redis.zrange(self.index_key("running"), 0, limit - 1))
+        ids = cast(list[str], self.redis.zrange(self.index_key(RUNNING), 0, limit - 1))
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.exists(self.lease_key(job_id))
@@ -291,23 +282,24 @@ class JobStore:
         return [json.loads(item) for item in cast(list[str], self.redis.lrange(self.events_key(job_id), 0, -1))]
 
     # ---- creating ------------------------------------------------------------------------------------
-    def create(self, job_id: str, *, config: dict[str, Any], data: dict[str, Any], model_id: str) -> Job:
+    def create(self, job_id: str, *, config: TrainJobSpec, data: DataRecord, model_id: str) -> Job:
         """Record a new queued job (one transaction: hash and both indexes)."""
         now = time.time()
-        job = Job(id=job_id, status="queued", created_at=now, updated_at=now, model_id=model_id, config=config,
+        job = Job(id=job_id, status=QUEUED, created_at=now, updated_at=now, model_id=model_id, config=config,
                   data=data)
         fields = {name: encode(value) for name, value in job.to_dict().items() if encode(value) != ""}
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.job_key(job_id), mapping=cast(Any, fields))
         pipe.zadd(self.index_key(), {job_id: now})
-        pipe.zadd(self.index_key("queued"), {job_id: now})
+        pipe.zadd(self.index_key(QUEUED), {job_id: now})
         pipe.execute()
         self.add_event(job_id, "created")
         return job
 
-    def reserve_idempotency_key(self, key: str, job_id: str, fingerprint: str, ttl_s: int) -> dict[str, str] | None:
+    def reserve_idempotency_key(self, key: str, job_id: str, fingerprint: str,
+                                ttl_s: int) -> IdempotencyBinding | None:
         """Bind `key` to `job_id` unless it is bound already (SET NX): None when bound now, else the earlier
-        binding `{"job_id", "fingerprint"}`."""
+        binding."""
         name = f"{self.prefix}:idem:{key}"
         value = json.dumps({"job_id": job_id, "fingerprint": fingerprint})
         if self.redis.set(name, value, nx=True, ex=ttl_s):
@@ -315,7 +307,8 @@ class JobStore:
         earlier = self.redis.get(name)
         if earlier is None:  # expired between the two commands: bind it now
             return self.reserve_idempotency_key(key, job_id, fingerprint, ttl_s)
-        return cast(dict[str, str], json.loads(cast(str, earlier)))
+        stored = json.loads(cast(str, earlier))
+        return IdempotencyBinding(str(stored.get("job_id", "")), str(stored.get("fingerprint", "")))
 
     def release_idempotency_key(self, key: str, job_id: str) -> None:
         """Forget `key` if it still points at `job_id` (the submission failed before the job existed)."""
@@ -332,7 +325,7 @@ class JobStore:
                                           max_attempts]
         outcome, detail = self._claim(keys=[self.job_key(job_id), self.lease_key(job_id)], args=args)
         attempt = int(detail) if outcome == "claimed" else 0
-        return Claim(outcome, detail, attempt)
+        return Claim(cast(ClaimOutcome, outcome), detail, attempt)
 
     def heartbeat(self, job_id: str, token: str, ttl_s: float) -> bool:
         """Extend the lease; False when `token` no longer holds it."""
@@ -368,8 +361,7 @@ class JobStore:
         pipe.execute()
 
     # ---- the API's side ------------------------------------------------------------------------------
-    def request_cancel(self, job_id: str) -> tuple[str, str]:
-        """(outcome, status): `cancelled` (it was queued: it never starts), `requested` (running: it stops at its
-        next step), `ended` (it had ended already, with `status`), or `missing`."""
+    def request_cancel(self, job_id: str) -> CancelResult:
+        """Cancel a queued job at once, or ask a running one to stop (see CancelResult)."""
         outcome, status = self._cancel(keys=[self.job_key(job_id)], args=[self.prefix, job_id, time.time()])
-        return str(outcome), str(status)
+        return CancelResult(cast(CancelOutcome, str(outcome)), str(status))

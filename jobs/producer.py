@@ -1,0 +1,43 @@
+"""Queues jobs by Celery task *name*, with only the settings a producer needs (broker URL, serializers, the task's
+queue): the API never imports the worker's Celery app, its task code or its settings. The worker's app starts from
+the same configuration."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Final
+
+from celery import Celery
+
+QUEUE: Final = "ssa-train"
+TASK_NAME: Final = "ssa.train"
+
+
+def producer_config(redis_url: str) -> dict[str, Any]:
+    """What every app that sends or runs jobs shares: where the broker is, JSON only, and the task's queue."""
+    return {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_default_queue": QUEUE,
+        "task_routes": {TASK_NAME: {"queue": QUEUE}},
+        "task_send_sent_event": True,  # Flower shows queued jobs
+    }
+
+
+@lru_cache(maxsize=8)
+def producer_app(redis_url: str) -> Celery:
+    """An app that only sends tasks to the broker at `redis_url` (one per URL, reused)."""
+    celery = Celery("ssa", set_as_current=False)
+    celery.conf.update(producer_config(redis_url))
+    return celery
+
+
+def enqueue_training(celery: Celery, job_id: str, *, countdown: float | None = None) -> None:
+    """Queue training job `job_id` on `celery`'s broker (the task id is the job id)."""
+    celery.send_task(TASK_NAME, args=[job_id], queue=QUEUE, task_id=job_id, countdown=countdown)

@@ -1,0 +1,185 @@
+"""The typed records of a training job as they cross processes (API -> Redis -> worker -> Redis -> API): job
+statuses, the deploy policy, the data record, iteration summaries, the result and the job itself.
+
+This is the only place that spells a job status or a deploy value; other modules use the names below."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.spec import TrainJobSpec
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+STATUSES: tuple[Status, ...] = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+TERMINAL: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+CancelOutcome = Literal["cancelled", "requested", "ended", "missing"]
+ClaimOutcome = Literal["claimed", "leased", "terminal", "cancelled", "exhausted", "missing"]
+
+
+class Record(BaseModel):
+    """A JSON record stored in a job's Redis hash: unknown keys (from newer writers) are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+
+    def to_json_value(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class FilePair(Record):
+    train: str
+    dev: str | None = None
+
+
+class Columns(Record):
+    """The dataset columns the API resolved (the text column may be auto-detected, hence None)."""
+
+    text: str | None = None
+    text_pair: str | None = None
+    label: str = "label"
+
+
+class SplitRecord(Record):
+    """The dev split the API drew from the train file when no dev file was uploaded."""
+
+    from_: str = Field(default="train", alias="from")
+    dev_fraction: float
+    seed: int
+    dev_rows: list[int]
+
+
+class DataRecord(Record):
+    """What the worker needs to read a job's data back exactly as the API validated it (see worker.jobdata)."""
+
+    files: FilePair
+    uploaded: FilePair
+    columns: Columns
+    task: Literal["classification", "regression"]
+    labels: list[str]
+    pair: bool
+    train_examples: int
+    dev_examples: int
+    split: SplitRecord | None = None
+
+
+class IterationSummary(Record):
+    """What GET /jobs/{id} shows of one finished iteration: dev metric, losses, kept-copy rate, weak-label stats."""
+
+    iteration: int
+    metric: str
+    dev_metric: float | None
+    dev: dict[str, float]
+    train_loss: float | None = None
+    cls_loss: float | None = None
+    tok_loss: float | None = None
+    share: float | None = None
+    kept_rate: float | None = None
+    label_stats: dict[str, Any] | None = None
+    seconds: float | None = None
+
+
+LABEL_STAT_KEYS = ("selected", "probed_examples", "masked_copies", "kept_copies", "zero_label_share",
+                   "labelled_tokens_per_example", "masked_token_share", "original_accuracy")
+
+
+def iteration_summary(record: dict[str, Any], metric: str) -> IterationSummary:
+    """The summary of one training-history record (ssa_core's `Trainer` history entry)."""
+    probe = record.get("probe") or {}
+    return IterationSummary(
+        iteration=record["iteration"], metric=metric, dev_metric=record["dev"].get(metric), dev=record["dev"],
+        train_loss=record.get("train_loss"), cls_loss=record.get("cls_loss"), tok_loss=record.get("tok_loss"),
+        share=record.get("share"), kept_rate=probe.get("kept_rate"),
+        label_stats={key: probe[key] for key in LABEL_STAT_KEYS if key in probe} or None,
+        seconds=record.get("seconds"))
+
+
+class JobResult(Record):
+    """The model a succeeded job published and its dev score."""
+
+    model_id: str
+    metric: str
+    dev_metric: float | None
+    best_iteration: int
+    parity_max_abs_diff: dict[str, float] = Field(default_factory=dict,
+                                                  description="ONNX vs PyTorch parity check, per output")
+
+
+@dataclass
+class Job:
+    """One training job as stored in Redis (jobs.store) and shown by the API."""
+
+    id: str
+    status: Status
+    stage: str = QUEUED
+    progress: float = 0.0
+    eta_s: float | None = None
+    iteration: int | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    created_at: float = 0.0
+    updated_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    worker: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    model_id: str | None = None
+    cancel_requested: bool = False
+    deployed: bool | None = None
+    deploy_note: str | None = None
+    config: TrainJobSpec = field(default_factory=TrainJobSpec)
+    data: DataRecord | None = None
+    iterations: list[IterationSummary] = field(default_factory=list)
+    result: JobResult | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (records as dicts)."""
+        values = asdict(self)
+        values["config"] = self.config.model_dump(mode="json")
+        values["data"] = self.data.to_json_value() if self.data is not None else None
+        values["iterations"] = [item.to_json_value() for item in self.iterations]
+        values["result"] = self.result.to_json_value() if self.result is not None else None
+        return values
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `JobStore.claim` found: `claimed` (run it, `attempt` set), `leased` (another worker holds it:
+    `detail` names the holder), `terminal`, `cancelled` (it was, now it is), `exhausted`, or `missing`."""
+
+    outcome: ClaimOutcome
+    detail: str = ""
+    attempt: int = 0
+
+
+class CancelResult(NamedTuple):
+    """What `JobStore.request_cancel` did: `cancelled` (it was queued: it never starts), `requested` (running: it
+    stops at its next step), `ended` (it had ended already, with `status`), or `missing`."""
+
+    outcome: CancelOutcome
+    status: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome in ("cancelled", "requested")
+
+
+@dataclass(frozen=True)
+class IdempotencyBinding:
+    """An Idempotency-Key's earlier binding: the job it made and the fingerprint of that submission."""
+
+    job_id: str
+    fingerprint: str

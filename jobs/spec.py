@@ -1,0 +1,100 @@
+"""The training job's spec (the `config` a client submits, stored with the job) and the one rule that turns a spec
+into ssa_core's `ModelConfig` / `TrainConfig`, used by the API (to refuse bad jobs early) and by the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ssa_core.artifacts import validate_id
+from ssa_core.config import MODEL_DEFAULTS as M
+from ssa_core.config import REGRESSION_METRICS, ModelConfig, Task, TrainConfig
+from ssa_core.config import TRAIN_DEFAULTS as T
+from ssa_core.errors import ConfigError, InvalidId
+
+Deploy = Literal["never", "if_better", "always"]
+NEVER: Final = "never"
+IF_BETTER: Final = "if_better"
+ALWAYS: Final = "always"
+DEFAULT_BASE_MODEL: Final = "minilm"
+
+
+class TrainJobSpec(BaseModel):
+    """Training job settings. Field names follow ssa_core's ModelConfig / TrainConfig."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["baseline", "co", "layer", "hybrid"] = "hybrid"
+    iterations: int = Field(
+        default=T["iterations"], ge=1, le=50, description="SSA iterations (the first is plain fine-tuning)"
+    )
+    lambda_tok: float = Field(default=M["lambda_tok"], ge=0.0, lt=1.0, description="weight of the token loss")
+    tau: float = Field(default=M["tau"], ge=0.0, lt=1.0, description="keep threshold on token importance")
+    cls_weight: float = Field(
+        default=M["cls_weight"], ge=0.0, le=1.0, description="share of [CLS] in the sentence vector"
+    )
+    learning_rate: float = Field(default=T["learning_rate"], gt=0.0, le=1.0)
+    batch_size: int = Field(default=T["batch_size"], ge=1, le=4096)
+    max_length: int = Field(
+        default=M["max_length"], ge=8, le=4096, description="tokens per input, longer inputs are cut"
+    )
+    seed: int = Field(default=T["seed"], ge=0, le=2**31 - 1)
+    label_mode: Literal["graded", "keep", "flip", "contrast"] = Field(
+        default=T["label_mode"], description="weak-label rule: graded (word-by-word probe, soft targets; default) "
+        "or the released code's 0/1 rules keep, flip, contrast")
+    attention_scores: Literal["logit", "probability"] = Field(
+        default=M["attention_scores"], description="what the SSA layer softmaxes: unbounded token scores (default) "
+        "or p_i over the kept set (the released code)")
+    base_model: str = Field(
+        default=DEFAULT_BASE_MODEL,
+        min_length=1,
+        max_length=100,
+        description="a name from the server's allow-list (SSA_ALLOWED_BASE_MODELS)",
+    )
+    text_column: str | None = Field(
+        default=None, min_length=1, max_length=200, description="default: text, else sentence1"
+    )
+    text_pair_column: str | None = Field(
+        default=None, min_length=1, max_length=200, description="default: text_pair / sentence2 when present"
+    )
+    label_column: str = Field(default="label", min_length=1, max_length=200)
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="default: inferred from the labels"
+    )
+    metric: Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"] | None = None
+    dev_fraction: float = Field(default=0.1, gt=0.0, lt=0.5, description="dev share split off when no dev file")
+    deploy: Deploy = Field(
+        default=NEVER,
+        description="make the new model the active one: never, if_better "
+        "(its dev metric beats the active model's), always",
+    )
+    model_id: str | None = Field(default=None, description="id of the new model (default: generated)")
+
+    @field_validator("model_id")
+    @classmethod
+    def _valid_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                validate_id(value)
+            except InvalidId as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @classmethod
+    def from_record(cls, stored: Mapping[str, Any]) -> TrainJobSpec:
+        """A spec read back from a job record: keys this version does not know are dropped, not refused."""
+        return cls.model_validate({key: value for key, value in stored.items() if key in cls.model_fields})
+
+
+def build_configs(spec: TrainJobSpec, *, base_model: str, labels: Sequence[str],
+                  task: Task) -> tuple[ModelConfig, TrainConfig]:
+    """The configs a job trains with: the spec's fields, the base model's folder (or, in the API, its allow-listed
+    name) and the labels and task of its data. Raises ConfigError naming the field."""
+    values = spec.model_dump()
+    model_cfg = ModelConfig.from_dict({**values, "base_model": base_model, "labels": tuple(labels), "task": task})
+    train_cfg = TrainConfig.from_dict(values)
+    if spec.metric is not None and (spec.metric in REGRESSION_METRICS) != (task == "regression"):
+        raise ConfigError(f"{spec.metric!r} does not fit a {task} task", field="metric")
+    return model_cfg, train_cfg

@@ -1,0 +1,75 @@
+"""The one place that wires the API: settings, artifact store, metrics, model manager, micro-batcher, job store,
+job submitter and first-run bootstrap, held in a typed `AppState` (FastAPI's `app.state`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.datastructures import State
+
+from jobs.producer import enqueue_training, producer_app
+from jobs.store import JobStore
+from service.batcher import BatchStats, MicroBatcher
+from service.bootstrap import Bootstrap
+from service.jobsubmit import JobSubmitter
+from service.metrics import ServiceMetrics
+from service.occlusion import OcclusionLane
+from service.serving import ModelManager
+from service.settings import Settings
+from ssa_core.artifacts import ArtifactStore
+
+API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503
+BootstrapStatus = Callable[[], dict[str, Any] | None]
+
+
+class AppState(State):
+    """What request handlers and the lifespan use; built once per app by `build_state`."""
+
+    settings: Settings
+    store: ArtifactStore
+    metrics: ServiceMetrics
+    manager: ModelManager
+    batcher: MicroBatcher
+    occlusion: OcclusionLane  # the occlusion explainer's own bounded lane, apart from the batcher
+    jobs: JobStore
+    job_submitter: JobSubmitter
+    bootstrap: Bootstrap
+    bootstrap_status: BootstrapStatus  # what /readyz shows of the first-run job (tests may replace it)
+
+
+def make_batcher(settings: Settings, metrics: ServiceMetrics) -> MicroBatcher:
+    def on_batch(stats: BatchStats) -> None:
+        metrics.batch_size.observe(stats.inputs)
+        metrics.batch_requests.observe(stats.requests)
+        metrics.inference_seconds.observe(stats.seconds)
+
+    return MicroBatcher(max_batch_size=settings.max_batch_size, max_wait_s=settings.max_wait_ms / 1000,
+                        queue_size=settings.queue_size, bucket_size=settings.bucket_size, on_batch=on_batch,
+                        on_queue=metrics.queue_depth.set)
+
+
+def build_state(settings: Settings) -> AppState:
+    """Every long-lived object of one API instance. Nothing connects yet (Redis is reached on first use)."""
+    state = AppState()
+    state.settings, state.metrics = settings, ServiceMetrics()
+    state.store = ArtifactStore(settings.home)
+    state.manager = ModelManager(state.store, settings, state.metrics)
+    state.batcher = make_batcher(settings, state.metrics)
+    state.occlusion = OcclusionLane(settings.occlusion_concurrency)
+    state.jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
+    redis_url = settings.redis_url
+    state.job_submitter = JobSubmitter(settings, state.store, state.jobs,
+                                       lambda job_id: enqueue_training(producer_app(redis_url), job_id))
+    state.bootstrap = Bootstrap(settings, state.store, state.jobs, state.job_submitter)
+    state.bootstrap_status = state.bootstrap.status
+    return state
+
+
+def app_state(app: FastAPI) -> AppState:
+    """The typed state of an app made by `service.app.create_app`."""
+    state = app.state
+    if not isinstance(state, AppState):
+        raise TypeError("this app was not built by service.app.create_app (its state is not an AppState)")
+    return state

@@ -1,0 +1,70 @@
+"""Model folders written before ssa_core.modelmeta existed (fixtures/model-folder-v1: ssa.json, metrics.json and
+card.md as the pipeline wrote them) still read, list, compare and show as before."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from jobs.deploy import decide_deploy
+from service.routes.models import model_out
+from ssa_core.artifacts import ArtifactStore
+from ssa_core.modelmeta import CARD_FILE, SSA_FILE, ModelMeta, ModelMetaError
+from worker.publish import stamp_job
+
+FOLDER = Path(__file__).parent / "fixtures" / "model-folder-v1"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    store = ArtifactStore(tmp_path / "home")
+    shutil.copytree(FOLDER, store.models_root / "sentiment-old")
+    return store
+
+
+def test_old_ssa_json_reads_with_typed_fields_and_every_key() -> None:
+    meta = ModelMeta.read(FOLDER)
+    assert (meta.model_id, meta.version, meta.method, meta.task) == ("sentiment-old", "3f2a9c1b7d40", "hybrid",
+                                                                     "classification")
+    assert meta.labels == ("negative", "positive") and meta.max_length == 128 and meta.pair is False
+    assert (meta.metric, meta.dev_metric, meta.job_id, meta.pad_token_id) == ("accuracy", 0.85,
+                                                                              "0123456789abcdef0123456789abcdef", 0)
+    assert meta["onnx"]["opset"] == 17 and meta.get("training", {})["iterations"] == 2
+    written = json.loads((FOLDER / SSA_FILE).read_text())
+    assert meta.to_dict() == written  # nothing is lost or added when it is written back
+
+
+def test_the_store_and_the_models_route_show_an_old_folder_as_before(store: ArtifactStore) -> None:
+    info = store.get_model("sentiment-old")
+    assert (info.version, info.dev_metric, info.metric, info.labels) == ("3f2a9c1b7d40", 0.85, "accuracy",
+                                                                         ("negative", "positive"))
+    assert info.metrics is not None and info.metrics["best_iteration"] == 1
+    out = model_out(info, active="sentiment-old", served=None, with_card=True)
+    assert out.ssa == {"lambda_tok": 0.3, "tau": 0.3, "cls_weight": 0.5, "attention_temperature": 1.0,
+                       "pool_transform": "none"}
+    assert out.card == (FOLDER / CARD_FILE).read_text() and out.active and not out.loaded
+    assert [model.model_id for model in store.list_models()] == ["sentiment-old"]
+
+
+def test_deploy_policy_compares_against_an_old_active_model(store: ArtifactStore, tmp_path: Path) -> None:
+    store.set_active_model("sentiment-old")
+    better = tmp_path / "better"
+    shutil.copytree(FOLDER, better)
+    meta = json.loads((better / SSA_FILE).read_text())
+    (better / SSA_FILE).write_text(json.dumps({**meta, "dev_metric": 0.9}))
+    stamp_job(better, "job-new")
+    store.publish_model(better, "sentiment-new")
+    decision = decide_deploy(store, "if_better", "sentiment-new")
+    assert decision.deploy and "0.9000 > 0.8500" in decision.note
+    assert store.get_model("sentiment-new").meta.job_id == "job-new"
+
+
+def test_a_folder_without_a_required_key_is_refused_by_name(tmp_path: Path) -> None:
+    meta = json.loads((FOLDER / SSA_FILE).read_text())
+    del meta["max_length"]
+    (tmp_path / SSA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelMetaError, match="lacks 'max_length'"):
+        ModelMeta.read(tmp_path)
