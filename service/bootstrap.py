@@ -25,10 +25,12 @@ SAMPLE_DIR = Path(ssa_core.__file__).resolve().parent / "samples" / "sentiment"
 
 
 def bootstrap_config(settings: Settings) -> TrainJobConfig:
-    """The default model's job: hybrid SSA on the allowed base model (minilm when allowed), deployed at once."""
+    """The default model's job: hybrid SSA on the allowed base model (minilm when allowed), deployed at once;
+    SSA_BOOTSTRAP_JOB replaces any of its settings but deploy and model_id."""
     names = list(settings.base_models)
     base = "minilm" if "minilm" in names or not names else names[0]
-    return TrainJobConfig(method="hybrid", base_model=base, deploy="always", model_id=BOOTSTRAP_MODEL_ID)
+    chosen = {"method": "hybrid", "base_model": base, **(settings.bootstrap_job or {})}
+    return TrainJobConfig(**chosen, deploy="always", model_id=BOOTSTRAP_MODEL_ID)
 
 
 class Bootstrap:
