@@ -35,7 +35,7 @@ import httpx
 import pytest
 
 from tests.deploy.composefile import REPO
-from tests.deploy.conftest import free_port
+from tests.deploy.conftest import COMPOSE_REPORT, free_port
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]
 
@@ -56,12 +56,11 @@ services:
       SSA_RETRY_DELAY_S: "1"
 """
 T = TypeVar("T")
-REPORT: list[str] = []
 
 
 def say(line: str) -> None:
     """A line for the test output (shown with the summary) and for docs/DEPLOY.md."""
-    REPORT.append(line)
+    COMPOSE_REPORT.append(line)
     print(f"[compose-e2e] {line}", file=sys.stderr, flush=True)
 
 
@@ -158,7 +157,6 @@ def compose(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield stack
     print(stack.logs(tail=60), file=sys.stderr)
     stack.run("down", "-v", "--remove-orphans", timeout=180, check=False)
-    print("\n".join(f"[compose-e2e] {line}" for line in REPORT), file=sys.stderr)
 
 
 def rows(name: str, start: int, count: int) -> bytes:
@@ -297,6 +295,7 @@ def test_a_job_submitted_with_curl_trains_and_deploys(compose: Compose, tmp_path
 
 def test_worker_killed_mid_job_finishes_it_once(compose: Compose) -> None:
     client = api(compose)
+    started = time.monotonic()
     job_id = client.submit("killed-mid-job", train_rows=128)
     wait_for(lambda: (j := client.job(job_id))["status"] == "running" and (j["step"] or 0) > 0, 600,
              "the job to be training", every=1, on_timeout=lambda: compose.logs("worker"))
@@ -309,10 +308,12 @@ def test_worker_killed_mid_job_finishes_it_once(compose: Compose) -> None:
     log = client.http.get(f"/jobs/{job_id}/log").text
     assert log.count("succeeded: model killed-mid-job") == 1, log
     assert [m["model_id"] for m in client.models()["models"]].count("killed-mid-job") == 1
+    say(f"worker SIGKILLed mid-job, up -d worker, job succeeded on attempt 2: {time.monotonic() - started:.0f} s")
 
 
 def test_redis_killed_with_queued_jobs_loses_none(compose: Compose) -> None:
     client = api(compose)
+    started = time.monotonic()
     compose.run("stop", "worker", timeout=200)
     queued = [client.submit(f"queued-{i}", train_rows=32, offset=100 * i) for i in range(2)]
     assert all(client.job(job_id)["status"] == "queued" for job_id in queued)
@@ -320,9 +321,10 @@ def test_redis_killed_with_queued_jobs_loses_none(compose: Compose) -> None:
     compose.run("kill", "-s", "SIGKILL", "redis")
     redis = compose.containers("redis") or compose.run("ps", "-a", "-q", "redis").stdout.split()
     assert compose.inspect(redis[0], "{{.State.ExitCode}}") == "137", "killed, so Redis could not save on exit"
+    restarted_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
     compose.run("up", "-d", "redis")
     compose.wait_healthy(("redis",), timeout=120)
-    redis_log = compose.run("logs", "--no-color", "--since", "2m", "redis").stdout
+    redis_log = compose.run("logs", "--no-color", "--since", restarted_at, "redis").stdout
     assert "DB loaded from append only file" in redis_log, redis_log
     assert "DB loaded from disk" not in redis_log
     assert compose.run("exec", "-T", "redis", "redis-cli", "config", "get", "appendonly").stdout.split() == [
@@ -331,6 +333,7 @@ def test_redis_killed_with_queued_jobs_loses_none(compose: Compose) -> None:
     compose.run("up", "-d", "worker")
     for job_id in queued:
         client.finished(job_id, 900, lambda: compose.logs("worker"))
+    say(f"redis SIGKILLed with 2 queued jobs, back from the AOF, both succeeded: {time.monotonic() - started:.0f} s")
 
 
 def test_down_and_up_keeps_models_and_the_active_model(compose: Compose) -> None:
@@ -351,6 +354,7 @@ def test_down_and_up_keeps_models_and_the_active_model(compose: Compose) -> None
 
 def test_two_workers_run_two_jobs_at_once(compose: Compose) -> None:
     client = api(compose)
+    started = time.monotonic()
     compose.run("up", "-d", "--scale", "worker=2", timeout=300)
     compose.wait_healthy(("worker",), timeout=240, replicas=2)
     hosts = {compose.inspect(c, "{{.Config.Hostname}}") for c in compose.containers("worker")}
@@ -367,6 +371,7 @@ def test_two_workers_run_two_jobs_at_once(compose: Compose) -> None:
     assert len(workers) == 2 and all(any(h in (w or "") for h in hosts) for w in workers), workers
     for job_id in jobs:
         client.finished(job_id, 900, lambda: compose.logs("worker"))
+    say(f"--scale worker=2, two jobs at once on two workers, both succeeded: {time.monotonic() - started:.0f} s")
 
 
 def test_gpu_override_validates(compose: Compose) -> None:
