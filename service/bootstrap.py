@@ -29,8 +29,9 @@ def bootstrap_config(settings: Settings) -> TrainJobConfig:
     SSA_BOOTSTRAP_JOB replaces any of its settings but deploy and model_id."""
     names = list(settings.base_models)
     base = "minilm" if "minilm" in names or not names else names[0]
-    chosen = {"method": "hybrid", "base_model": base, **(settings.bootstrap_job or {})}
-    return TrainJobConfig(**chosen, deploy="always", model_id=BOOTSTRAP_MODEL_ID)
+    chosen = {"method": "hybrid", "base_model": base, **(settings.bootstrap_job or {}),
+              "deploy": "always", "model_id": BOOTSTRAP_MODEL_ID}
+    return TrainJobConfig(**chosen)
 
 
 class Bootstrap:
