@@ -7,6 +7,10 @@
 # chromium-driver for the browser tests when they are missing and apt-get can be used (browser tests
 # skip themselves without them), and uses the Redis at SSA_REDIS_URL, starting a throwaway redis-server
 # when none answers. Exits non-zero when any check fails; all checks run either way.
+#
+# Last, the compose end-to-end test (pytest -m compose: tests/deploy/test_compose_e2e.py, about 10-20 min on
+# 2 cores): it installs/starts a Docker engine where it can (scripts/docker-engine.sh, as root) and skips, saying
+# why, where it cannot. SSA_COMPOSE_E2E=0 leaves it out; SSA_COMPOSE_GPU=1 also builds the GPU images.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -55,6 +59,11 @@ main() {
     run_check ruff ruff check .
     run_check mypy mypy
     run_check import-linter lint-imports
+    if [ "${SSA_COMPOSE_E2E:-1}" != 0 ]; then
+        run_check compose-e2e python -m pytest -q -m compose tests/deploy/test_compose_e2e.py
+    else
+        ssa_log "== compose-e2e: left out (SSA_COMPOSE_E2E=0)"
+    fi
     if [ "${#FAILED[@]}" -gt 0 ]; then
         ssa_die 1 "failed: ${FAILED[*]}"
     fi

@@ -25,10 +25,13 @@ SAMPLE_DIR = Path(ssa_core.__file__).resolve().parent / "samples" / "sentiment"
 
 
 def bootstrap_config(settings: Settings) -> TrainJobSpec:
-    """The default model's job: hybrid SSA on the allowed base model (minilm when allowed), deployed at once."""
+    """The default model's job: hybrid SSA on the allowed base model (minilm when allowed), deployed at once;
+    SSA_BOOTSTRAP_JOB replaces any of its settings but deploy and model_id."""
     names = list(settings.base_models)
     base = DEFAULT_BASE_MODEL if DEFAULT_BASE_MODEL in names or not names else names[0]
-    return TrainJobSpec(method="hybrid", base_model=base, deploy=ALWAYS, model_id=BOOTSTRAP_MODEL_ID)
+    chosen = {"method": "hybrid", "base_model": base, **(settings.bootstrap_job or {}),
+              "deploy": ALWAYS, "model_id": BOOTSTRAP_MODEL_ID}
+    return TrainJobSpec(**chosen)
 
 
 class Bootstrap:

@@ -26,6 +26,7 @@ def serve(args: argparse.Namespace) -> int:
     """Build the settings (environment + flags) and run uvicorn until interrupted."""
     import uvicorn
 
+    from service.apikey import with_stored_key
     from service.app import create_app
     from service.settings import Settings
 
@@ -34,7 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.model is not None and not (args.model / SSA_FILE).is_file():
         print(f"error: {args.model} is not a model folder (no {SSA_FILE})")
         return 2
-    settings = Settings(**overrides)
+    settings = with_stored_key(Settings(**overrides))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
                 proxy_headers=True)
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     bootstrap: bool = Field(
         default=True, description="With an empty store, train and deploy the default model from the shipped sample "
         "through the job queue.")
+    bootstrap_job: dict[str, Any] | None = Field(
+        default=None, description="JSON object of training-job settings that replace the bootstrap job's defaults, "
+        "e.g. {\"iterations\": 1} for a quick test.")
     active_poll_s: float = Field(
         default=2.0, gt=0, le=3600, description="How often active.json is re-read, so that a model deployed by "
         "another process (the worker) is picked up.")

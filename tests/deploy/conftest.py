@@ -15,6 +15,15 @@ import redis
 from tests.deploy.composefile import REPO
 
 RedisFactory = Callable[..., str]
+# Lines the compose end-to-end test measured (times, image sizes), printed in pytest's summary.
+COMPOSE_REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if COMPOSE_REPORT:
+        terminalreporter.section("compose end-to-end: measured")
+        for line in COMPOSE_REPORT:
+            terminalreporter.write_line(line)
 
 
 def free_port() -> int:

