@@ -31,18 +31,19 @@ def uniform_attention(store: ArtifactStore, model_id: str, max_entropy: float) -
 
 
 def decide_deploy(store: ArtifactStore, policy: Deploy, model_id: str, max_entropy: float = 1.0) -> DeployDecision:
-    """Whether the new model becomes the active one, and why. Under if_better a model whose attention is close to
-    uniform (normalised entropy above `max_entropy`) is refused before any score is compared."""
+    """Whether the new model becomes the active one, and why. Under if_better, when a model is active, a new model
+    whose attention is close to uniform (normalised entropy above `max_entropy`) is refused before any score is
+    compared; with no active model any model is deployed."""
     if policy == NEVER:
         return DeployDecision(False, f"not deployed (deploy: {NEVER})")
     if policy == ALWAYS:
         return DeployDecision(True, f"deployed (deploy: {ALWAYS})")
+    active = store.active_model_id()
+    if active is None or not store.has_model(active):  # serving a model beats serving none
+        return DeployDecision(True, "deployed: there was no active model")
     uniform = uniform_attention(store, model_id, max_entropy)
     if uniform is not None:
         return DeployDecision(False, uniform)
-    active = store.active_model_id()
-    if active is None or not store.has_model(active):
-        return DeployDecision(True, "deployed: there was no active model")
     return _compare(store.get_model(model_id).meta, store.get_model(active).meta, active)
 
 

@@ -26,7 +26,7 @@ def test_list_and_get_models(shared_live: LiveServer) -> None:
     assert one["labels"] == ["negative", "positive"] and one["method"] == "hybrid" and one["max_length"] == 64
     assert one["metrics"]["best_iteration"] == 0 and "accuracy" in one["metrics"]["dev"]
     assert "path" not in one
-    assert one["card"].startswith("# Model card") and one["ssa"]["tau"] == 0.3 and one["ssa"]["lambda_tok"] == 0.3
+    assert one["card"].startswith("# Model card") and one["ssa"]["tau"] == 0.3 and one["ssa"]["lambda_tok"] == 0.1
     assert all(m["card"] is None for m in listing["models"])  # the card comes with GET /models/{id} only
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
     assert invalid.status_code == 422 and invalid.json()["error"]["detail"][0]["field"] == "model_id"

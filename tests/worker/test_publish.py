@@ -52,10 +52,11 @@ def test_deploy_policies(store: ArtifactStore, tiny_model_dir: Path) -> None:
 
 def test_if_better_refuses_uniform_attention_before_comparing_scores(store: ArtifactStore,
                                                                      tiny_model_dir: Path) -> None:
-    add_model(store, tiny_model_dir, "first", 0.70)
-    store.set_active_model("first")
     add_model(store, tiny_model_dir, "better", 0.80)
     entropy = json.loads((tiny_model_dir / "metrics.json").read_text())["explanations"]["entropy"]
+    assert decide_deploy(store, "if_better", "better", max_entropy=entropy - 0.01).deploy  # nothing active yet
+    add_model(store, tiny_model_dir, "first", 0.70)
+    store.set_active_model("first")
     assert 0.0 < entropy < 1.0
     refused = decide_deploy(store, "if_better", "better", max_entropy=entropy - 0.01)
     assert not refused.deploy and refused.note.startswith(f"not deployed: its attention is close to uniform "
