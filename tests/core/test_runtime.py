@@ -40,7 +40,8 @@ def test_predictor_agrees_with_the_torch_model(
             out = model(ids, torch.ones_like(ids), torch.tensor([encoded.token_type_ids]))
         probs = torch.softmax(out.logits[0], -1).numpy()
         assert prediction.scores == pytest.approx(dict(zip(predictor.labels, probs.tolist(), strict=True)), abs=1e-4)
-        assert prediction.label == predictor.labels[int(probs.argmax())] and prediction.score == max(probs)
+        assert prediction.label == predictor.labels[int(probs.argmax())]
+        assert prediction.score == pytest.approx(float(max(probs)), abs=1e-4)
         assert prediction.tokens is not None and prediction.words is not None and not prediction.truncated
         assert len(prediction.tokens) == len(encoded.positions)
         for token, p in zip(prediction.tokens, encoded.positions, strict=True):
