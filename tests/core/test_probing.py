@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -200,18 +200,37 @@ def test_graded_rule_caps_the_words_probed_per_example(probe_setup: tuple) -> No
     assert stats.copies == sum(min(2, len({(p.segment, p.word) for p in e.positions})) for e in encoded)
 
 
+class MaskFlipsOddLengths(torch.nn.Module):
+    """The trained model, except that a masked copy of odd length has its decision flipped (its top class pushed
+    down): examples of odd length never keep a copy and need new masks every round; the others keep their first."""
+
+    def __init__(self, inner: torch.nn.Module, mask_id: int) -> None:
+        super().__init__()
+        self.inner, self.mask_id, self.config = inner, mask_id, inner.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> object:
+        out = self.inner(input_ids, attention_mask, token_type_ids)
+        logits = out.logits.clone()  # [B, C]
+        flip = (input_ids == self.mask_id).any(dim=-1) & (attention_mask.sum(dim=-1) % 2 == 1)  # [B]
+        top = logits.argmax(dim=-1)  # [B]
+        logits[flip, top[flip]] -= 100.0
+        return dataclasses.replace(out, logits=logits)
+
+
 def test_keep_redraws_masks_only_for_examples_without_a_kept_copy(probe_setup: tuple) -> None:
-    model, tokenizer, encoded, _ = probe_setup
-    model = copy.deepcopy(model)
-    with torch.no_grad():  # a mask token that drags every masked copy toward one class: the others need redraws
-        embeddings = model.encoder.get_input_embeddings().weight
-        embeddings[tokenizer.mask_token_id] = 30.0 * torch.randn(embeddings.shape[1], generator=torch.Generator()
-                                                                 .manual_seed(0))
-    prober = Prober(model, tokenizer.mask_token_id, tokenizer.pad_token_id, CPU)
-    weak, stats = prober.keep(encoded, model.config.labels, len(encoded), np.random.default_rng(0), 0.5, rounds=6)
+    model, tokenizer, encoded, logits = probe_setup
+    labels = model.config.labels
+    biased = MaskFlipsOddLengths(model, tokenizer.mask_token_id)
+    prober = Prober(biased, tokenizer.mask_token_id, tokenizer.pad_token_id, CPU)  # type: ignore[arg-type]
+    weak, stats = prober.keep(encoded, labels, len(encoded), np.random.default_rng(0), 0.5, rounds=6)
+    correct = [i for i, e in enumerate(encoded) if int(logits[i].argmax()) == labels.index(e.example.label)]
+    even = [i for i in correct if len(encoded[i]) % 2 == 0]
+    assert even and len(even) < len(correct), "the test needs right answers of both length parities"
     ids = [w.encoded.example.example_id for w in weak]
-    assert len(ids) == len(set(ids))
-    assert stats.rounds > 1 and stats.kept == len(weak) <= stats.originals_correct
+    assert sorted(ids) == sorted(encoded[i].example.example_id for i in even)  # each kept once, in round 1
+    assert stats.rounds == 6  # the other class's examples were re-drawn in every round, in vain
+    assert stats.kept == len(weak) <= stats.originals_correct == len(correct)
 
 
 def test_keep_stops_once_enough_examples_are_kept(probe_setup: tuple) -> None:

@@ -100,7 +100,7 @@ function explanations(m) {
   const rows = EXPLAIN_FACTS.filter(([, key]) => typeof scores[key] === "number").map(([name, key, hint]) =>
     [h("dt", { title: hint }, name), h("dd", {}, scores[key].toFixed(3))]);
   return h("section", { class: "explain-block" },
-    h("h4", {}, `Explanation quality (${scores.sentences} dev sentences)`), h("dl", { class: "facts" }, rows.flat()));
+    h("h4", {}, `Explanation quality (${scores.sentences} dev sentences)`), h("dl", { class: "explain-facts" }, rows.flat()));
 }
 
 function card(m) {
