@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ssa_core.modeling import IGNORE_INDEX, SSAModel
+from ssa_core.textspans import word_groups as group_words
 from ssa_core.tokenize import Encoded, pad_batch
 
 SPAN_LENGTHS = np.array([3, 2, 1])
@@ -118,10 +119,7 @@ def originals_of(examples: Sequence[Encoded]) -> Sequences:
 
 def word_groups(encoded: Encoded) -> list[list[int]]:
     """Positions of the wordpieces of each word (per segment), in order."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for p in encoded.positions:
-        groups.setdefault((p.segment, p.word), []).append(p.index)
-    return list(groups.values())
+    return group_words(encoded.positions)
 
 
 def decisions(logits: np.ndarray, regression: bool) -> np.ndarray:

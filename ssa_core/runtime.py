@@ -15,7 +15,7 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from ssa_core.modelmeta import ONNX_FILE, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
-from ssa_core.textspans import Span, token_positions, token_spans, word_spans
+from ssa_core.textspans import Span, token_positions, token_spans, word_groups, word_spans
 
 log = logging.getLogger("ssa.runtime")
 
@@ -70,10 +70,7 @@ class Ids:
 
 def words_of(encoding: Encoding) -> list[list[int]]:
     """Sequence positions of each word's wordpieces (per segment), in order."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for p in token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids):
-        groups.setdefault((p.segment, p.word), []).append(p.index)
-    return list(groups.values())
+    return word_groups(token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids))
 
 
 def deleted(encoding: Encoding, positions: Sequence[int]) -> Ids:

@@ -45,6 +45,14 @@ def token_positions(
     return positions
 
 
+def word_groups(positions: Sequence[TokenPosition]) -> list[list[int]]:
+    """Sequence positions of each word's wordpieces (per segment), in order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for p in positions:
+        groups.setdefault((p.segment, p.word), []).append(p.index)
+    return list(groups.values())
+
+
 def token_spans(
     positions: Sequence[TokenPosition],
     texts: Sequence[str],
