@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
 import resource
 import subprocess
@@ -37,8 +38,13 @@ def make_trainer(method: str, rows: int, iterations: int):  # type: ignore[no-un
     tokenizer = load_tokenizer(default_base_model())
     cfg = ModelConfig(base_model=default_base_model(), method=method, labels=train.labels)  # type: ignore[arg-type]
     model = build_model(cfg, structural_special_ids(tokenizer))
-    trainer = Trainer(model, TrainConfig(iterations=iterations, learning_rate=5e-5), tokenizer.mask_token_id,
-                      tokenizer.pad_token_id, torch.device("cpu"))
+    trainer = Trainer(
+        model,
+        TrainConfig(iterations=iterations, learning_rate=5e-5),
+        tokenizer.mask_token_id,
+        tokenizer.pad_token_id,
+        torch.device("cpu"),
+    )
     return trainer, encode_examples(tokenizer, train.examples, 128)
 
 
@@ -110,23 +116,40 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from ssa_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS
+
+    load_before = os.getloadavg()[0]
     base = timed_fit("baseline", args.rows)
     hybrid = timed_fit("hybrid", args.rows)
     base_epoch, hybrid_iter = base[(1, "training")], hybrid[(1, "training")]
     probing = hybrid.get((1, "probing"), 0.0)
     memory = peak_memory(args.memory_rows)
+    load_after = os.getloadavg()[0]
+    ratio = hybrid_iter / base_epoch
+    recipe = (
+        f"label_mode {TRAIN_DEFAULTS['label_mode']}, attention_scores {MODEL_DEFAULTS['attention_scores']}, "
+        f"lambda_tok {MODEL_DEFAULTS['lambda_tok']}, pool_transform {MODEL_DEFAULTS['pool_transform']}"
+    )
     lines = [
-        "# Training overhead", "",
+        "# Training overhead",
+        "",
         f"- machine: {platform.node()}, {platform.machine()}, CPU, torch threads {torch.get_num_threads()}",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- command: `python bench/train_overhead.py {' '.join(sys.argv[1:])}`",
+        f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}",
         f"- workload: first {args.rows} movie-sentiment training rows, all-MiniLM-L6-v2, batch 32, max length 128;"
-        " the second iteration of each run is timed (the hybrid one trains on 20 % probed copies)", "",
-        "| arm | seconds | ratio to baseline epoch |", "|---|---|---|",
+        " the second iteration of each run is timed; the hybrid runs the product default "
+        f"({recipe})",
+        "",
+        "| arm | seconds | ratio to baseline epoch |",
+        "|---|---|---|",
         f"| baseline epoch | {base_epoch:.1f} | 1.00× |",
-        f"| hybrid iteration, training only | {hybrid_iter:.1f} | **{hybrid_iter / base_epoch:.3f}×** "
-        "(target ≤ 1.15×) |",
-        f"| hybrid iteration, probing (reported apart) | {probing:.1f} | {probing / base_epoch:.3f}× |", "",
+        f"| hybrid iteration, training only | {hybrid_iter:.1f} | **{ratio:.3f}×** (target ≤ 1.3×: "
+        f"{'met' if ratio <= 1.3 else 'missed'}) |",
+        f"| hybrid iteration, probing (reported apart) | {probing:.1f} | {probing / base_epoch:.3f}× |",
+        f"| hybrid iteration, training + probing | {hybrid_iter + probing:.1f} | "
+        f"{(hybrid_iter + probing) / base_epoch:.3f}× |",
+        "",
         f"Peak resident memory of a {args.memory_rows}-example hybrid training run (iteration 0, the probing pass, "
         "then the start of iteration 1, where memory peaks): "
         f"**{memory:.2f} GB** (target ≤ 3 GB).",

@@ -13,7 +13,7 @@ from tests.browser.conftest import SECOND_MODEL, ConsolePage
 
 pytestmark = pytest.mark.browser
 TEXT = "A gripping, beautifully acted film that never lets go, though the ending drags a little."
-VALUE = re.compile(r"(attention|importance) (\d+\.\d+)")
+VALUE = re.compile(r"(attention|importance|occlusion) (-?\d+\.\d+)")
 
 
 def predict_via_ui(console: ConsolePage, text: str = TEXT) -> Any:
@@ -26,8 +26,9 @@ def predict_via_ui(console: ConsolePage, text: str = TEXT) -> Any:
 
 def shown_values(locator: Any) -> list[dict[str, float]]:
     """Per word, the exact values shown in its tooltip, e.g. {"attention": 0.05, "importance": 0.7}."""
-    return [{k: float(v) for k, v in VALUE.findall(title)} for title in locator.evaluate_all(
-        "els => els.map(e => e.title)")]
+    return [
+        {k: float(v) for k, v in VALUE.findall(title)} for title in locator.evaluate_all("els => els.map(e => e.title)")
+    ]
 
 
 def test_predict_shows_label_scores_and_attention_shading(console: ConsolePage, api_url: str) -> None:
@@ -68,6 +69,32 @@ def test_importance_toggle_and_exact_values_on_focus(console: ConsolePage) -> No
     expect(readout).to_contain_text(f"importance {values[2]['importance']:.4f}")
     console.page.check("#unit-tokens")
     expect(result.locator(".shaded .w")).not_to_have_count(len(values))  # wordpieces, not words
+    assert console.js_errors() == []
+
+
+def test_occlusion_reference_beside_the_attention(console: ConsolePage, api_url: str) -> None:
+    page = console.page
+    page.goto("/#predict")
+    page.check("#occlusion-toggle")
+    page.fill("#text-a", TEXT)
+    page.click("#predict-form button[type=submit]")
+    result = page.locator(".result").first
+    reference = result.locator(".explainers .occlusion-block .shaded .w")
+    expect(reference.first).to_be_visible()
+    expect(result.locator(".explainer-title")).to_have_text(["SSA attention", "Occlusion (reference)"])
+    api = httpx.post(f"{api_url}/predict", json={"inputs": [TEXT], "explain": "occlusion"}, timeout=30).json()
+    expected = api["predictions"][0]
+    assert expected["explainer"] == "occlusion"
+    values = shown_values(reference)
+    assert [round(v["occlusion"], 4) for v in values] == [round(w["occlusion"], 4) for w in expected["words"]]
+    shades = [float(s) for s in reference.evaluate_all("els => els.map(e => e.style.getPropertyValue('--a'))")]
+    drops = [max(0.0, w["occlusion"]) for w in expected["words"]]  # a word whose removal raises p is unshaded
+    assert shades == pytest.approx([d / max(drops) for d in drops], abs=2e-3)  # scaled to the largest drop
+    attention = result.locator(".explainers .explainer").first.locator(".shaded .w")
+    assert [round(v["attention"], 4) for v in shown_values(attention)] == [
+        round(w["attention"], 4) for w in expected["words"]
+    ]
+    console.screenshot("predict-occlusion")
     assert console.js_errors() == []
 
 

@@ -1,8 +1,9 @@
-// Predict view: one text (or a pair) through one or two models, with words shaded by attention or importance.
+// Predict view: one text (or a pair) through one or two models, with words shaded by attention or importance, and
+// optionally the leave-one-word-out occlusion reference beside the attention (explain=occlusion).
 import { postJson } from "./api.js";
 import { fetchModels } from "./catalog.js";
 import { $, clearMessage, fmt, h, notify, replace } from "./dom.js";
-import { availableSignals, shadedSegment, topSpans } from "./shade.js";
+import { availableSignals, hasOcclusion, shadedSegment, topSpans } from "./shade.js";
 
 const state = { results: [], sources: [] };
 
@@ -71,6 +72,7 @@ async function onSubmit(event) {
 async function predictOne(modelId, item) {
   const body = { inputs: [item], truncate: $("#truncate").checked, return_tokens: true, return_words: true };
   if (modelId) body.model = modelId;
+  if ($("#occlusion-toggle").checked) body.explain = "occlusion";
   try {
     const data = await postJson("predict", body);
     const model = data.model ?? { id: data.model_id, version: data.model_version };
@@ -126,13 +128,25 @@ function textBlock(p, wanted, unit) {
   const signal = signals.includes(wanted) ? wanted : signals[0] || null;
   const readout = h("output", { class: "readout", "aria-live": "polite" }, "Hover or focus a word to see its exact values.");
   const inspect = (line) => { readout.textContent = line; };
-  const block = h("div", { class: "textblock" }, h("p", { class: "muted note" }, shadingNote(wanted, signal)));
+  const main = shadedTexts(spans, signal, inspect, h("p", { class: "muted note" }, shadingNote(wanted, signal)));
+  if (!hasOcclusion(spans)) return h("div", { class: "textblock" }, main, readout);
+  const reference = shadedTexts(spans, "occlusion", inspect, h("p", { class: "muted note" },
+    "Leave-one-word-out occlusion: the drop of the predicted class's probability when the word is left out (darker = "
+    + "larger drop, scaled to the largest; a rise is unshaded), a faithful reference to check the weights against."));
+  main.prepend(h("h4", { class: "explainer-title" }, signal ? `SSA ${signal}` : "No SSA signal"));
+  reference.prepend(h("h4", { class: "explainer-title" }, "Occlusion (reference)"));
+  reference.classList.add("occlusion-block");
+  return h("div", { class: "textblock" }, h("div", { class: "explainers" }, main, reference), readout);
+}
+
+/** The input's segments shaded by one signal, under `note`, with the highest-valued words listed as text. */
+function shadedTexts(spans, signal, inspect, note) {
+  const block = h("div", { class: "explainer" }, note);
   state.sources.forEach((source, seg) => {
     if (state.sources.length > 1) block.append(h("h4", {}, seg === 0 ? "Text" : "Second text"));
     block.append(shadedSegment(source, spans.filter((sp) => (sp.segment || 0) === seg), signal, inspect));
   });
   if (signal) block.append(h("p", { class: "top-words" }, `Highest ${signal}: `, topSpans(state.sources, spans, signal).join(", ")));
-  block.append(readout);
   return block;
 }
 

@@ -1,4 +1,5 @@
-// Renders the input text with each word (or token) shaded by an SSA signal: attention or importance.
+// Renders the input text with each word (or token) shaded by a signal: SSA attention or importance, or the
+// leave-one-word-out occlusion reference (explain=occlusion).
 import { fmt, h } from "./dom.js";
 
 /** Exact values of one span as a readable line (used for the title tooltip and the focus readout). */
@@ -6,18 +7,27 @@ export function spanLabel(span, text) {
   const parts = [];
   if (span.attention !== null && span.attention !== undefined) parts.push(`attention ${fmt(span.attention)}`);
   if (span.importance !== null && span.importance !== undefined) parts.push(`importance ${fmt(span.importance)}`);
+  if (span.occlusion !== null && span.occlusion !== undefined) parts.push(`occlusion ${fmt(span.occlusion)}`);
   return `“${text}”: ${parts.join(" · ") || "no SSA signal for this model"}`;
 }
 
-/** Which signals the spans carry: a subset of ["attention", "importance"]. */
+/** Which SSA signals the spans carry: a subset of ["attention", "importance"]. */
 export function availableSignals(spans) {
   return ["attention", "importance"].filter((s) => spans.some((sp) => typeof sp[s] === "number"));
 }
 
-/** Shade strength 0..1: attention is scaled to its largest value in the segment, importance is a probability. */
+/** Whether the spans carry the occlusion reference (the request asked for explain=occlusion). */
+export function hasOcclusion(spans) {
+  return spans.some((sp) => typeof sp.occlusion === "number");
+}
+
+/**
+ * Shade strength 0..1: importance is a probability; attention and occlusion are scaled to their largest value in
+ * the segment (an occlusion drop below 0, a word whose removal raises the prediction's probability, is unshaded).
+ */
 function strengths(spans, signal) {
-  const values = spans.map((sp) => (typeof sp[signal] === "number" ? sp[signal] : 0));
-  if (signal === "importance") return values.map((v) => Math.min(1, Math.max(0, v)));
+  const values = spans.map((sp) => (typeof sp[signal] === "number" ? Math.max(0, sp[signal]) : 0));
+  if (signal === "importance") return values.map((v) => Math.min(1, v));
   const top = Math.max(...values, 1e-12);
   return values.map((v) => v / top);
 }
@@ -26,7 +36,7 @@ function strengths(spans, signal) {
  * Build the shaded text of one segment.
  * @param {string} source   the input string of this segment
  * @param {object[]} spans  spans of this segment with character offsets into `source`
- * @param {string|null} signal  "attention", "importance" or null (no shading)
+ * @param {string|null} signal  "attention", "importance", "occlusion" or null (no shading)
  * @param {(line: string) => void} onInspect  called with the exact values when a span is hovered or focused
  */
 export function shadedSegment(source, spans, signal, onInspect) {
