@@ -284,6 +284,40 @@ def targets(results: list[dict[str, Any]], product: str = "ssa", baseline: str =
     return lines
 
 
+def study_table(results: list[dict[str, Any]], product: str = "ssa", seed: int = 1) -> list[str]:
+    """Every arm beside the product default on the same seed: what each change did (dev decides; test reported)."""
+    lines = [f"## What each arm did (seed {seed}, beside the product default `{product}` on the same seed)", "",
+             "Δ = arm − default, in accuracy points; entropy lower = more selective; the ratios are "
+             "comprehensiveness@20 % of the served attention over random's and over occlusion's (same model).", "",
+             "| dataset | arm | dev acc (Δ) | test acc (Δ) | misleading acc (Δ) | entropy | top-20 % share | "
+             "comp@20 ÷ random | comp@20 ÷ occlusion |", "|---|---|---|---|---|---|---|---|---|"]
+    chosen = [r for r in results if r["seed"] == seed and "explain" in r and r["arm"] != "baseline"]
+    for dataset in quality.DATASETS:
+        mine = {r["arm"]: r for r in chosen if r["dataset"] == dataset}
+        default = mine.get(product)
+        if default is None:
+            continue
+        for arm in [product, *sorted(a for a in mine if a != product)]:
+            r = mine[arm]
+
+            def points(split: str, r: dict[str, Any] = r, default: dict[str, Any] = default) -> str:
+                key = f"{split}_metrics"
+                if key not in r:
+                    return "-"
+                value = 100 * r[key]["accuracy"]
+                delta = "" if r is default else f" ({value - 100 * default[key]['accuracy']:+.1f})"
+                return f"{value:.1f}{delta}"
+
+            comp = mean_of(pick([r], "attention", "comprehensiveness", "0.2"))
+            rand = mean_of(pick([r], "random", "comprehensiveness", "0.2"))
+            occl = mean_of(pick([r], "occlusion", "comprehensiveness", "0.2"))
+            lines.append(f"| {dataset} | {arm} | {points('dev')} | {points('test')} | {points('misleading')} | "
+                         f"{mean_of(pick([r], 'attention', 'entropy')):.3f} | "
+                         f"{mean_of(pick([r], 'attention', 'top20_share')):.3f} | {comp / rand:.2f}× | "
+                         f"{comp / occl:.2f}× |")
+    return lines
+
+
 def accuracy_table(results: list[dict[str, Any]]) -> list[str]:
     return ["## Clean accuracy beside it", "", *quality.table(results)]
 
@@ -305,7 +339,7 @@ def write_report(path: Path, results: list[dict[str, Any]], planned: int, comman
         f"the first {IG_SENTENCES}, {IG_STEPS} steps); misleading clause: all 1070 movie-sentiment test inputs",
         "", *quality.recipe_lines(), "",
     ]
-    body = [*targets(results), "", *tables(results), "", *accuracy_table(results)]
+    body = [*targets(results), "", *study_table(results), "", *tables(results), "", *accuracy_table(results)]
     path.write_text("\n".join(header + body) + "\n")
 
 

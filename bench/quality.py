@@ -106,12 +106,13 @@ STUDY_ARMS = (
     Arm("ssa+detach", "hybrid", {**FIRST_GRADED, "detach_token_head": True}),
     Arm("ssa", "hybrid"),
     Arm("ssa-share-up", "hybrid", {"share_step": 0.4}),
+    Arm("ssa-lambda0.3", "hybrid", {"lambda_tok": 0.3}),
     Arm("ssa+keep", "hybrid", {"label_mode": "keep", "share_balance": "class"}),
 )
 
 
 def study_grid() -> list[Run]:
-    return [Run("movie-sentiment", 1000, arm, seed) for seed in SEEDS[: ARGS.seeds] for arm in STUDY_ARMS]
+    return [Run(d, 1000, arm, seed) for seed in SEEDS[: ARGS.seeds] for d in DATASETS for arm in STUDY_ARMS]
 
 
 def execute(run: Run, threads: int) -> dict[str, Any]:
