@@ -4,6 +4,10 @@ explanation measurements of bench/explain.py, so a partly finished grid resumes 
 
     python bench/quality.py --grid required            # the issue's grid -> bench/results/quality.md
     python bench/quality.py --grid study               # what makes SSA pay off -> bench/results/quality-study.md
+    python bench/quality.py --report                   # train nothing: the tables from the committed records
+
+The 2000-row runs of the required grid are trained only where CUDA is present (or with --cpu-2000): on 2 CPU cores
+they take hours each. Reports list every run of the grid that has no record yet.
 """
 
 from __future__ import annotations
@@ -122,11 +126,12 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     from ssa_core.config import ModelConfig, TrainConfig, default_base_model
     from ssa_core.data import head, load_dataset
     from ssa_core.modeling import build_model
-    from ssa_core.pipeline import seed_everything
+    from ssa_core.pipeline import pick_device, seed_everything
     from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
     from ssa_core.training import Trainer
 
     torch.set_num_threads(threads)
+    device = pick_device()  # CUDA where present
     load_at_start = os.getloadavg()[0]
     settings = {**BASE, **run.arm.overrides}
     train = head(load_dataset(DATA / run.dataset / "train.jsonl"), run.size)
@@ -140,7 +145,7 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     tokenizer = load_tokenizer(model_cfg.base_model)
     model = build_model(model_cfg, structural_special_ids(tokenizer))
     encoded = {name: encode_examples(tokenizer, ds.examples, model_cfg.max_length) for name, ds in splits.items()}
-    trainer = Trainer(model, train_cfg, tokenizer.mask_token_id, tokenizer.pad_token_id or 0, torch.device("cpu"))
+    trainer = Trainer(model, train_cfg, tokenizer.mask_token_id, tokenizer.pad_token_id or 0, device)
     started = time.perf_counter()
     outcome = trainer.fit(encode_examples(tokenizer, train.examples, model_cfg.max_length), encoded["dev"])
     seconds = time.perf_counter() - started
@@ -149,8 +154,10 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     record = {"run": run.key, "dataset": run.dataset, "size": run.size, "arm": run.arm.name, "seed": run.seed,
               "settings": {**model_cfg.to_dict(), **train_cfg.to_dict(), "base_model": "all-MiniLM-L6-v2"},
               "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1), "threads": threads,
+              "device": device.type,
               "load_average_at_start": load_at_start,
               "history": outcome.state.history, **{f"{k}_metrics": v for k, v in result.items()}}
+    model.to("cpu")  # the explanation measurements run on CPU
     if ARGS.sentences:
         from bench.explain import measure
 
@@ -191,15 +198,24 @@ def recipe_lines() -> list[str]:
             "0 = before any probing) is chosen on dev."]
 
 
+def missing_line(grid: list[Run]) -> str:
+    """The grid's runs without a record, by key (the report says what it lacks instead of hiding it)."""
+    keys = [run.key for run in grid if not (ARGS.cache / f"{run.key}.json").exists()]
+    return f"- runs missing: {', '.join(keys)}" if keys else "- runs missing: none"
+
+
 def write_report(path: Path, grid: str, results: list[dict[str, Any]], planned: int, command: str,
-                 load: str) -> None:
+                 load: str, missing: str) -> None:
     header = [
         f"# Quality benchmark ({grid} grid)", "",
         f"- machine: {platform.node() or 'unknown'}, {platform.processor() or platform.machine()}, "
-        f"CPU only, torch threads {ARGS.threads}",
+        f"torch threads per run: {', '.join(str(t) for t in sorted({r.get('threads', ARGS.threads) for r in results}))}"
+        "; devices: " + ", ".join(sorted({r.get("device", "cpu") for r in results})) + "; runs share the machine "
+        "with other work (see each record's load_average_at_start), so s/run is not a speed measurement",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; load average at the start: {load}",
         f"- command: `{command}`",
         f"- runs finished: {len(results)} of {planned}",
+        missing,
         *recipe_lines(), "",
     ]
     path.write_text("\n".join(header + table(results)) + "\n")
@@ -218,6 +234,8 @@ def main(default_grid: str = "required") -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "run-records")
     parser.add_argument("--only", help="run only the grid's runs whose key contains this (the report covers all)")
     parser.add_argument("--seeds", type=int, default=2, help="study grid: seeds per arm")
+    parser.add_argument("--report", action="store_true", help="train nothing; write the report from the records")
+    parser.add_argument("--cpu-2000", action="store_true", help="train the 2000-row runs without CUDA too")
     parser.add_argument("--sentences", type=int, default=200,
                         help="held-out sentences for the explanation measurements (0: skip them)")
     global ARGS
@@ -225,6 +243,10 @@ def main(default_grid: str = "required") -> None:
     grids = {"required": required_grid, "study": study_grid, "explain": explain_grid}
     grid = grids[ARGS.grid]()
     runs = [r for r in grid if ARGS.only in r.key] if ARGS.only else grid
+    if ARGS.report:
+        runs = []
+    elif not ARGS.cpu_2000 and not cuda_available():
+        runs = [r for r in runs if r.size < 2000]
     ARGS.cache.mkdir(parents=True, exist_ok=True)
     script = "explain.py" if ARGS.grid == "explain" else f"quality.py --grid {ARGS.grid}"
     command = f"python bench/{script}"
@@ -240,7 +262,7 @@ def main(default_grid: str = "required") -> None:
                                ARGS.threads, ARGS.sentences)
         else:
             out = ROOT / "bench" / "results" / ("quality.md" if ARGS.grid == "required" else "quality-study.md")
-            write_report(out, ARGS.grid, done, len(grid), command, load)
+            write_report(out, ARGS.grid, done, len(grid), command, load, missing_line(grid))
 
     for number, run in enumerate(runs, 1):
         cached = ARGS.cache / f"{run.key}.json"
@@ -253,6 +275,12 @@ def main(default_grid: str = "required") -> None:
             report()
     report()
     print("report written")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 ARGS: argparse.Namespace
