@@ -110,7 +110,6 @@ STUDY_ARMS = (
     Arm("ssa+detach", "hybrid", {**FIRST_GRADED, "detach_token_head": True}),
     Arm("ssa", "hybrid"),
     Arm("ssa-share-up", "hybrid", {"share_step": 0.4}),
-    Arm("ssa-lambda0.3", "hybrid", {"lambda_tok": 0.3}),
     Arm("ssa+keep", "hybrid", {"label_mode": "keep", "share_balance": "class"}),
 )
 
