@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.buildinfo import package_version
 from service.deps import READ_SCHEME, WRITE_SCHEME
 from service.errors import install_error_handlers
+from service.jobconfig_schema import document_job_config
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware
-from service.routes import health, jobs, models, predict
+from service.routes import health, info, jobs, models, predict, tokenize
 from service.settings import Settings, get_settings
 from service.wiring import app_state, build_state
 
@@ -34,18 +35,11 @@ need it too when `SSA_READS_REQUIRE_KEY=true`. Errors always have the shape
 """
 
 TAGS = [
-    {"name": "predict", "description": "Labels, scores and per-token SSA attention."},
+    {"name": "predict", "description": "Labels, scores and per-token SSA attention; the model's tokens (/tokenize)."},
     {"name": "models", "description": "Models in the store: list, inspect, deploy (hot swap), download."},
     {"name": "jobs", "description": "Training jobs run by the worker."},
-    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
+    {"name": "health", "description": "Liveness, readiness, Prometheus metrics, and what is served (/info)."},
 ]
-
-
-def package_version() -> str:
-    try:
-        return version("ssa-service")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-        return "0.0.0"
 
 
 def body_limit(settings: Settings) -> Callable[[str], int]:
@@ -80,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     state = app.state = build_state(settings)
     install_error_handlers(app)
-    for router in (predict.build_router(settings), models.router, jobs.router, health.router):
+    for router in (predict.build_router(settings), tokenize.build_router(settings), models.router, jobs.router,
+                   health.router, info.router):
         app.include_router(router)
     mount_console(app)
     app.add_middleware(BodySizeLimit, limit_for=body_limit(settings))
@@ -108,6 +103,7 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
                          tags=app.openapi_tags)
+    document_job_config(schema)
     reads_need_key = app_state(app).settings.reads_require_key
     schema.get("components", {}).get("securitySchemes", {}).pop(READ_SCHEME, None)
     for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):

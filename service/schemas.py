@@ -98,7 +98,8 @@ class ModelOut(BaseModel):
     ssa: dict[str, float | str | None] = Field(
         default_factory=dict, description="SSA settings the model was trained with",
         examples=[{"lambda_tok": 0.3, "tau": 0.3, "cls_weight": 0.5, "attention_temperature": 1.0}])
-    card: str | None = Field(default=None, description="card.md (markdown), in GET /models/{id} only")
+    card: str | None = Field(default=None, description="The model card (markdown: README.md without its metadata "
+                                  "block, or card.md of older folders), in GET /models/{id} only")
     active: bool = Field(description="The store's active model (active.json)")
     loaded: bool = Field(description="The model this process is serving")
 

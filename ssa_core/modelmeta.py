@@ -15,7 +15,9 @@ from typing import Any
 SSA_FILE = "ssa.json"
 METRICS_FILE = "metrics.json"
 ONNX_FILE = "model.onnx"
-CARD_FILE = "card.md"
+# The model card: README.md with the Hub's metadata block; folders written before it have card.md (no metadata).
+CARD_FILE = "README.md"
+LEGACY_CARD_FILE = "card.md"
 TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
 # 2: ssa.json names `attention_scores`; a folder of format 1 pools by the released rule ("probability").
@@ -113,3 +115,24 @@ class ModelMeta(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.raw)
+
+
+def read_card(folder: Path) -> str | None:
+    """The folder's model card as markdown (README.md without its metadata block, else card.md), or None."""
+    for name in (CARD_FILE, LEGACY_CARD_FILE):
+        path = Path(folder) / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            return strip_front_matter(text) if name == CARD_FILE else text
+    return None
+
+
+def strip_front_matter(text: str) -> str:
+    """Markdown without a leading `---` ... `---` metadata block (and the blank lines after it)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return text
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return "".join(lines[index + 1 :]).lstrip("\n")
+    return text

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ssa_core.card import model_card
+from ssa_core.card import hub_card
 from ssa_core.checkpoint import TrainState
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.data import Dataset
 from ssa_core.explanations import attention_scores
 from ssa_core.export import ExportSpec, check_parity, export_onnx
 from ssa_core.modeling import SSAModel, build_model, load_model, save_weights
-from ssa_core.modelmeta import CARD_FILE, FORMAT_VERSION, METRICS_FILE, ONNX_FILE, SSA_FILE
+from ssa_core.modelmeta import CARD_FILE, FORMAT_VERSION, LEGACY_CARD_FILE, METRICS_FILE, ONNX_FILE, SSA_FILE
 from ssa_core.probing import WeakExample
 from ssa_core.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
@@ -147,7 +147,8 @@ def write_model_folder(
     model_id: str | None = None,
     data_info: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Weights, encoder config, tokenizer, ONNX (parity-checked), ssa.json, metrics.json and card.md."""
+    """Weights and config.json in the Hugging Face layout (with modeling_ssa.py), tokenizer, ONNX (parity-checked),
+    ssa.json, metrics.json and the model card (README.md)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_weights(model, out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -158,7 +159,7 @@ def write_model_folder(
     (out_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))
     if metrics is not None:
         (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
-        (out_dir / CARD_FILE).write_text(model_card(meta, metrics, train_cfg, data_info or {}))
+        hub_card(meta, metrics, train_cfg, data_info or {}).save(out_dir / CARD_FILE)
     return parity
 
 
@@ -190,7 +191,7 @@ def ssa_metadata(
     pair: bool,
 ) -> dict[str, Any]:
     files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    digests = {name: file_digest(out_dir / name) for name in files if name not in (SSA_FILE, METRICS_FILE, CARD_FILE)}
+    digests = {name: file_digest(out_dir / name) for name in files if name not in (SSA_FILE, METRICS_FILE, CARD_FILE, LEGACY_CARD_FILE)}
     meta: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "model_id": model_id or out_dir.name,

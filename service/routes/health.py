@@ -18,8 +18,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
+@router.get("/health", response_model=Health)
 async def healthz() -> Health:
-    """The process is alive and answering."""
+    """The process is alive and answering (`/health` is the same, as text-embeddings-inference names it)."""
     return Health(status="ok")
 
 

@@ -11,7 +11,7 @@ from service.deps import ManagerDep, ReadKeyDep, StoreDep, WriteKeyDep
 from service.errors import ApiError, error_responses
 from service.schemas import DeployResponse, ModelList, ModelOut
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
-from ssa_core.modelmeta import CARD_FILE
+from ssa_core.modelmeta import read_card
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -23,9 +23,9 @@ def model_out(info: ModelInfo, active: str | None, served: str | None, with_card
     data = info.to_dict()
     data.pop("path")
     data["ssa"] = info.meta.ssa_settings
-    card = info.path / CARD_FILE
-    if with_card and card.is_file():
-        data["card"] = card.read_text(encoding="utf-8", errors="replace")
+    card = read_card(info.path) if with_card else None
+    if card is not None:
+        data["card"] = card
     return ModelOut(**data, active=info.model_id == active, loaded=info.model_id == served)
 
 

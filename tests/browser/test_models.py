@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from ssa_core.modelmeta import read_card
 from tests.browser.conftest import SECOND_MODEL, ConsolePage
 from tests.browser.server import API_KEY
 
@@ -70,7 +71,7 @@ def test_deploy_needs_the_key_then_swaps_the_active_model(console: ConsolePage, 
 
 
 def test_card_markdown_is_rendered_as_text_never_as_html(console: ConsolePage, tiny_model_dir: Path) -> None:
-    card = (tiny_model_dir / "card.md").read_text(encoding="utf-8") + "\n<img src=x onerror=alert(1)> **bold**\n"
+    card = (read_card(tiny_model_dir) or "") + "\n<img src=x onerror=alert(1)> **bold**\n"
     iterations = json.loads((tiny_model_dir / "metrics.json").read_text(encoding="utf-8"))["iterations"]
     console.page.goto("/#models")
     shown = console.page.evaluate(RENDER_CARD, card)

@@ -23,6 +23,7 @@ from ssa_core.explanations import (
     top_count,
     without,
 )
+from ssa_core.modelmeta import read_card
 from ssa_core.pipeline import load_trained
 from ssa_core.tokenize import encode_examples
 from tests.core.conftest import TrainedRun
@@ -107,5 +108,5 @@ def test_trained_model_carries_its_explanation_scores(trained_run: TrainedRun) -
     assert 0.0 < scores["entropy"] <= 1.0 and 0.2 <= scores["top20_share"] <= 1.0
     for key in ("comprehensiveness_20", "sufficiency_20", "random_comprehensiveness_20"):
         assert -1.0 <= scores[key] <= 1.0
-    card = (trained_run.out_dir / "card.md").read_text()
-    assert "## Explanation quality" in card and f"{scores['entropy']:.3f}" in card
+    card = read_card(trained_run.out_dir)
+    assert card is not None and "## Explanation quality" in card and f"{scores['entropy']:.3f}" in card

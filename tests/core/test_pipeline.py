@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.data import Dataset, head, load_dataset
+from ssa_core.modelmeta import read_card
 from ssa_core.pipeline import label_dataset, load_trained, train_model
 from ssa_core.runtime import Predictor
 from ssa_core.tokenize import encode_examples
@@ -88,7 +89,8 @@ def test_model_folder_is_complete(trained_run: TrainedRun) -> None:
         "ssa.json",
         "model.onnx",
         "metrics.json",
-        "card.md",
+        "README.md",
+        "modeling_ssa.py",
         "weak_labels/iter1.jsonl",
     ):
         assert (out / name).is_file(), name
@@ -109,8 +111,8 @@ def test_model_folder_is_complete(trained_run: TrainedRun) -> None:
     assert metrics["dev"] == best and meta["dev_metric"] == best["accuracy"]
     assert best["accuracy"] == max(r["dev"]["accuracy"] for r in metrics["iterations"])
     assert "probe" not in metrics["iterations"][0] and metrics["iterations"][1]["share"] == pytest.approx(0.2)
-    card = (out / "card.md").read_text()
-    assert card.startswith("# Model card: tiny-hybrid") and f"{best['accuracy']:.4f}" in card
+    card = read_card(out)
+    assert card is not None and card.startswith("# Model card: tiny-hybrid") and f"{best['accuracy']:.4f}" in card
     assert "| 0 | 0.0000 |" in card and "| 1 | 0.2000 |" in card
 
 

@@ -12,7 +12,7 @@ import pytest
 from jobs.deploy import decide_deploy
 from service.routes.models import model_out
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.modelmeta import CARD_FILE, SSA_FILE, ModelMeta, ModelMetaError
+from ssa_core.modelmeta import LEGACY_CARD_FILE, SSA_FILE, ModelMeta, ModelMetaError
 from worker.publish import stamp_job
 
 FOLDER = Path(__file__).parent / "fixtures" / "model-folder-v1"
@@ -45,7 +45,7 @@ def test_the_store_and_the_models_route_show_an_old_folder_as_before(store: Arti
     out = model_out(info, active="sentiment-old", served=None, with_card=True)
     assert out.ssa == {"lambda_tok": 0.3, "tau": 0.3, "cls_weight": 0.5, "attention_temperature": 1.0,
                        "pool_transform": "none"}
-    assert out.card == (FOLDER / CARD_FILE).read_text() and out.active and not out.loaded
+    assert out.card == (FOLDER / LEGACY_CARD_FILE).read_text() and out.active and not out.loaded
     assert [model.model_id for model in store.list_models()] == ["sentiment-old"]
 
 
