@@ -53,7 +53,8 @@ def to_hf_layout(state: Mapping[str, torch.Tensor], prefix: str, encoder_pooler:
     return out
 
 
-def from_hf_layout(state: Mapping[str, torch.Tensor], prefix: str, special_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+def from_hf_layout(state: Mapping[str, torch.Tensor], prefix: str,
+                   special_ids: torch.Tensor) -> dict[str, torch.Tensor]:
     """The inverse of `to_hf_layout`: names as SSAModel has them, with its special-token buffer."""
     poolers = (f"{prefix}.pooler.dense.", "pooler_dense.")
     out: dict[str, torch.Tensor] = {_SPECIAL_IDS: special_ids}

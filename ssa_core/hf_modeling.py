@@ -107,9 +107,7 @@ class SSAForSequenceClassification(PreTrainedModel):
         self.classifier = nn.Linear(hidden, int(config.num_labels))
         eps = float(getattr(config, "layer_norm_eps", 1e-12))
         self.token_head = TokenHead(hidden, eps) if ssa["method"] != "baseline" else None
-        self.special_ids: torch.Tensor
-        self.register_buffer("special_ids", torch.tensor(sorted(ssa["special_ids"]), dtype=torch.long),
-                             persistent=False)
+        self.special_ids = [int(i) for i in sorted(ssa["special_ids"])]  # a list, not a buffer: no weight to load
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -138,7 +136,8 @@ class SSAForSequenceClassification(PreTrainedModel):
 
     def content_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[B, T] bool: real wordpieces, i.e. not padding and not a special token ([CLS], [SEP], ...)."""
-        special = torch.eq(input_ids.unsqueeze(-1), self.special_ids).any(dim=-1)  # [B, T]
+        special_ids = torch.tensor(self.special_ids, dtype=input_ids.dtype, device=input_ids.device)
+        special = torch.eq(input_ids.unsqueeze(-1), special_ids).any(dim=-1)  # [B, T]
         return attention_mask.bool() & ~special
 
     def forward(

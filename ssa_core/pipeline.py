@@ -191,7 +191,8 @@ def ssa_metadata(
     pair: bool,
 ) -> dict[str, Any]:
     files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    digests = {name: file_digest(out_dir / name) for name in files if name not in (SSA_FILE, METRICS_FILE, CARD_FILE, LEGACY_CARD_FILE)}
+    unhashed = (SSA_FILE, METRICS_FILE, CARD_FILE, LEGACY_CARD_FILE)
+    digests = {name: file_digest(out_dir / name) for name in files if name not in unhashed}
     meta: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "model_id": model_id or out_dir.name,

@@ -22,7 +22,6 @@ from ssa_core.hf_folder import HF_CLASS, MODELING_FILE, is_hf_layout
 from ssa_core.modelmeta import CARD_FILE, WEIGHTS_FILE, read_card
 from ssa_core.pipeline import load_trained, train_model
 from ssa_core.tokenize import batch_tensors, encode_examples
-
 from tests.core.conftest import movie_split
 
 TOLERANCE = 1e-5
@@ -41,9 +40,11 @@ def small_splits() -> tuple[Dataset, Dataset]:
     return movie_split("train", 24), movie_split("dev", 12)
 
 
-def train_variant(encoder: Path, out: Path, method: str, extra: dict[str, Any], splits: tuple[Dataset, Dataset]) -> Path:
+def train_variant(encoder: Path, out: Path, method: str, extra: dict[str, Any],
+                  splits: tuple[Dataset, Dataset]) -> Path:
     train, dev = splits
-    cfg = ModelConfig(base_model=str(encoder), method=method, max_length=48, labels=train.labels, **extra)  # type: ignore[arg-type]
+    cfg = ModelConfig(base_model=str(encoder), method=method, max_length=48, labels=train.labels,  # type: ignore[arg-type]
+                      **extra)
     train_model(train, dev, cfg, TrainConfig(iterations=1, batch_size=8, explain_sentences=4), out, device="cpu",
                 model_id=out.name)
     return out
@@ -147,7 +148,7 @@ def test_readme_is_a_hub_model_card_without_local_paths(variant_dirs: dict[str, 
     data = card.data.to_dict()
     assert data["pipeline_tag"] == "text-classification" and data["library_name"] == "transformers"
     assert data["license"] == "other"  # the cut encoder folder has no card of its own to take a license from
-    assert data["datasets"] == ["dev.jsonl", "train.jsonl"] and data["metrics"] == ["accuracy"]
+    assert data["datasets"] == ["dev.jsonl", "train.jsonl"] and data["metrics"] == ["accuracy", "f1", "mcc"]
     assert "ssa-hybrid" in data["tags"] and "base_model" not in data  # a local encoder has no Hub id
     assert str(tiny_encoder_dir) not in text and "/work/" not in text
     body = read_card(folder)
