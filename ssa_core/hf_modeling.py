@@ -80,9 +80,9 @@ class SSAClassifierOutput(SequenceClassifierOutput):
     """`SequenceClassifierOutput` plus the SSA signals: `ssa_attention` a_i (the weights that pooled the sentence;
     zeros unless the variant pools by attention), `importance` p_i (zeros for baseline) and `token_logits`."""
 
-    ssa_attention: torch.FloatTensor | None = None  # [B, T]
-    importance: torch.FloatTensor | None = None     # [B, T]
-    token_logits: torch.FloatTensor | None = None   # [B, T, 2]; None for baseline
+    ssa_attention: torch.Tensor | None = None  # [B, T]
+    importance: torch.Tensor | None = None     # [B, T]
+    token_logits: torch.Tensor | None = None   # [B, T, 2]; None for baseline
 
 
 class SSAForSequenceClassification(PreTrainedModel):
@@ -104,7 +104,7 @@ class SSAForSequenceClassification(PreTrainedModel):
                 encoder.pooler = None
         self.add_module(self.prefix, encoder)
         self.dropout = nn.Dropout(float(ssa.get("dropout", 0.1)))
-        self.classifier = nn.Linear(hidden, int(config.num_labels))
+        self.classifier = nn.Linear(hidden, int(config.num_labels or 1))
         eps = float(getattr(config, "layer_norm_eps", 1e-12))
         self.token_head = TokenHead(hidden, eps) if ssa["method"] != "baseline" else None
         self.special_ids = [int(i) for i in sorted(ssa["special_ids"])]  # a list, not a buffer: no weight to load
@@ -128,7 +128,9 @@ class SSAForSequenceClassification(PreTrainedModel):
     def dense_pooler(self) -> nn.Linear:
         """The [CLS] pooler's dense layer: the encoder's own (BERT-style) or this model's."""
         if self.ssa_settings["encoder_pooler"]:
-            return self.encoder_model.pooler.dense
+            pooler: Any = self.encoder_model.pooler
+            dense: nn.Linear = pooler.dense
+            return dense
         return self.pooler_dense
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:

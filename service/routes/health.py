@@ -18,10 +18,15 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-@router.get("/health", response_model=Health)
 async def healthz() -> Health:
-    """The process is alive and answering (`/health` is the same, as text-embeddings-inference names it)."""
+    """The process is alive and answering."""
     return Health(status="ok")
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """The same as /healthz, under the name text-embeddings-inference uses."""
+    return await healthz()
 
 
 def bootstrap_progress(hook: BootstrapStatus) -> dict[str, Any] | None:
