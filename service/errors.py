@@ -99,8 +99,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(413, "payload_too_large", str(exc.detail), {"field": "body", "limit": exc.limit},
                               {"Connection": "close"})
     if status == 400 and exc.detail == "There was an error parsing the body":
-        return error_response(400, "invalid_body", "the request body could not be decoded (JSON must be UTF-8)",
-                              {"field": "body"})
+        # what service.jsonbody does not catch ahead (encoding and nesting are named there)
+        return error_response(400, "invalid_body", "the request body could not be parsed", {"field": "body"})
     type_name = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     headers = dict(exc.headers) if exc.headers else None
