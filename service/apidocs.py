@@ -3,6 +3,7 @@ no CDN, so the pages work on a network without the internet (and the security he
 
 from __future__ import annotations
 
+import logging
 from importlib.resources import files
 from pathlib import Path
 
@@ -12,16 +13,27 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/docs-assets"
+log = logging.getLogger("ssa.service")
 
 
-def assets_dir() -> Path:
-    """The folder of the packaged Swagger UI and ReDoc files."""
-    return Path(str(files("fastapi_offline") / "static"))
+def assets_dir() -> Path | None:
+    """The folder of the packaged Swagger UI and ReDoc files; None when the package is missing."""
+    try:
+        folder = Path(str(files("fastapi_offline") / "static"))
+    except ModuleNotFoundError:
+        return None
+    return folder if folder.is_dir() else None
 
 
 def mount_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs and ReDoc at /redoc (create the app with docs_url=None, redoc_url=None)."""
-    app.mount(ASSETS, StaticFiles(directory=assets_dir()), name="docs-assets")
+    """Swagger UI at /docs and ReDoc at /redoc (create the app with docs_url=None, redoc_url=None). Without the
+    packaged files (an install that lacks fastapi-offline) there are no docs pages, only /openapi.json: never a
+    page that loads code from a CDN."""
+    folder = assets_dir()
+    if folder is None:
+        log.warning("fastapi-offline is not installed: /docs and /redoc are off (the schema is at /openapi.json)")
+        return
+    app.mount(ASSETS, StaticFiles(directory=folder), name="docs-assets")
     schema = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)

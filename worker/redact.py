@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -26,8 +27,6 @@ def redact_paths(text: str, job_dir: Path, home: Path) -> str:
 def _spellings(folder: Path) -> list[str]:
     """The folder as given and resolved (a symlinked store shows up either way), longest first."""
     names = {str(folder)}
-    try:
+    with contextlib.suppress(OSError):
         names.add(str(folder.resolve()))
-    except OSError:
-        pass
     return sorted((name.rstrip("/") for name in names if name.strip("/")), key=len, reverse=True)
