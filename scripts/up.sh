@@ -152,6 +152,8 @@ after $((SECONDS - since)) s; restarting it in $delay s. Last lines of $LOG_DIR/
 # Until Ctrl-C or SIGTERM: report readiness once (polling /readyz every 15 s), and start the worker or the API
 # again when it dies, with a growing delay while it keeps dying (see restart_delay); the other keeps running.
 supervise() {
+    # worker_delay and api_delay are read and set by died (through their names)
+    # shellcheck disable=SC2034
     local ready=0 tick=0 worker_delay=0 api_delay=0 worker_at=0 api_at=0
     http_ok "$BASE_URL/readyz" && ready=1
     [ "$ready" = 1 ] || not_ready_note
