@@ -125,7 +125,8 @@ def private_read_key(kind: PrivateRead) -> Callable[..., Awaitable[None]]:
     header = APIKeyHeader(name=API_KEY_HEADER, scheme_name=private_scheme(kind), auto_error=False,
                           description=f"API key for {kind} (when SSA_PRIVATE_READS lists it).")
 
-    async def require(settings: SettingsDep, key: Annotated[str | None, Security(header)] = None) -> None:
+    # the header is local to this closure: given as a default, not in the (string) annotation FastAPI resolves
+    async def require(settings: SettingsDep, key: str | None = Security(header)) -> None:
         if settings.reads_require_key or kind in settings.private_reads:
             check_api_key(settings, key)
 
