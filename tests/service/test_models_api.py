@@ -33,7 +33,8 @@ def test_list_and_get_models(shared_live: LiveServer) -> None:
 
 
 def test_download_streams_the_model_folder(shared_live: LiveServer, shared_store: ArtifactStore) -> None:
-    with shared_live.client() as client, client.stream("GET", "/models/tiny-b/download") as response:
+    with shared_live.client() as client, client.stream("GET", "/models/tiny-b/download",
+                                                      headers={"X-API-Key": API_KEY.encode()}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/gzip"
         assert 'filename="tiny-b.tar.gz"' in response.headers["content-disposition"]
