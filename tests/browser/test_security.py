@@ -41,4 +41,6 @@ def test_api_docs_render_offline_under_their_policy(console: ConsolePage, api_ur
     page.goto(path)
     expect(page.locator(rendered).first).to_contain_text("SSA service", timeout=30_000)
     assert outside == []
-    assert console.js_errors() == []
+    # ReDoc's sidebar badge points at its vendor's CDN: the policy blocks it (nothing leaves), which Chromium reports
+    blocked_badge = "Loading the image 'https://cdn.redoc.ly/"
+    assert [e for e in console.js_errors() if blocked_badge not in e] == []
