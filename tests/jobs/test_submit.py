@@ -208,3 +208,15 @@ def test_parallel_submissions_with_one_model_id_queue_one_job(stack: JobStack,
                                 range(4)))
     assert codes == [202, 409, 409, 409]
     assert stack.client.get("/jobs").json()["total"] == 1 and queue_length(stack.redis.client()) == 1
+
+
+def test_a_dataset_sent_as_a_text_field_is_named_as_not_a_file(stack: JobStack,
+                                                                 sentiment_rows: list[dict[str, Any]]) -> None:
+    files = {"train": ("train.jsonl", jsonl(sentiment_rows[:20]))}
+    response = stack.client.post("/jobs/ssa-train", files=files, data={"dev": "some text", "config": "{}"})
+    assert response.status_code == 422
+    detail = response.json()["error"]["detail"][0]
+    assert detail["field"] == "dev" and detail["message"] == "must be a file (a multipart part with a file name), " \
+        "not a text field"
+    assert "UploadFile" not in response.text
+    nothing_queued(stack)
