@@ -22,9 +22,10 @@ DEFAULT_BASE_MODEL: Final = "minilm"
 
 
 class TrainJobSpec(BaseModel):
-    """Training job settings. Field names follow ssa_core's ModelConfig / TrainConfig."""
+    """Training job settings. Field names follow ssa_core's ModelConfig / TrainConfig. Strict: a client's
+    `"iterations": "2"` or `true` is refused naming the field, not coerced (an integer is still a valid float)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     method: Literal["baseline", "co", "layer", "hybrid"] = "hybrid"
     iterations: int = Field(
@@ -85,7 +86,8 @@ class TrainJobSpec(BaseModel):
     @classmethod
     def from_record(cls, stored: Mapping[str, Any]) -> TrainJobSpec:
         """A spec read back from a job record: keys this version does not know are dropped, not refused."""
-        return cls.model_validate({key: value for key, value in stored.items() if key in cls.model_fields})
+        return cls.model_validate({key: value for key, value in stored.items() if key in cls.model_fields},
+                                  strict=False)
 
 
 def build_configs(spec: TrainJobSpec, *, base_model: str, labels: Sequence[str],

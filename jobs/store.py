@@ -2,7 +2,8 @@
 
 Keys (prefix `ssa`): hash `ssa:job:<id>` (the job), sorted sets `ssa:jobs` and `ssa:jobs:<status>` (indexes by
 creation time), `ssa:lease:<id>` (which worker runs the job; expires unless its heartbeat refreshes it),
-list `ssa:job:<id>:events` (deliveries, deferrals, attempts), `ssa:idem:<key>` (Idempotency-Key -> job id).
+list `ssa:job:<id>:events` (deliveries, deferrals, attempts), `ssa:idem:<key>` (Idempotency-Key -> job id),
+`ssa:model-id:<model id>` (the job that reserved a model id at submission; dropped when that job ends).
 Every state change is one Lua script, so the API and the workers never interleave half-changes.
 """
 
@@ -50,6 +51,13 @@ local function move(prefix, id, job, new)
   if old then redis.call('ZREM', prefix .. ':jobs:' .. old, id) end
   redis.call('ZADD', prefix .. ':jobs:' .. new, score, id)
   redis.call('HSET', job, 'status', new)
+  if new == 'succeeded' or new == 'failed' or new == 'cancelled' then
+    local model = redis.call('HGET', job, 'model_id')
+    if model then
+      local reserved = prefix .. ':model-id:' .. model
+      if redis.call('GET', reserved) == id then redis.call('DEL', reserved) end
+    end
+  end
 end
 local function terminal(status)
   return status == 'succeeded' or status == 'failed' or status == 'cancelled'
@@ -59,6 +67,12 @@ local function set_pairs(job, first)
     if ARGV[i + 1] == '' then redis.call('HDEL', job, ARGV[i]) else redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
   end
 end
+"""
+
+# KEYS: model-id reservation. ARGV: job id
+_RELEASE_MODEL_ID = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # KEYS: job, lease. ARGV: prefix, id, token, ttl_ms, now, worker, max_attempts
@@ -226,6 +240,7 @@ class JobStore:
         self._finish = client.register_script(_FINISH)
         self._cancel = client.register_script(_CANCEL)
         self._fail_if_active = client.register_script(_FAIL_IF_ACTIVE)
+        self._release_model_id = client.register_script(_RELEASE_MODEL_ID)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ssa", retries: int = 12) -> JobStore:
@@ -243,6 +258,9 @@ class JobStore:
 
     def events_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:events"
+
+    def model_id_key(self, model_id: str) -> str:
+        return f"{self.prefix}:model-id:{model_id}"
 
     # ---- reading -------------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -292,6 +310,7 @@ class JobStore:
         pipe.hset(self.job_key(job_id), mapping=cast(Any, fields))
         pipe.zadd(self.index_key(), {job_id: now})
         pipe.zadd(self.index_key(QUEUED), {job_id: now})
+        pipe.persist(self.model_id_key(model_id))  # reserved by reserve_model_id: now held until the job ends
         pipe.execute()
         self.add_event(job_id, "created")
         return job
@@ -309,6 +328,25 @@ class JobStore:
             return self.reserve_idempotency_key(key, job_id, fingerprint, ttl_s)
         stored = json.loads(cast(str, earlier))
         return IdempotencyBinding(str(stored.get("job_id", "")), str(stored.get("fingerprint", "")))
+
+    def reserve_model_id(self, model_id: str, job_id: str, ttl_s: int) -> str | None:
+        """Reserve `model_id` for `job_id` (SET NX), so that a second submission naming it is refused at once: None
+        when reserved now, else the job id holding it. The reservation expires after `ttl_s` unless `create` makes
+        it last; every move of the job to an end status (succeeded, failed, cancelled) drops it."""
+        key = self.model_id_key(model_id)
+        if self.redis.set(key, job_id, nx=True, ex=ttl_s):
+            return None
+        holder = cast(str | None, self.redis.get(key))
+        if holder is None:  # expired between the two commands: reserve it now
+            return self.reserve_model_id(model_id, job_id, ttl_s)
+        return holder
+
+    def release_model_id(self, model_id: str, job_id: str) -> None:
+        """Drop the reservation of `model_id` if `job_id` holds it (its submission failed before the job existed)."""
+        self._release_model_id(keys=[self.model_id_key(model_id)], args=[job_id])
+
+    def model_id_holder(self, model_id: str) -> str | None:
+        return cast(str | None, self.redis.get(self.model_id_key(model_id)))
 
     def release_idempotency_key(self, key: str, job_id: str) -> None:
         """Forget `key` if it still points at `job_id` (the submission failed before the job existed)."""

@@ -7,21 +7,25 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.apidocs import mount_docs
 from service.buildinfo import package_version
-from service.deps import READ_SCHEME, WRITE_SCHEME
+from service.deps import READ_SCHEME, WRITE_SCHEME, private_scheme
 from service.errors import install_error_handlers
+from service.headmethod import HeadAsGet
 from service.jobconfig_schema import document_job_config
+from service.jsonbody import JsonBodyCheck
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware
 from service.routes import health, info, jobs, models, predict, tokenize
-from service.settings import Settings, get_settings
+from service.securityheaders import SecurityHeaders
+from service.settings import PrivateRead, Settings, get_settings
 from service.wiring import app_state, build_state
 
 log = logging.getLogger("ssa.service")
@@ -29,8 +33,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """Inference and labeling service for text classifiers trained with Self-Supervised Attention (SSA).
 
-**Auth.** Write endpoints (deploy, jobs) need the `X-API-Key` header (the server's `SSA_API_KEY`); read endpoints
-need it too when `SSA_READS_REQUIRE_KEY=true`. Errors always have the shape
+**Auth.** Write endpoints (deploy, jobs) need the `X-API-Key` header (the server's `SSA_API_KEY`); so do the reads
+that `SSA_PRIVATE_READS` lists (weak labels and model downloads by default), and every read when
+`SSA_READS_REQUIRE_KEY=true`. Errors always have the shape
 `{"error": {"type", "message", "detail"}}`.
 """
 
@@ -71,14 +76,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A new API instance; `settings` defaults to the environment's (SSA_*)."""
     settings = settings or get_settings()
     app = FastAPI(title="SSA service", version=package_version(), description=DESCRIPTION, openapi_tags=TAGS,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     state = app.state = build_state(settings)
     install_error_handlers(app)
     for router in (predict.build_router(settings), tokenize.build_router(settings), models.router, jobs.router,
                    health.router, info.router):
         app.include_router(router)
     mount_console(app)
+    mount_docs(app)
+    # the last added runs first: headers on every response, HEAD as GET, the body cap before the JSON checks
+    app.add_middleware(JsonBodyCheck)
     app.add_middleware(BodySizeLimit, limit_for=body_limit(settings))
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(LatencyMiddleware, metrics=state.metrics)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app
@@ -104,11 +114,17 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
                          tags=app.openapi_tags)
     document_job_config(schema)
-    reads_need_key = app_state(app).settings.reads_require_key
-    schema.get("components", {}).get("securitySchemes", {}).pop(READ_SCHEME, None)
+    settings = app_state(app).settings
+    keyed = {READ_SCHEME: settings.reads_require_key}
+    keyed |= {private_scheme(kind): settings.reads_require_key or kind in settings.private_reads
+              for kind in get_args(PrivateRead)}
+    schemes = schema.get("components", {}).get("securitySchemes", {})
+    for name in keyed:
+        schemes.pop(name, None)
     for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
-        requirements = [r for r in operation.get("security", []) if READ_SCHEME not in r]
-        if reads_need_key and len(requirements) < len(operation.get("security", [])):
+        given = operation.get("security", [])
+        requirements = [r for r in given if not keyed.keys() & r.keys()]
+        if any(keyed[name] for r in given for name in r if name in keyed):
             requirements.append({WRITE_SCHEME: []})
         if requirements:
             operation["security"] = requirements

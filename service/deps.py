@@ -1,13 +1,15 @@
 """FastAPI dependencies as Annotated aliases over the typed app state (service.wiring): settings, store, served
 model, batcher, metrics, job store, job submitter, bootstrap status; and the API-key checks.
 
-Write endpoints take `WriteKeyDep`, read endpoints `ReadKeyDep` (enforced only when SSA_READS_REQUIRE_KEY=true).
+Write endpoints take `WriteKeyDep`, read endpoints `ReadKeyDep` (enforced only when SSA_READS_REQUIRE_KEY=true), the
+reads SSA_PRIVATE_READS may close `LabelsKeyDep`, `DownloadsKeyDep`, `LogsKeyDep` (labels and downloads by default).
 Both read the `X-API-Key` header and compare it in constant time. The dependencies are `async def` on purpose:
 FastAPI runs plain `def` dependencies in a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -19,8 +21,9 @@ from service.errors import ApiError
 from service.jobsubmit import JobSubmitter
 from service.metrics import ServiceMetrics
 from service.occlusion import OcclusionLane
+from service.ratelimit import RateLimiter
 from service.serving import ModelManager
-from service.settings import Settings
+from service.settings import PrivateRead, Settings
 from service.wiring import AppState, BootstrapStatus, app_state
 from ssa_core.artifacts import ArtifactStore
 
@@ -112,5 +115,31 @@ async def require_read_key(settings: SettingsDep,
         check_api_key(settings, key)
 
 
+def private_scheme(kind: PrivateRead) -> str:
+    """The OpenAPI scheme of a private read (merged into ApiKey, or dropped, by service.app.custom_openapi)."""
+    return f"{READ_SCHEME}-{kind}"
+
+
+def private_read_key(kind: PrivateRead) -> Callable[..., Awaitable[None]]:
+    """The key check of a read that SSA_PRIVATE_READS may close (labels, downloads, logs)."""
+    header = APIKeyHeader(name=API_KEY_HEADER, scheme_name=private_scheme(kind), auto_error=False,
+                          description=f"API key for {kind} (when SSA_PRIVATE_READS lists it).")
+
+    # the header is local to this closure: given as a default, not in the (string) annotation FastAPI resolves
+    async def require(settings: SettingsDep, key: str | None = Security(header)) -> None:
+        if settings.reads_require_key or kind in settings.private_reads:
+            check_api_key(settings, key)
+
+    return require
+
+
+async def get_download_limiter(request: Request) -> RateLimiter:
+    return state_of(request).download_limiter
+
+
 WriteKeyDep = Annotated[None, Depends(require_write_key)]
 ReadKeyDep = Annotated[None, Depends(require_read_key)]
+LabelsKeyDep = Annotated[None, Depends(private_read_key("labels"))]
+DownloadsKeyDep = Annotated[None, Depends(private_read_key("downloads"))]
+LogsKeyDep = Annotated[None, Depends(private_read_key("logs"))]
+DownloadLimiterDep = Annotated[RateLimiter, Depends(get_download_limiter)]

@@ -81,10 +81,18 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = (first.get("ctx") or {}).get("error", "JSON decode error")
         return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}",
                               {"field": "body", "position": position})
-    detail = [{"field": field_path(e.get("loc", ())), "message": str(e.get("msg")), "type": e.get("type")}
+    detail = [{"field": field_path(e.get("loc", ())), "message": _message(e), "type": e.get("type")}
               for e in errors]
     message = "; ".join(f"{d['field']}: {d['message']}" for d in detail[:5])
     return error_response(422, "validation_error", message, detail)
+
+
+def _message(error: Any) -> str:
+    """Pydantic's message, in our words where FastAPI's own would name its internals."""
+    message = str(error.get("msg"))
+    if "Expected UploadFile" in message:
+        return "must be a file (a multipart part with a file name), not a text field"
+    return message
 
 
 def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -99,8 +107,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(413, "payload_too_large", str(exc.detail), {"field": "body", "limit": exc.limit},
                               {"Connection": "close"})
     if status == 400 and exc.detail == "There was an error parsing the body":
-        return error_response(400, "invalid_body", "the request body could not be decoded (JSON must be UTF-8)",
-                              {"field": "body"})
+        # what service.jsonbody does not catch ahead (encoding and nesting are named there)
+        return error_response(400, "invalid_body", "the request body could not be parsed", {"field": "body"})
     type_name = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     headers = dict(exc.headers) if exc.headers else None

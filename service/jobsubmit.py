@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from jobs.basemodels import base_model_positions
 from jobs.folder import CONFIG_FILE
 from jobs.records import QUEUED, Columns, DataRecord, FilePair, IdempotencyBinding, SplitRecord, Status
 from jobs.spec import TrainJobSpec, build_configs
@@ -27,6 +28,7 @@ from ssa_core.errors import ConfigError
 
 log = logging.getLogger("ssa.service")
 IDEMPOTENCY_TTL_S = 24 * 3600
+MODEL_ID_RESERVE_S = 600  # how long a reservation outlives a submission that died before recording its job
 MAX_LISTED_PROBLEMS = 100
 CHUNK = 1 << 20
 
@@ -83,6 +85,7 @@ class JobSubmitter:
         """Validate everything, then record and queue the job (or return the job an earlier submission with the
         same Idempotency-Key made). Raises ApiError (409, 413, 422, 503)."""
         self._check_base_model(config.base_model)
+        self._check_max_length(config)
         data = self.validate_data(config, train, dev)
         job_id = uuid.uuid4().hex
         if idempotency_key is not None:
@@ -90,9 +93,12 @@ class JobSubmitter:
                                                         IDEMPOTENCY_TTL_S)
             if earlier is not None:
                 return self._earlier(earlier, fingerprint(config, train, dev))
+        model_id = config.model_id or default_model_id(config, job_id)
         try:
-            return self._create(job_id, config, train, dev, data)
+            self._reserve_model_id(model_id, job_id)
+            return self._create(job_id, model_id, config, train, dev, data)
         except BaseException:
+            self.jobs.release_model_id(model_id, job_id)
             if idempotency_key is not None:
                 self.jobs.release_idempotency_key(idempotency_key, job_id)
             raise
@@ -102,6 +108,13 @@ class JobSubmitter:
         allowed = self.settings.base_models
         if name not in allowed:
             raise config_error("config.base_model", f"{name!r} is not allowed (allowed: {', '.join(allowed)})")
+
+    def _check_max_length(self, config: TrainJobSpec) -> None:
+        """max_length must fit the base model's position embeddings: a longer model trains but cannot serve."""
+        positions = base_model_positions(config.base_model, self.settings.allowed_base_models)
+        if positions is not None and config.max_length > positions:
+            raise config_error("config.max_length", f"must be at most {positions}: the base model "
+                               f"{config.base_model!r} has {positions} positions")
 
     def validate_data(self, config: TrainJobSpec, train: Upload, dev: Upload | None) -> DataRecord:
         """Load and check the datasets and the configs they imply; the job's `data` record."""
@@ -135,12 +148,20 @@ class JobSubmitter:
                            "recorded; retry in a moment", {"field": "Idempotency-Key"}, {"Retry-After": "1"})
         return Submitted(job.id, str(job.model_id), job.status, created=False)
 
-    def _create(self, job_id: str, config: TrainJobSpec, train: Upload, dev: Upload | None,
-                data: DataRecord) -> Submitted:
-        model_id = config.model_id or default_model_id(config, job_id)
-        if config.model_id and self.store.has_model(config.model_id):
+    def _reserve_model_id(self, model_id: str, job_id: str) -> None:
+        """409 unless `model_id` is free: no such model, and no queued or running job reserved it (atomically, so
+        that of parallel submissions naming one id exactly one is queued)."""
+        if self.store.has_model(model_id):
             raise ApiError(409, "model_exists", f"config.model_id: model {model_id!r} already exists",
                            [{"field": "config.model_id", "message": "already exists"}])
+        holder = self.jobs.reserve_model_id(model_id, job_id, MODEL_ID_RESERVE_S)
+        if holder is not None:
+            message = f"reserved by job {holder}, which has not ended"
+            raise ApiError(409, "model_exists", f"config.model_id: model {model_id!r} is {message}",
+                           [{"field": "config.model_id", "message": message, "job_id": holder}])
+
+    def _create(self, job_id: str, model_id: str, config: TrainJobSpec, train: Upload, dev: Upload | None,
+                data: DataRecord) -> Submitted:
         job_dir = self.store.job_dir(job_id)
         save_files(job_dir, train, dev, data)
         record = {"config": config.model_dump(mode="json"), "data": data.to_json_value()}

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from service.loaderrors import load_failure
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore, ModelInfo
@@ -20,6 +21,10 @@ from ssa_core.runtime import Item, Predictor
 
 log = logging.getLogger("ssa.serving")
 SIDE_MODELS = 2  # models other than the deployed one kept loaded for requests that name them
+
+
+class ModelLoadFailed(RuntimeError):
+    """A model could not be loaded or warmed up; the message is fit for clients (see service.loaderrors)."""
 
 
 class WarmUpFailed(RuntimeError):
@@ -73,7 +78,10 @@ class ModelManager:
         async with self._side_lock:
             loaded = self._side.pop(model_id, None)
             if loaded is None:
-                loaded = await asyncio.to_thread(self._load, model_id)
+                try:
+                    loaded = await asyncio.to_thread(self._load, model_id)
+                except Exception as exc:
+                    raise ModelLoadFailed(load_failure(exc, model_id)) from exc
                 log.info("loaded model %s for side-by-side requests", model_id)
             self._side[model_id] = loaded
             while len(self._side) > SIDE_MODELS:
@@ -93,10 +101,10 @@ class ModelManager:
                 await asyncio.to_thread(self.store.set_active_model, model_id)
         except Exception as exc:
             self.metrics.deploys.labels("failed").inc()
-            self._failed[model_id] = f"{exc.__class__.__name__}: {exc}"
+            self._failed[model_id] = load_failure(exc, model_id)
             if self.current is None:
-                self.status = f"model {model_id} failed to load: {self._failed[model_id]}"
-            raise
+                self.status = self._failed[model_id]
+            raise ModelLoadFailed(self._failed[model_id]) from exc
         previous, self.current = self.current, loaded
         self._failed.pop(model_id, None)
         self.status = "ready"

@@ -15,6 +15,7 @@ from jobs.basemodels import parse_base_models
 from jobs.spec import DEFAULT_BASE_MODEL
 
 MiB = 1 << 20
+PrivateRead = Literal["labels", "downloads", "logs"]
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
         "Unset: writes are refused with 401 unless auth_disabled is true.")
     auth_disabled: bool = Field(default=False, description="Allow writes without a key (local development only).")
     reads_require_key: bool = Field(default=False, description="Also require X-API-Key on read endpoints.")
+    private_reads: Annotated[tuple[PrivateRead, ...], NoDecode] = Field(
+        default=("labels", "downloads"), description="Read endpoints that need X-API-Key even while reads are "
+        "open: comma list of labels (GET /jobs/{id}/labels: training text), downloads (GET "
+        "/models/{id}/download), logs (GET /jobs/{id}/log); empty: none.")
+    downloads_per_minute: int = Field(
+        default=6, ge=1, le=10_000, description="Most model downloads one API key (or, where downloads need no "
+        "key, one client address) may start per minute; beyond: 429 + Retry-After.")
 
     # models and inference
     provider: Literal["auto", "cuda", "cpu"] = Field(
@@ -91,6 +99,13 @@ class Settings(BaseSettings):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         if isinstance(value, tuple | list):
             parse_base_models(value)  # the worker's rule: ValueError naming a bad entry
+        return value
+
+    @field_validator("private_reads", mode="before")
+    @classmethod
+    def _split_reads(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @property

@@ -16,6 +16,7 @@ from service.bootstrap import Bootstrap
 from service.jobsubmit import JobSubmitter
 from service.metrics import ServiceMetrics
 from service.occlusion import OcclusionLane
+from service.ratelimit import RateLimiter
 from service.serving import ModelManager
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore
@@ -33,6 +34,7 @@ class AppState(State):
     manager: ModelManager
     batcher: MicroBatcher
     occlusion: OcclusionLane  # the occlusion explainer's own bounded lane, apart from the batcher
+    download_limiter: RateLimiter  # model downloads per key (or client address) per minute
     jobs: JobStore
     job_submitter: JobSubmitter
     bootstrap: Bootstrap
@@ -58,6 +60,7 @@ def build_state(settings: Settings) -> AppState:
     state.manager = ModelManager(state.store, settings, state.metrics)
     state.batcher = make_batcher(settings, state.metrics)
     state.occlusion = OcclusionLane(settings.occlusion_concurrency)
+    state.download_limiter = RateLimiter(settings.downloads_per_minute)
     state.jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
     redis_url = settings.redis_url
     state.job_submitter = JobSubmitter(settings, state.store, state.jobs,

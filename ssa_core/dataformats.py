@@ -110,9 +110,39 @@ def _read_jsonl(data: bytes) -> RawTable:
     return table
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """object_pairs_hook: refuse an object that names a key twice (json.loads would keep the last silently)."""
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise _DuplicateKey(key)
+        value[key] = item
+    return value
+
+
+def duplicated(names: Sequence[str]) -> list[str]:
+    """Names that occur more than once, each once, in first-seen order."""
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for name in names:
+        if name in seen:
+            repeated[name] = None
+        seen.add(name)
+    return list(repeated)
+
+
 def _parse_json_line(table: RawTable, number: int, line: str) -> None:
     try:
-        value = json.loads(line)
+        value = json.loads(line, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        table.problems.append(Problem(number, exc.key, "the object names this key more than once"))
+        return
     except json.JSONDecodeError as exc:
         table.problems.append(Problem(number, None, f"invalid JSON: {exc.msg} (character {exc.colno})"))
         return
@@ -137,6 +167,10 @@ def _read_delimited(data: bytes, delimiter: str, name: str) -> RawTable:
     try:
         header = next((fields for fields in reader if fields), [])
         table.header = [column.strip() for column in header]
+        if duplicates := duplicated(table.header):
+            table.problems += [Problem(None, name, "the header names this column more than once")
+                               for name in duplicates]
+            return table
         for number, fields in enumerate(reader, start=1):
             _add_fields(table, number, fields)
     except csv.Error as exc:
@@ -167,6 +201,9 @@ def _read_parquet(data: bytes) -> RawTable:
         problem = Problem(None, None, f"not a readable Parquet file: {exc}")
         return RawTable(header=[], rows=[], typed=True, problems=[problem])
     names = [str(name) for name in arrow.column_names]
+    if duplicates := duplicated(names):
+        problems = [Problem(None, name, "the file has more than one column of this name") for name in duplicates]
+        return RawTable(header=names, rows=[], typed=True, problems=problems)
     columns = [_arrow_values(pa, arrow.column(index)) for index in range(arrow.num_columns)]
     rows = [
         RawRow(index + 1, dict(zip(names, values, strict=True)))

@@ -307,7 +307,7 @@ class Predictor:
         tokens = words = None
         if return_tokens or return_words:
             texts = (item, "") if isinstance(item, str) else (item[0], item[1])
-            positions = token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids)
+            positions = token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids, texts)
             attention = out["attention"][row] if self.method in ("layer", "hybrid") else None
             importance = out["importance"][row] if self.method != "baseline" else None
             occluded = None if occlusion is None else occlusion.tolist()

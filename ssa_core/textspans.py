@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,16 +34,30 @@ class TokenPosition:
 
 
 def token_positions(
-    offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None], sequence_ids: Sequence[int | None]
+    offsets: Sequence[tuple[int, int]],
+    word_ids: Sequence[int | None],
+    sequence_ids: Sequence[int | None],
+    texts: Sequence[str] | None = None,
 ) -> list[TokenPosition]:
-    """The real (non-special) wordpieces of one encoding, in order."""
+    """The real (non-special) wordpieces of one encoding, in order. With the encoded `texts` (text, text_pair), a
+    span also covers the combining marks that follow it: a tokenizer that strips accents maps "cafe\u0301" to
+    "cafe" at [0, 4), which would leave the accent outside every token and word."""
     positions = []
     for index, (segment, word) in enumerate(zip(sequence_ids, word_ids, strict=True)):
         if segment is None or word is None:
             continue
         start, end = offsets[index]
+        if texts is not None and int(segment) < len(texts):
+            end = past_marks(texts[int(segment)], int(end))
         positions.append(TokenPosition(index, int(segment), int(word), int(start), int(end)))
     return positions
+
+
+def past_marks(text: str, end: int) -> int:
+    """`end` moved past the combining marks (Unicode categories Mn, Mc, Me) that start at it."""
+    while 0 < end < len(text) and unicodedata.category(text[end]).startswith("M"):
+        end += 1
+    return end
 
 
 def word_groups(positions: Sequence[TokenPosition]) -> list[list[int]]:

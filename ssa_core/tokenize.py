@@ -65,7 +65,8 @@ def encode_examples(
     encoded = []
     for i, example in enumerate(examples):
         item = batch[i]
-        positions = token_positions(item.offsets, item.word_ids, item.sequence_ids)
+        texts_of = (example.text, example.text_pair or "")
+        positions = token_positions(item.offsets, item.word_ids, item.sequence_ids, texts_of)
         types = batch["token_type_ids"][i] if "token_type_ids" in batch else None
         encoded.append(Encoded(example, list(batch["input_ids"][i]), types, positions))
     return encoded

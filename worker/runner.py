@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import socket
-import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from worker.joblog import job_logger
 from worker.lease import Heartbeat
 from worker.progress import JobProgress
 from worker.publish import StorageError, check_writable, job_staging, publish, storage_problem
+from worker.redact import redact_paths
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("ssa.worker")
@@ -92,7 +92,7 @@ class JobRunner:
         job = self.jobs.get(job_id)
         assert job is not None
         job_dir = self.store.job_dir(job_id)
-        with job_logger(job_dir, job_id, attempt) as joblog, \
+        with job_logger(job_dir, job_id, attempt, self.store.root) as joblog, \
                 Heartbeat(self.jobs, job_id, token, self.settings.lease_ttl_s, self.settings.heartbeat_s) as beat:
             joblog.info("attempt %d of %d on %s", attempt, self.settings.max_attempts, self.worker)
             progress = JobProgress(self.jobs, job_id, token, beat, "", joblog, list(job.iterations))
@@ -147,7 +147,9 @@ class JobRunner:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise exc
         message, permanent = describe(exc, self.settings)
-        joblog.error("attempt %d failed: %s\n%s", attempt, message, "".join(traceback.format_exception(exc)))
+        message = redact_paths(message, self.store.job_dir(job.id), self.store.root)
+        # the traceback reaches the worker's own log only (the job's log file drops it: worker.joblog)
+        joblog.error("attempt %d failed: %s", attempt, message, exc_info=exc)
         self.jobs.add_event(job.id, "attempt-failed", worker=self.worker, attempt=attempt, error=message)
         if permanent or attempt >= self.settings.max_attempts:
             error = message if permanent else f"failed after {attempt} attempts; last: {message}"

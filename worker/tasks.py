@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -18,6 +19,7 @@ from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
 from worker.celery_app import app
 from worker.reaper import Reaper
+from worker.redact import redact_paths
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class TrainTask(Task):
         elif type(exc).__name__ == "SoftTimeLimitExceeded":
             message = (f"time limit exceeded: the job ran longer than SSA_TASK_SOFT_TIME_LIMIT_S="
                        f"{settings.task_soft_time_limit_s} s")
+        home = Path(settings.home).resolve()
+        message = redact_paths(message, home / "jobs" / str(args[0]), home)  # read by API clients
         if JobStore.from_url(settings.redis_url).fail_if_active(str(args[0]), message):
             log.error("job %s failed: %s", args[0], message)
 

@@ -15,7 +15,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from jobs.folder import LABEL_FILE, LABELS_DIR, LOG_FILE
 from jobs.records import Job
 from jobs.store import JobStore
-from service.deps import JobsDep, ReadKeyDep, SettingsDep, StoreDep, SubmitterDep, WriteKeyDep
+from service.deps import (
+    JobsDep,
+    LabelsKeyDep,
+    LogsKeyDep,
+    ReadKeyDep,
+    SettingsDep,
+    StoreDep,
+    SubmitterDep,
+    WriteKeyDep,
+)
 from service.errors import ApiError, error_responses
 from service.jobconfig import parse_config
 from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
@@ -104,7 +113,7 @@ def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: JobId) -> JSONResponse:
                                                  "description": "weak token labels, one JSON object a line"},
                                            **error_responses(401, 404, 422, 503)})
 def job_labels(
-    _: ReadKeyDep,
+    _: LabelsKeyDep,
     jobs: JobsDep,
     store: StoreDep,
     job_id: JobId,
@@ -129,8 +138,9 @@ def job_labels(
 
 @router.get("/{job_id}/log", responses={200: {"content": {"text/plain": {}}, "description": "the job's log"},
                                         **error_responses(401, 404, 422, 503)})
-def job_log(_: ReadKeyDep, jobs: JobsDep, store: StoreDep, job_id: JobId) -> StreamingResponse:
-    """The job's log (every attempt: stages, per-iteration metrics, errors with tracebacks)."""
+def job_log(_: LogsKeyDep, jobs: JobsDep, store: StoreDep, job_id: JobId) -> StreamingResponse:
+    """The job's log (every attempt: stages, per-iteration metrics, errors; paths relative to the job folder, the
+    tracebacks only in the worker's own log)."""
     job = find_job(jobs, job_id)
     path = store.job_dir(job.id) / LOG_FILE
     return StreamingResponse(stream_files([path] if path.is_file() else []), media_type="text/plain; charset=utf-8")

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 
-from service.deps import ManagerDep, ReadKeyDep, StoreDep, WriteKeyDep
+from jobs.basemodels import base_model_name
+from service.deps import (
+    API_KEY_HEADER,
+    DownloadLimiterDep,
+    DownloadsKeyDep,
+    ManagerDep,
+    ReadKeyDep,
+    SettingsDep,
+    StoreDep,
+    WriteKeyDep,
+)
 from service.errors import ApiError, error_responses
+from service.ratelimit import RateLimited, client_id
 from service.schemas import DeployResponse, ModelList, ModelOut
+from service.serving import ModelLoadFailed
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
 from ssa_core.modelmeta import read_card
 
@@ -19,12 +33,19 @@ ModelId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
                               examples=["sentiment-minilm"])]
 
 
-def model_out(info: ModelInfo, active: str | None, served: str | None, with_card: bool = False) -> ModelOut:
+def model_out(info: ModelInfo, active: str | None, served: str | None, with_card: bool = False,
+              allowed_base_models: Iterable[str] = ()) -> ModelOut:
+    """What readers see of a model: no server path (the folder is left out, the base model shown by its name, in
+    the card too)."""
     data = info.to_dict()
     data.pop("path")
     data["ssa"] = info.meta.ssa_settings
+    data["base_model"] = base_model_name(info.base_model, allowed_base_models)
     card = read_card(info.path) if with_card else None
     if card is not None:
+        if info.base_model and data["base_model"] != info.base_model:  # the card names the folder or its path
+            card = card.replace(info.base_model, str(data["base_model"]))
+            card = card.replace(f"`{PurePath(info.base_model).name}`", f"`{data['base_model']}`")
         data["card"] = card
     return ModelOut(**data, active=info.model_id == active, loaded=info.model_id == served)
 
@@ -34,17 +55,20 @@ def served_id(manager: ManagerDep) -> str | None:
 
 
 @router.get("", response_model=ModelList, responses=error_responses(401))
-async def list_models(store: StoreDep, manager: ManagerDep, _: ReadKeyDep) -> ModelList:
+async def list_models(store: StoreDep, manager: ManagerDep, settings: SettingsDep, _: ReadKeyDep) -> ModelList:
     """Every model in the store, newest first, with its dev metrics and whether it is active / being served."""
     active = store.active_model_id()
-    models = [model_out(info, active, served_id(manager)) for info in store.list_models()]
+    allowed = settings.allowed_base_models
+    models = [model_out(info, active, served_id(manager), allowed_base_models=allowed) for info in store.list_models()]
     return ModelList(active=active, models=models)
 
 
 @router.get("/{model_id}", response_model=ModelOut, responses=error_responses(401, 404, 422))
-async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: ReadKeyDep) -> ModelOut:
+async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, settings: SettingsDep,
+                    _: ReadKeyDep) -> ModelOut:
     """One model: its ssa.json fields, SSA settings, metrics.json and model card."""
-    return model_out(store.get_model(model_id), store.active_model_id(), served_id(manager), with_card=True)
+    return model_out(store.get_model(model_id), store.active_model_id(), served_id(manager), with_card=True,
+                     allowed_base_models=settings.allowed_base_models)
 
 
 @router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 422))
@@ -55,9 +79,8 @@ async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, 
     manager.forget_failure(model_id)
     try:
         loaded, previous = await manager.deploy(model_id)
-    except Exception as exc:
-        raise ApiError(422, "model_load_failed", f"model {model_id!r} could not be loaded: {exc}",
-                       {"field": "model_id"}) from exc
+    except ModelLoadFailed as exc:  # our own message: ONNX Runtime's text is only logged
+        raise ApiError(422, "model_load_failed", str(exc), {"field": "model_id"}) from exc
     return DeployResponse(model_id=model_id, version=loaded.info.version,
                           previous=previous.info.model_id if previous else None,
                           provider=loaded.predictor.provider, load_seconds=round(loaded.load_seconds, 3))
@@ -66,9 +89,18 @@ async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, 
 @router.get("/{model_id}/download", response_class=StreamingResponse, responses={
     200: {"content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
           "description": "tar.gz of the model folder (entries under <model_id>/)"},
-    **error_responses(401, 404, 422)})
-async def download_model(model_id: ModelId, store: StoreDep, _: ReadKeyDep) -> StreamingResponse:
-    """The model folder (ONNX, weights, tokenizer, ssa.json, metrics, card) as a streamed tar.gz."""
+    **error_responses(401, 404, 422, 429)})
+async def download_model(model_id: ModelId, store: StoreDep, limiter: DownloadLimiterDep, request: Request,
+                         _: DownloadsKeyDep) -> StreamingResponse:
+    """The model folder (ONNX, weights, tokenizer, ssa.json, metrics, card) as a streamed tar.gz. At most
+    SSA_DOWNLOADS_PER_MINUTE downloads start per API key (or client address) per minute: 429 + Retry-After."""
+    store.get_model(model_id)  # 404 / 422 do not count against the limit
+    try:
+        limiter.take(client_id(request.headers.get(API_KEY_HEADER), request.client.host if request.client else None))
+    except RateLimited as exc:
+        raise ApiError(429, "rate_limited", f"too many downloads: at most {limiter.limit} a minute "
+                       "(SSA_DOWNLOADS_PER_MINUTE); retry later", None,
+                       {"Retry-After": str(exc.retry_after_s)}) from None
     chunks = store.archive_model(model_id)
     headers = {"Content-Disposition": f'attachment; filename="{model_id}.tar.gz"'}
     return StreamingResponse(chunks, media_type="application/gzip", headers=headers)

@@ -12,7 +12,7 @@ from service.errors import ApiError, error_responses, invalid_field
 from service.inputs import check_kinds, parse_inputs
 from service.occlusion import OcclusionBusy
 from service.schemas import PredictResponse, predict_request_model
-from service.serving import Loaded
+from service.serving import Loaded, ModelLoadFailed
 from service.settings import Settings
 from ssa_core.runtime import InputTooLong, Item, Prediction, Span
 
@@ -62,9 +62,8 @@ async def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None)
         raise ApiError(404, "not_found", f"model {wanted!r} not found", {"field": "model"})
     try:
         return await manager.side_model(wanted)
-    except Exception as exc:
-        raise ApiError(422, "model_load_failed", f"model {wanted!r} could not be loaded: {exc}",
-                       {"field": "model"}) from exc
+    except ModelLoadFailed as exc:
+        raise ApiError(422, "model_load_failed", str(exc), {"field": "model"}) from exc
 
 
 async def run_occlusion(lane: OcclusionDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,

@@ -91,7 +91,8 @@ def test_train_follow_browse_labels_and_deploy(console: ConsolePage, api_url: st
     detail.get_by_role("button", name="Show labels").click()
     records = page.locator(".label-record")
     expect(records.first).to_be_visible()
-    labels = httpx.get(f"{api_url}/jobs/{job_id}/labels", params={"iteration": 1}, timeout=10).text.splitlines()
+    labels = httpx.get(f"{api_url}/jobs/{job_id}/labels", params={"iteration": 1}, headers={"X-API-Key": API_KEY},
+                       timeout=10).text.splitlines()
     expect(records).to_have_count(min(25, len(labels)))
     expect(detail.locator(".labels-box .msg")).to_contain_text(f"{len(labels)} labelled sentences")
     marked = page.locator(".label-record [data-label]")

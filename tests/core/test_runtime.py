@@ -153,3 +153,12 @@ def test_softmax_is_stable_for_large_logits() -> None:
     probs = softmax(np.array([[1000.0, 1001.0], [-5.0, -5.0]]))
     assert np.isfinite(probs).all()
     np.testing.assert_allclose(probs, [[1 / (1 + np.e), np.e / (1 + np.e)], [0.5, 0.5]])
+
+
+def test_word_spans_cover_a_trailing_combining_mark(tiny_model_dir: Path) -> None:
+    predictor = Predictor.load(tiny_model_dir, provider="cpu")  # an uncased tokenizer: it strips the accent
+    (prediction,) = predictor.predict(["a cafe\u0301"], return_tokens=True, return_words=True)
+    assert prediction.words is not None and prediction.tokens is not None
+    cafe = prediction.words[-1]
+    assert (cafe.text, cafe.start, cafe.end) == ("cafe\u0301", 2, 7)  # "café" with the accent as a combining mark
+    assert max(token.end for token in prediction.tokens) == len("a cafe\u0301")

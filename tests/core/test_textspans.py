@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ssa_core.data import Example
-from ssa_core.textspans import TokenPosition, token_positions, token_spans, word_spans
+from ssa_core.textspans import TokenPosition, past_marks, token_positions, token_spans, word_spans
 from ssa_core.tokenize import encode_examples, load_tokenizer
 
 TEXT = "Unbelievably, the film's ending works."
@@ -74,3 +74,12 @@ def test_token_positions_skip_special_tokens() -> None:
         (2, 0, 1, 4, 7),
         (4, 1, 0, 0, 2),
     ]
+
+
+def test_a_combining_mark_after_a_word_belongs_to_its_last_token() -> None:
+    text = "cafe\u0301 ok\u0301\u0323"  # the accent-stripping tokenizer's offsets: cafe [0,4), ok [6,8)
+    positions = token_positions([(0, 0), (0, 4), (6, 8), (0, 0)], [None, 0, 1, None], [None, 0, 0, None], (text,))
+    assert [(p.start, p.end) for p in positions] == [(0, 5), (6, 10)]
+    tokens = token_spans(positions, (text,), None, None)
+    assert [w.text for w in word_spans(positions, tokens, (text,))] == ["cafe\u0301", "ok\u0301\u0323"]
+    assert past_marks("a\u0301", 0) == 0 and past_marks("a\u0301", 2) == 2  # never before the start, never past the end

@@ -109,3 +109,12 @@ def test_pad_batch_and_labels() -> None:
     assert batch["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]]
     assert "token_type_ids" not in pad_batch([[1]], None, 0)
     assert pad_labels([[1, 0], [1]], 3).tolist() == [[1, 0, -1], [1, -1, -1]]
+
+
+def test_an_accent_written_as_a_combining_mark_stays_in_its_word(tiny_encoder_dir: Path) -> None:
+    tokenizer = load_tokenizer(tiny_encoder_dir)
+    example = Example(0, 1, "un cafe\u0301 noir", None, "positive")
+    (encoded,) = encode_examples(tokenizer, [example], 32)
+    spans = [example.text[p.start : p.end] for p in encoded.positions]
+    assert "".join(spans) == example.text.replace(" ", "")  # every character is in a token
+    assert spans[-1] == "noir" and "e\u0301" in "".join(spans[1:-1])

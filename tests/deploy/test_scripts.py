@@ -176,3 +176,47 @@ def test_up_starts_redis_worker_and_api_and_stops_exactly_them(tmp_path: Path) -
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
+
+
+def worker_pid(up: subprocess.Popen[bytes]) -> int | None:
+    return next((pid for pid, command in children_of(up.pid).items() if " worker" in command), None)
+
+
+def healthz(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        return int(response.status)
+
+
+def test_up_restarts_a_dead_worker_with_backoff_and_keeps_serving(tmp_path: Path) -> None:
+    ssa = Path(sys.executable).parent / "ssa"
+    if not ssa.is_file() or subprocess.run([ssa, "serve", "--help"], capture_output=True, timeout=120).returncode:
+        pytest.skip("`ssa serve` is not available in this environment")
+    port, redis_url = free_port(), f"redis://127.0.0.1:{free_port()}/0"
+    env = {**os.environ, "SSA_SKIP_INSTALL": "1", "SSA_PORT": str(port), "SSA_VAR_DIR": str(tmp_path / "var"),
+           "SSA_HOME": str(tmp_path / "store"), "SSA_REDIS_URL": redis_url, "SSA_BOOTSTRAP": "false"}
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        up = subprocess.Popen([BASH, str(REPO / "scripts/up.sh")], env=env, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        assert wait_until(lambda: "ssa-service is running" in log.read_text() or up.poll() is not None, 180, 0.5)
+        api = next(pid for pid, command in children_of(up.pid).items() if " serve" in command)
+        for restart, delay in ((1, 1), (2, 2)):  # killed soon after its start: the delay doubles
+            first = worker_pid(up)
+            assert first is not None, children_of(up.pid)
+            os.kill(first, signal.SIGKILL)
+            assert healthz(port) == 200  # the API serves on while the worker is down
+            assert wait_until(lambda f=first: worker_pid(up) not in (None, f), 60, 0.2), log.read_text()
+            text = log.read_text()
+            assert text.count("the worker exited (status 137, signal 9)") == restart, text
+            assert f"restarting it in {delay} s" in text
+            assert up.poll() is None and healthz(port) == 200
+        assert children_of(up.pid).get(api, "").endswith(f"--port {port} ")  # the API was never restarted
+        assert "Last lines of" in log.read_text() and (tmp_path / "var/logs/worker.log").stat().st_size > 0
+        up.send_signal(signal.SIGTERM)
+        started = children_of(up.pid)
+        assert up.wait(timeout=90) == 143
+        assert all(gone(pid) for pid in started)
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,12 @@ def test_dev_label_unknown_to_train_is_named_with_its_row(stack: JobStack,
     ({"metric": "pearson"}, "config.metric", "does not fit a classification task"),
     ({"model_id": "Bad/Id"}, "config.model_id", "is invalid"),
     ({"deploy": "sometimes"}, "config.deploy", "'never', 'if_better' or 'always'"),
+    ({"iterations": "2"}, "config.iterations", "Input should be a valid integer"),
+    ({"iterations": True}, "config.iterations", "Input should be a valid integer"),
+    ({"learning_rate": "0.001"}, "config.learning_rate", "Input should be a valid number"),
+    ({"max_length": 64.0}, "config.max_length", "Input should be a valid integer"),
+    ({"model_id": 7}, "config.model_id", "Input should be a valid string"),
+    ({"max_length": 600}, "config.max_length", "must be at most 512: the base model 'tiny' has 512 positions"),
 ])
 def test_bad_config_gets_422_naming_the_field(stack: JobStack, sentiment_rows: list[dict[str, Any]],
                                               config: dict[str, Any], field: str, words: str) -> None:
@@ -149,3 +156,67 @@ def test_model_id_already_taken_is_refused(stack: JobStack, sentiment_rows: list
     (taken / "ssa.json").write_text("{}")
     response = stack.submit(sentiment_rows[:20], {**QUICK, "model_id": "taken"})
     assert response.status_code == 409 and response.json()["error"]["type"] == "model_exists"
+
+
+def test_a_float_setting_takes_an_integer(stack: JobStack, sentiment_rows: list[dict[str, Any]]) -> None:
+    response = stack.submit(sentiment_rows[:20], {**QUICK, "learning_rate": 1, "max_length": 512})
+    assert response.status_code == 202, response.text
+    assert stack.job(response.json()["job_id"])["config"]["learning_rate"] == 1.0
+
+
+@pytest.mark.parametrize(("name", "data", "column", "row"), [
+    ("train.csv", b"text,label,label\ngood film,pos,pos\nbad film,neg,neg\n", "label", None),
+    ("train.tsv", b"text\ttext\tlabel\ngood film\tx\tpos\nbad film\ty\tneg\n", "text", None),
+    ("train.jsonl", b'{"text": "good film", "label": "pos"}\n{"text": "bad", "label": "neg", "label": "pos"}\n',
+     "label", 2),
+])
+def test_a_column_named_twice_is_refused_naming_it(stack: JobStack, name: str, data: bytes, column: str,
+                                                   row: int | None) -> None:
+    response = stack.submit(data, train_name=name)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_dataset"
+    assert [(p["field"], p["row"], p["column"]) for p in error["detail"]][:1] == [("train", row, column)]
+    assert "more than once" in error["detail"][0]["message"] and repr(column) in error["message"]
+    nothing_queued(stack)
+
+
+def test_a_model_id_is_reserved_at_submission_until_its_job_ends(stack: JobStack,
+                                                                sentiment_rows: list[dict[str, Any]]) -> None:
+    config = {**QUICK, "model_id": "mine"}
+    first = stack.submit(sentiment_rows[:20], config)
+    assert first.status_code == 202, first.text
+    job_id = first.json()["job_id"]
+    second = stack.submit(sentiment_rows[20:40], config)
+    assert second.status_code == 409, second.text
+    error = second.json()["error"]
+    assert error["type"] == "model_exists" and error["detail"][0] == {
+        "field": "config.model_id", "message": f"reserved by job {job_id}, which has not ended", "job_id": job_id}
+    assert stack.client.get("/jobs").json()["total"] == 1 and queue_length(stack.redis.client()) == 1
+    assert stack.client.post(f"/jobs/{job_id}/cancel").status_code in (200, 202)
+    third = stack.submit(sentiment_rows[20:40], config)
+    assert third.status_code == 202, third.text
+    assert stack.jobs.fail_if_active(third.json()["job_id"], "the test fails it")
+    assert stack.submit(sentiment_rows[40:60], config).status_code == 202
+
+
+def test_parallel_submissions_with_one_model_id_queue_one_job(stack: JobStack,
+                                                               sentiment_rows: list[dict[str, Any]]) -> None:
+    config = {**QUICK, "model_id": "raced"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        codes = sorted(pool.map(lambda n: stack.submit(sentiment_rows[n * 20:(n + 1) * 20], config).status_code,
+                                range(4)))
+    assert codes == [202, 409, 409, 409]
+    assert stack.client.get("/jobs").json()["total"] == 1 and queue_length(stack.redis.client()) == 1
+
+
+def test_a_dataset_sent_as_a_text_field_is_named_as_not_a_file(stack: JobStack,
+                                                                 sentiment_rows: list[dict[str, Any]]) -> None:
+    files = {"train": ("train.jsonl", jsonl(sentiment_rows[:20]))}
+    response = stack.client.post("/jobs/ssa-train", files=files, data={"dev": "some text", "config": "{}"})
+    assert response.status_code == 422
+    detail = response.json()["error"]["detail"][0]
+    assert detail["field"] == "dev" and detail["message"] == "must be a file (a multipart part with a file name), " \
+        "not a text field"
+    assert "UploadFile" not in response.text
+    nothing_queued(stack)

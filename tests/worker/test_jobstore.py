@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -166,3 +167,44 @@ def test_events_are_kept_in_order(jobs: JobStore) -> None:
     jobs.add_event("job1", "deferred", holder="a")
     names = [(event["event"], event.get("holder")) for event in jobs.events("job1")]
     assert names == [("created", None), ("deferred", "a")]
+
+
+def test_a_model_id_is_reserved_once_even_by_parallel_submissions(redis_server: RedisServer) -> None:
+    stores = [JobStore.from_url(redis_server.url) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        holders = list(pool.map(lambda n: stores[n].reserve_model_id("mine", f"job{n}", 60), range(8)))
+    winners = [n for n, holder in enumerate(holders) if holder is None]
+    assert len(winners) == 1
+    assert set(holders) == {None, f"job{winners[0]}"}
+    assert stores[0].model_id_holder("mine") == f"job{winners[0]}"
+
+
+def test_a_model_id_reservation_lasts_while_its_job_runs_and_ends_with_it(jobs: JobStore) -> None:
+    for job_id, end in (("j-fail", "fail"), ("j-cancel", "cancel"), ("j-ok", "succeed")):
+        assert jobs.reserve_model_id(f"model-{job_id}", job_id, ttl_s=60) is None
+        make(jobs, job_id)
+        assert jobs.redis.ttl(jobs.model_id_key(f"model-{job_id}")) == -1  # recorded: held until the job ends
+        assert jobs.reserve_model_id(f"model-{job_id}", "other", ttl_s=60) == job_id
+        if end == "fail":
+            assert claim(jobs, job_id, "t").outcome == "claimed"
+            assert jobs.finish(job_id, "t", "failed", error="boom")
+        elif end == "cancel":
+            assert jobs.request_cancel(job_id).outcome == "cancelled"
+        else:
+            assert claim(jobs, job_id, "t").outcome == "claimed"
+            jobs.finish(job_id, "t", "queued")  # a retry keeps the reservation
+            assert jobs.model_id_holder(f"model-{job_id}") == job_id
+            assert claim(jobs, job_id, "t2").outcome == "claimed"
+            assert jobs.finish(job_id, "t2", "succeeded")
+        assert jobs.model_id_holder(f"model-{job_id}") is None
+    assert jobs.reserve_model_id("model-j-fail", "again", ttl_s=60) is None
+
+
+def test_release_model_id_drops_only_its_own_reservation(jobs: JobStore) -> None:
+    assert jobs.reserve_model_id("mine", "job1", ttl_s=60) is None
+    jobs.release_model_id("mine", "job2")
+    assert jobs.model_id_holder("mine") == "job1"
+    jobs.release_model_id("mine", "job1")
+    assert jobs.model_id_holder("mine") is None
+    assert jobs.reserve_model_id("mine", "job3", ttl_s=60) is None
+    assert 0 < int(jobs.redis.ttl(jobs.model_id_key("mine"))) <= 60  # unrecorded: it expires by itself
