@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from jobs.deploy import NotServable, public_reason, smoke_test
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore, ModelInfo
-from ssa_core.runtime import Item, Predictor
+from ssa_core.runtime import Predictor
 
 log = logging.getLogger("ssa.serving")
 SIDE_MODELS = 2  # models other than the deployed one kept loaded for requests that name them
@@ -36,12 +36,12 @@ class Loaded:
 
 
 def warm_up(predictor: Predictor) -> None:
-    """One short and one long inference; raises WarmUpFailed unless scores are finite."""
-    text = "warm up " * (predictor.max_length // 2)
-    items: list[Item] = [("warm", "up"), ("warm " + text, text)] if predictor.pair else ["warm up", text]
-    predictions = predictor.predict(items, truncate=True)
-    if not all(math.isfinite(p.score) for p in predictions):
-        raise WarmUpFailed(f"model {predictor.model_id} produced non-finite scores on the warm-up inputs")
+    """The deploy gate's smoke test (a short and a max-length inference, as the worker ran it before publishing);
+    raises WarmUpFailed (with a path-free reason) unless it predicts finite scores."""
+    try:
+        smoke_test(predictor)
+    except NotServable as exc:
+        raise WarmUpFailed(f"model {predictor.model_id} cannot serve: {exc}") from exc
 
 
 class ModelManager:
@@ -93,7 +93,7 @@ class ModelManager:
                 await asyncio.to_thread(self.store.set_active_model, model_id)
         except Exception as exc:
             self.metrics.deploys.labels("failed").inc()
-            self._failed[model_id] = f"{exc.__class__.__name__}: {exc}"
+            self._failed[model_id] = public_reason(exc)
             if self.current is None:
                 self.status = f"model {model_id} failed to load: {self._failed[model_id]}"
             raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path
 from fastapi.responses import StreamingResponse
 
+from jobs.deploy import active_model, labels_check, public_reason
 from service.deps import ManagerDep, ReadKeyDep, StoreDep, WriteKeyDep
 from service.errors import ApiError, error_responses
-from service.schemas import DeployResponse, ModelList, ModelOut
+from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
 from ssa_core.modelmeta import CARD_FILE
 
@@ -47,20 +48,30 @@ async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: 
     return model_out(store.get_model(model_id), store.active_model_id(), served_id(manager), with_card=True)
 
 
-@router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 422))
-async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: WriteKeyDep) -> DeployResponse:
-    """Serve this model: load it and run a warm-up inference, then swap it in atomically and record it in
-    active.json (it survives a restart). Requests in flight finish on the previous model; none fail."""
-    store.get_model(model_id)  # 404 / 422 before any loading
+@router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 409, 422))
+async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: WriteKeyDep,
+                       body: Annotated[DeployRequest | None, Body()] = None) -> DeployResponse:
+    """Serve this model: the deploy gate's first check (task, label set and input kind equal the active model's:
+    409 `model_mismatch` otherwise, unless `{"force": true}`), then load it and run the gate's smoke inference
+    (422 `model_load_failed`), and only then record it in active.json (it survives a restart) and swap it in
+    atomically. Requests in flight finish on the previous model; none fail."""
+    info = store.get_model(model_id)  # 404 / 422 before any loading
+    force = body is not None and body.force
+    check = labels_check(info, active_model(store, besides=model_id))
+    if check.outcome == "failed" and not force:
+        raise ApiError(409, "model_mismatch", f"model {model_id!r} does not fit the active model: {check.detail}; "
+                       'send {"force": true} to deploy it anyway', {"field": "force"})
     manager.forget_failure(model_id)
     try:
         loaded, previous = await manager.deploy(model_id)
     except Exception as exc:
-        raise ApiError(422, "model_load_failed", f"model {model_id!r} could not be loaded: {exc}",
+        raise ApiError(422, "model_load_failed",
+                       f"model {model_id!r} could not be loaded: {public_reason(exc, info.path)}",
                        {"field": "model_id"}) from exc
     return DeployResponse(model_id=model_id, version=loaded.info.version,
                           previous=previous.info.model_id if previous else None,
-                          provider=loaded.predictor.provider, load_seconds=round(loaded.load_seconds, 3))
+                          provider=loaded.predictor.provider, load_seconds=round(loaded.load_seconds, 3),
+                          forced=check.outcome == "failed")
 
 
 @router.get("/{model_id}/download", response_class=StreamingResponse, responses={
