@@ -227,5 +227,6 @@ def test_load_checked_and_public_reasons(tiny_model_dir: Path, tmp_path: Path) -
         refused.value)
     error = OSError(f"cannot open {tmp_path}/models/x/model.onnx: broken\nTraceback (most recent call last): ...")
     assert public_reason(error) == "OSError: cannot open model.onnx: broken"
-    assert public_reason(ValueError(f"{tmp_path}/m is bad"), folder=tmp_path / "m") == "ValueError: the model folder is bad"
+    in_folder = ValueError(f"{tmp_path}/m is bad")
+    assert public_reason(in_folder, folder=tmp_path / "m") == "ValueError: the model folder is bad"
     assert len(public_reason(RuntimeError("x" * 1000))) == 300

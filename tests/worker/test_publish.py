@@ -13,8 +13,6 @@ import pytest
 
 from jobs.deploy import NotServable
 from ssa_core.artifacts import ArtifactStore
-from worker.runner import check_servable, describe
-from worker.settings import WorkerSettings
 from worker.publish import (
     StorageError,
     check_writable,
@@ -22,6 +20,8 @@ from worker.publish import (
     publish,
     storage_problem,
 )
+from worker.runner import check_servable, describe
+from worker.settings import WorkerSettings
 
 
 @pytest.fixture
@@ -54,12 +54,13 @@ def test_check_servable_refuses_a_staged_model_that_cannot_predict(store: Artifa
             check_servable(staged, joblog)
         meta = json.loads((staged / "ssa.json").read_text())
         (staged / "ssa.json").write_text(json.dumps({**meta, "max_length": 600}))  # the encoder has 512 positions
-        with pytest.raises(NotServable, match="^it fails to predict: ") as refused:
+        with pytest.raises(NotServable, match=r"^it fails to predict: ") as refused:
             check_servable(staged, joblog)
     assert str(store.root) not in str(refused.value)
     message, permanent = describe(refused.value, WorkerSettings())
     assert permanent and message.startswith("the trained model cannot serve, so it was not published: it fails to ")
-    assert [r.getMessage() for r in caplog.records][0] == "the exported model loads and predicts through the ONNX runtime"
+    said = [record.getMessage() for record in caplog.records]
+    assert said[:1] == ["the exported model loads and predicts through the ONNX runtime"]
 
 
 def test_job_staging_removes_what_a_killed_attempt_left(store: ArtifactStore) -> None:
