@@ -27,7 +27,7 @@ def test_a_model_that_cannot_serve_is_not_published_and_its_job_fails(stack: Job
     config = json.loads(stack.jobs.redis.hget(key, "config"))
     stack.jobs.redis.hset(key, "config", json.dumps({**config, "max_length": 600}))
     stack.worker("w1")
-    job = stack.wait_status(job_id, "succeeded", "failed", timeout=300)
+    job = stack.wait_status(job_id, "succeeded", "failed", timeout=600)
     assert job["status"] == "failed" and job["attempts"] == 1, job  # permanent: not retried
     assert job["error"].startswith("the trained model cannot serve, so it was not published: it fails to predict: ")
     assert str(stack.home) not in job["error"] and "Traceback" not in job["error"] and "\n" not in job["error"]
@@ -47,7 +47,7 @@ def test_if_better_goes_through_every_check_and_all_sources_agree(stack: JobStac
     stack.worker("w1", SSA_DEPLOY_MAX_ATTENTION_ENTROPY="1.0")  # a 1-iteration model may explain little
     config = {**QUICK, "deploy": "if_better"}
     refused_id = stack.submit_ok(sentiment_rows[:48], {**config, "model_id": "sentiment-1"})
-    refused = stack.wait_status(refused_id, "succeeded", "failed", timeout=300)
+    refused = stack.wait_status(refused_id, "succeeded", "failed", timeout=600)
     assert refused["status"] == "succeeded" and refused["deployed"] is False, refused
     gate = refused["result"]["deploy_gate"]
     assert [(c["name"], c["outcome"]) for c in gate["checks"]] == [
@@ -61,7 +61,7 @@ def test_if_better_goes_through_every_check_and_all_sources_agree(stack: JobStac
     publish_variant(stack.store, tiny_model_dir, "sentiment-0")
     stack.store.set_active_model("sentiment-0")
     compared_id = stack.submit_ok(sentiment_rows[48:96], {**config, "model_id": "sentiment-2"})
-    compared = stack.wait_status(compared_id, "succeeded", "failed", timeout=300)
+    compared = stack.wait_status(compared_id, "succeeded", "failed", timeout=600)
     assert compared["status"] == "succeeded", compared
     gate = compared["result"]["deploy_gate"]
     assert [(c["name"], c["outcome"]) for c in gate["checks"]][:3] == [
