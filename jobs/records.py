@@ -10,7 +10,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.spec import TrainJobSpec
+from jobs.spec import Deploy, TrainJobSpec
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 QUEUED: Final = "queued"
@@ -101,6 +101,41 @@ def iteration_summary(record: dict[str, Any], metric: str) -> IterationSummary:
         seconds=record.get("seconds"))
 
 
+GateCheckName = Literal["labels", "loads", "explanations", "score"]
+GateOutcome = Literal["passed", "failed", "skipped"]
+GATE_CHECKS: tuple[GateCheckName, ...] = ("labels", "loads", "explanations", "score")
+
+
+class GateCheck(Record):
+    """One check of the deploy gate (jobs.deploy), in the order they run: `labels` (task, label set and input kind
+    equal the active model's), `loads` (loads and predicts through the ONNX runtime), `explanations` (attention not
+    uniform), `score` (both models scored on the same data)."""
+
+    name: GateCheckName
+    outcome: GateOutcome
+    detail: str
+
+
+class GateScores(Record):
+    """Both models scored by the ONNX runtime on the same data: the new job's dev set."""
+
+    metric: str
+    examples: int = Field(description="dev examples both models were scored on")
+    new: float = Field(description="the new model's score")
+    active: float | None = Field(description="the active model's score (None: it could not be scored)")
+
+
+class DeployReport(Record):
+    """What the deploy gate decided for a job's new model, each check and both scores."""
+
+    policy: Deploy
+    deployed: bool
+    reason: str
+    active_before: str | None = Field(description="the active model when the gate ran")
+    checks: list[GateCheck] = Field(default_factory=list)
+    scores: GateScores | None = None
+
+
 class JobResult(Record):
     """The model a succeeded job published and its dev score."""
 
@@ -110,6 +145,8 @@ class JobResult(Record):
     best_iteration: int
     parity_max_abs_diff: dict[str, float] = Field(default_factory=dict,
                                                   description="ONNX vs PyTorch parity check, per output")
+    deploy_gate: DeployReport | None = Field(default=None, description="the deploy gate's decision, checks and "
+                                             "scores (jobs finished before the gate existed have none)")
 
 
 @dataclass

@@ -68,8 +68,9 @@ class TrainJobSpec(BaseModel):
     dev_fraction: float = Field(default=0.1, gt=0.0, lt=0.5, description="dev share split off when no dev file")
     deploy: Deploy = Field(
         default=NEVER,
-        description="make the new model the active one: never, if_better "
-        "(its dev metric beats the active model's), always",
+        description="make the new model the active one through the deploy gate: never; if_better (same task and "
+        "labels as the active model, it loads, its attention is not uniform, and it scores higher than the active "
+        "model on this job's dev set); always (same task and labels, and it loads)",
     )
     model_id: str | None = Field(default=None, description="id of the new model (default: generated)")
 

@@ -32,8 +32,11 @@ def reason(exc: BaseException) -> str:
     kind = type(exc)
     if kind.__module__.startswith("onnxruntime"):
         return ORT_ERRORS.get(kind.__name__, ORT_ERRORS["Fail"])
-    if type(exc).__name__ == "WarmUpFailed":
-        return "its warm-up inference produced non-finite scores"
+    if type(exc).__name__ == "WarmUpFailed":  # the deploy gate's smoke test: NotServable, caused by the real error
+        origin = exc.__cause__.__cause__ if exc.__cause__ is not None else None
+        if origin is None:
+            return "its warm-up inference produced non-finite scores"
+        return f"its warm-up inference failed: {reason(origin)}"
     if isinstance(exc, ModelFolderError | FileNotFoundError):
         return "a file of the model folder is missing or unreadable (ssa.json, model.onnx, tokenizer.json)"
     if isinstance(exc, OSError):

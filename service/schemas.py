@@ -109,6 +109,15 @@ class ModelList(BaseModel):
     models: list[ModelOut]
 
 
+class DeployRequest(BaseModel):
+    """Optional body of POST /models/{id}/deploy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(default=False, description="Deploy even when the model's task, label set or input kind "
+                        "(texts / pairs) differ from the active model's (otherwise 409 model_mismatch)")
+
+
 class DeployResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -117,6 +126,8 @@ class DeployResponse(BaseModel):
     previous: str | None = Field(description="The model served before", examples=["sentiment-old"])
     provider: str = Field(examples=["CPUExecutionProvider"])
     load_seconds: float = Field(description="Load + warm-up time", examples=[0.8])
+    forced: bool = Field(default=False, description="Deployed with force over a task / label set / input kind that "
+                         "differs from the previously active model's")
 
 
 class Health(BaseModel):

@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from jobs.deploy import NotServable, smoke_test
 from service.loaderrors import load_failure
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore, ModelInfo
-from ssa_core.runtime import Item, Predictor
+from ssa_core.runtime import Predictor
 
 log = logging.getLogger("ssa.serving")
 SIDE_MODELS = 2  # models other than the deployed one kept loaded for requests that name them
@@ -41,12 +41,12 @@ class Loaded:
 
 
 def warm_up(predictor: Predictor) -> None:
-    """One short and one long inference; raises WarmUpFailed unless scores are finite."""
-    text = "warm up " * (predictor.max_length // 2)
-    items: list[Item] = [("warm", "up"), ("warm " + text, text)] if predictor.pair else ["warm up", text]
-    predictions = predictor.predict(items, truncate=True)
-    if not all(math.isfinite(p.score) for p in predictions):
-        raise WarmUpFailed(f"model {predictor.model_id} produced non-finite scores on the warm-up inputs")
+    """The deploy gate's smoke test (a short and a max-length inference, as the worker ran it before publishing);
+    raises WarmUpFailed (with a path-free reason) unless it predicts finite scores."""
+    try:
+        smoke_test(predictor)
+    except NotServable as exc:
+        raise WarmUpFailed(f"model {predictor.model_id} cannot serve: {exc}") from exc
 
 
 class ModelManager:

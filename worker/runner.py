@@ -16,7 +16,7 @@ from typing import Literal
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs.deploy import decide_deploy
+from jobs.deploy import NotServable, gate_and_deploy, load_checked
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
 from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, Job, JobResult
 from jobs.store import JobStore
@@ -34,7 +34,7 @@ from worker.redact import redact_paths
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("ssa.worker")
-PERMANENT = (StorageError, JobInputError, ConfigError, DatasetError)
+PERMANENT = (StorageError, JobInputError, ConfigError, DatasetError, NotServable)
 LEASE_LOST = "lease-lost"
 
 
@@ -116,16 +116,19 @@ class JobRunner:
         model_id = str(job.model_id)
         with job_staging(self.store, job.id) as staged:
             outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS_DIR, progress, model_id)
+            progress.set_stage("checking the model", 0.99)
+            check_servable(staged, joblog)
             progress.set_stage("publishing", 0.99)
             publish(self.store, staged, model_id, job.id)
-        decision = decide_deploy(self.store, job.config.deploy, model_id, self.settings.deploy_max_attention_entropy)
-        if decision.deploy:
-            self.store.set_active_model(model_id)
-        self._drop_checkpoints(job.id)
+        progress.set_stage("deploy gate", 0.995)
         metrics = outcome.metrics
+        report = gate_and_deploy(self.store, job.config.deploy, model_id, inputs.dev, metrics["metric"],
+                                 max_entropy=self.settings.deploy_max_attention_entropy, joblog=joblog)
+        self._drop_checkpoints(job.id)
         summary = JobResult(model_id=model_id, metric=metrics["metric"], dev_metric=metrics["dev"][metrics["metric"]],
-                            best_iteration=metrics["best_iteration"], parity_max_abs_diff=outcome.parity)
-        return Finished(decision.deploy, decision.note, summary)
+                            best_iteration=metrics["best_iteration"], parity_max_abs_diff=outcome.parity,
+                            deploy_gate=report)
+        return Finished(report.deployed, report.reason, summary)
 
     def _fit(self, inputs: JobInputs, staged: Path, checkpoints: Path, labels: Path, progress: JobProgress,
              model_id: str) -> TrainResult:
@@ -164,6 +167,17 @@ class JobRunner:
         shutil.rmtree(self.store.job_dir(job_id) / CHECKPOINTS_DIR, ignore_errors=True)
 
 
+def check_servable(staged: Path, joblog: logging.Logger) -> None:
+    """Before a model becomes visible: load the exported folder through the ONNX runtime and predict a short and a
+    max-length input, as the API will. Raises NotServable (a permanent failure: the model is not published)."""
+    try:
+        load_checked(staged)
+    except NotServable as exc:
+        joblog.error("the exported model cannot serve: %s", exc)
+        raise
+    joblog.info("the exported model loads and predicts through the ONNX runtime")
+
+
 def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:
     """A clear one-line error for the job's record, and whether retrying is pointless."""
     if isinstance(exc, SoftTimeLimitExceeded):
@@ -171,6 +185,8 @@ def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:
                 f"{settings.task_soft_time_limit_s} s", True)
     if isinstance(exc, StorageError):
         return str(exc), True
+    if isinstance(exc, NotServable):
+        return f"the trained model cannot serve, so it was not published: {exc}", True
     reason = storage_problem(exc)
     if reason is not None:
         return f"cannot write to the artifact store: {reason} (check the free space and permissions of SSA_HOME)", True

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import StreamingResponse
 
 from jobs.basemodels import base_model_name
+from jobs.deploy import active_model, labels_check
 from service.deps import (
     API_KEY_HEADER,
     DownloadLimiterDep,
@@ -22,7 +23,7 @@ from service.deps import (
 )
 from service.errors import ApiError, error_responses
 from service.ratelimit import RateLimited, client_id
-from service.schemas import DeployResponse, ModelList, ModelOut
+from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut
 from service.serving import ModelLoadFailed
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
 from ssa_core.modelmeta import read_card
@@ -71,11 +72,19 @@ async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, set
                      allowed_base_models=settings.allowed_base_models)
 
 
-@router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 422))
-async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: WriteKeyDep) -> DeployResponse:
-    """Serve this model: load it and run a warm-up inference, then swap it in atomically and record it in
-    active.json (it survives a restart). Requests in flight finish on the previous model; none fail."""
-    store.get_model(model_id)  # 404 / 422 before any loading
+@router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 409, 422))
+async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: WriteKeyDep,
+                       body: Annotated[DeployRequest | None, Body()] = None) -> DeployResponse:
+    """Serve this model: the deploy gate's first check (task, label set and input kind equal the active model's:
+    409 `model_mismatch` otherwise, unless `{"force": true}`), then load it and run the gate's smoke inference
+    (422 `model_load_failed`), and only then record it in active.json (it survives a restart) and swap it in
+    atomically. Requests in flight finish on the previous model; none fail."""
+    info = store.get_model(model_id)  # 404 / 422 before any loading
+    force = body is not None and body.force
+    check = labels_check(info, active_model(store, besides=model_id))
+    if check.outcome == "failed" and not force:
+        raise ApiError(409, "model_mismatch", f"model {model_id!r} does not fit the active model: {check.detail}; "
+                       'send {"force": true} to deploy it anyway', {"field": "force"})
     manager.forget_failure(model_id)
     try:
         loaded, previous = await manager.deploy(model_id)
@@ -83,7 +92,8 @@ async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, 
         raise ApiError(422, "model_load_failed", str(exc), {"field": "model_id"}) from exc
     return DeployResponse(model_id=model_id, version=loaded.info.version,
                           previous=previous.info.model_id if previous else None,
-                          provider=loaded.predictor.provider, load_seconds=round(loaded.load_seconds, 3))
+                          provider=loaded.predictor.provider, load_seconds=round(loaded.load_seconds, 3),
+                          forced=check.outcome == "failed")
 
 
 @router.get("/{model_id}/download", response_class=StreamingResponse, responses={

@@ -47,8 +47,9 @@ def test_an_old_record_reads_as_typed_records(jobs: JobStore) -> None:
     assert jobs.list_jobs(status=SUCCEEDED)[1] == 1
 
 
-# Job settings added after the fixture was written: an old record reads with their defaults.
-ADDED_SINCE = {"attention_scores": "logit"}
+# Job settings and record fields added after the fixture was written: an old record reads with their defaults
+# (deploy_gate: the deploy gate's report in `result`, None for jobs that ended before the gate existed).
+ADDED_SINCE = {"attention_scores": "logit", "deploy_gate": None}
 
 
 def with_new_fields(read: object, stored: object) -> object:

@@ -12,6 +12,7 @@ import pytest
 from jobs.deploy import decide_deploy
 from service.routes.models import model_out
 from ssa_core.artifacts import ArtifactStore
+from ssa_core.data import Dataset, DatasetColumns, Example
 from ssa_core.modelmeta import LEGACY_CARD_FILE, SSA_FILE, ModelMeta, ModelMetaError
 from worker.publish import stamp_job
 
@@ -49,16 +50,23 @@ def test_the_store_and_the_models_route_show_an_old_folder_as_before(store: Arti
     assert [model.model_id for model in store.list_models()] == ["sentiment-old"]
 
 
-def test_deploy_policy_compares_against_an_old_active_model(store: ArtifactStore, tmp_path: Path) -> None:
+def test_the_deploy_gate_compares_against_an_old_active_model(store: ArtifactStore, tmp_path: Path,
+                                                              tiny_model_dir: Path) -> None:
+    for name in ("model.onnx", "tokenizer.json"):  # the old folder's runtime files (the fixture keeps only text)
+        shutil.copy(tiny_model_dir / name, store.model_dir("sentiment-old") / name)
     store.set_active_model("sentiment-old")
-    better = tmp_path / "better"
-    shutil.copytree(FOLDER, better)
-    meta = json.loads((better / SSA_FILE).read_text())
-    (better / SSA_FILE).write_text(json.dumps({**meta, "dev_metric": 0.9}))
-    stamp_job(better, "job-new")
-    store.publish_model(better, "sentiment-new")
-    decision = decide_deploy(store, "if_better", "sentiment-new")
-    assert decision.deploy and "0.9000 > 0.8500" in decision.note
+    new = tmp_path / "new"
+    shutil.copytree(tiny_model_dir, new)
+    stamp_job(new, "job-new")
+    store.publish_model(new, "sentiment-new")
+    texts = ["A gorgeous, witty film.", "Dull and slow.", "I loved it.", "A mess."]
+    dev = Dataset([Example(i, i + 1, text, None, label) for i, (text, label)
+                   in enumerate(zip(texts, ["positive", "negative"] * 2, strict=True))],
+                  "classification", ("negative", "positive"), "test", DatasetColumns())
+    report = decide_deploy(store, "if_better", "sentiment-new", dev, "accuracy")
+    assert [check.outcome for check in report.checks] == ["passed"] * 3 + ["failed"]  # the same ONNX: a tie
+    assert report.scores is not None and report.scores.new == report.scores.active and report.scores.examples == 4
+    assert not report.deployed and report.active_before == "sentiment-old"
     assert store.get_model("sentiment-new").meta.job_id == "job-new"
 
 

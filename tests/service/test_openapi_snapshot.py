@@ -1,9 +1,10 @@
 """The API's OpenAPI document against the snapshot taken before the jobs/ refactor (fixtures/openapi-before.json,
 made from create_app with default settings; PredictRequest, SpanOut, PredictionOut and the /predict description were
 retaken when the occlusion explainer added `explain`, `occlusion` and `explainer`; the labels, log and download
-operations were retaken when labels and downloads became private reads and downloads got their 429): every path,
-method, parameter and status code is kept, and a schema may change only where a free-form object became a named,
-typed one."""
+operations were retaken when labels and downloads became private reads and downloads got their 429;
+POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
+`model_mismatch` and `forced`): every path, method, parameter and status code is kept, and a schema may change only
+where a free-form object became a named, typed one."""
 
 from __future__ import annotations
 
