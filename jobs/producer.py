@@ -11,6 +11,11 @@ from celery import Celery
 
 QUEUE: Final = "ssa-train"
 TASK_NAME: Final = "ssa.train"
+# A label job: `ssa.label` plans it and sends its shards (`ssa.label-shard`) as a chord whose callback is
+# `ssa.label-merge`; all on the same queue, so that every worker takes shards.
+LABEL_TASK_NAME: Final = "ssa.label"
+LABEL_SHARD_TASK_NAME: Final = "ssa.label-shard"
+LABEL_MERGE_TASK_NAME: Final = "ssa.label-merge"
 
 
 def producer_config(redis_url: str) -> dict[str, Any]:
@@ -25,7 +30,8 @@ def producer_config(redis_url: str) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "task_default_queue": QUEUE,
-        "task_routes": {TASK_NAME: {"queue": QUEUE}},
+        "task_routes": {name: {"queue": QUEUE} for name in (TASK_NAME, LABEL_TASK_NAME, LABEL_SHARD_TASK_NAME,
+                                                             LABEL_MERGE_TASK_NAME)},
         "task_send_sent_event": True,  # Flower shows queued jobs
     }
 
@@ -41,3 +47,8 @@ def producer_app(redis_url: str) -> Celery:
 def enqueue_training(celery: Celery, job_id: str, *, countdown: float | None = None) -> None:
     """Queue training job `job_id` on `celery`'s broker (the task id is the job id)."""
     celery.send_task(TASK_NAME, args=[job_id], queue=QUEUE, task_id=job_id, countdown=countdown)
+
+
+def enqueue_labeling(celery: Celery, job_id: str, *, countdown: float | None = None) -> None:
+    """Queue label job `job_id` on `celery`'s broker (the task id is the job id)."""
+    celery.send_task(LABEL_TASK_NAME, args=[job_id], queue=QUEUE, task_id=job_id, countdown=countdown)

@@ -10,6 +10,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobs.labelspec import TRAIN_KIND, JobKind, LabelDataRecord, LabelJobSpec
 from jobs.spec import Deploy, TrainJobSpec
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -151,7 +152,8 @@ class JobResult(Record):
 
 @dataclass
 class Job:
-    """One training job as stored in Redis (jobs.store) and shown by the API."""
+    """One job as stored in Redis (jobs.store) and shown by the API: a training job (`kind` ssa-train: a
+    TrainJobSpec and a DataRecord) or a label job (ssa-label: a LabelJobSpec and a LabelDataRecord)."""
 
     id: str
     status: Status
@@ -173,10 +175,11 @@ class Job:
     cancel_requested: bool = False
     deployed: bool | None = None
     deploy_note: str | None = None
-    config: TrainJobSpec = field(default_factory=TrainJobSpec)
-    data: DataRecord | None = None
+    config: TrainJobSpec | LabelJobSpec = field(default_factory=TrainJobSpec)
+    data: DataRecord | LabelDataRecord | None = None
     iterations: list[IterationSummary] = field(default_factory=list)
     result: JobResult | None = None
+    kind: JobKind = TRAIN_KIND
 
     @property
     def terminal(self) -> bool:
@@ -186,7 +189,7 @@ class Job:
         """Plain JSON values (records as dicts)."""
         values = asdict(self)
         values["config"] = self.config.model_dump(mode="json")
-        values["data"] = self.data.to_json_value() if self.data is not None else None
+        values["data"] = self.data.model_dump(mode="json", by_alias=True) if self.data is not None else None
         values["iterations"] = [item.to_json_value() for item in self.iterations]
         values["result"] = self.result.to_json_value() if self.result is not None else None
         return values

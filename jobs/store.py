@@ -33,6 +33,7 @@ from jobs.records import (
     JobResult,
     Status,
 )
+from jobs.labelspec import LABEL_KIND, TRAIN_KIND, LabelDataRecord, LabelJobSpec
 from jobs.spec import TrainJobSpec
 
 MAX_EVENTS = 200
@@ -198,8 +199,9 @@ def _decode_json(name: str, text: str) -> Any:
 def decode_job(raw: dict[str, str]) -> Job:
     """A job from its Redis hash (every field a string; absent or '' for None)."""
     values: dict[str, Any] = {}
+    label_job = raw.get("kind") == LABEL_KIND
     for name, text in raw.items():
-        if name not in Job.__dataclass_fields__ or text == "":
+        if name not in Job.__dataclass_fields__ or text == "" or (label_job and name in ("config", "data")):
             continue
         if name in FLOAT_FIELDS:
             values[name] = float(text)
@@ -211,6 +213,9 @@ def decode_job(raw: dict[str, str]) -> Job:
             values[name] = _decode_json(name, text)
         else:
             values[name] = text
+    if label_job:
+        values["config"] = LabelJobSpec.from_record(json.loads(raw["config"]))
+        values["data"] = LabelDataRecord.model_validate(json.loads(raw["data"])) if raw.get("data") else None
     return Job(**values)
 
 
@@ -300,11 +305,13 @@ class JobStore:
         return [json.loads(item) for item in cast(list[str], self.redis.lrange(self.events_key(job_id), 0, -1))]
 
     # ---- creating ------------------------------------------------------------------------------------
-    def create(self, job_id: str, *, config: TrainJobSpec, data: DataRecord, model_id: str) -> Job:
-        """Record a new queued job (one transaction: hash and both indexes)."""
+    def create(self, job_id: str, *, config: TrainJobSpec | LabelJobSpec, data: DataRecord | LabelDataRecord,
+               model_id: str) -> Job:
+        """Record a new queued job (one transaction: hash and both indexes); a LabelJobSpec makes a label job."""
         now = time.time()
+        kind = LABEL_KIND if isinstance(config, LabelJobSpec) else TRAIN_KIND
         job = Job(id=job_id, status=QUEUED, created_at=now, updated_at=now, model_id=model_id, config=config,
-                  data=data)
+                  data=data, kind=kind)
         fields = {name: encode(value) for name, value in job.to_dict().items() if encode(value) != ""}
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.job_key(job_id), mapping=cast(Any, fields))

@@ -23,7 +23,7 @@ from service.jobconfig_schema import document_job_config
 from service.jsonbody import JsonBodyCheck
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware
-from service.routes import health, info, jobs, models, predict, tokenize
+from service.routes import health, info, jobs, labels, models, predict, tokenize
 from service.securityheaders import SecurityHeaders
 from service.settings import PrivateRead, Settings, get_settings
 from service.wiring import app_state, build_state
@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     state = app.state = build_state(settings)
     install_error_handlers(app)
-    for router in (predict.build_router(settings), tokenize.build_router(settings), models.router, jobs.router,
-                   health.router, info.router):
+    for router in (predict.build_router(settings), tokenize.build_router(settings), models.router, labels.router,
+                   jobs.router, health.router, info.router):
         app.include_router(router)
     mount_console(app)
     mount_docs(app)

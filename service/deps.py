@@ -19,6 +19,7 @@ from jobs.store import JobStore
 from service.batcher import MicroBatcher
 from service.errors import ApiError
 from service.jobsubmit import JobSubmitter
+from service.labelsubmit import LabelSubmitter
 from service.metrics import ServiceMetrics
 from service.occlusion import OcclusionLane
 from service.ratelimit import RateLimiter
@@ -73,6 +74,10 @@ async def get_submitter(request: Request) -> JobSubmitter:
     return state_of(request).job_submitter
 
 
+async def get_label_submitter(request: Request) -> LabelSubmitter:
+    return state_of(request).label_submitter
+
+
 async def get_bootstrap_status(request: Request) -> BootstrapStatus:
     return state_of(request).bootstrap_status
 
@@ -85,6 +90,7 @@ MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 OcclusionDep = Annotated[OcclusionLane, Depends(get_occlusion)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 SubmitterDep = Annotated[JobSubmitter, Depends(get_submitter)]
+LabelSubmitterDep = Annotated[LabelSubmitter, Depends(get_label_submitter)]
 BootstrapStatusDep = Annotated[BootstrapStatus, Depends(get_bootstrap_status)]
 
 

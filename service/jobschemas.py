@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobs.labelspec import TRAIN_KIND, JobKind, LabelDataRecord, LabelJobSpec
 from jobs.records import DataRecord, Job, JobResult, SplitRecord
 from jobs.records import Status as JobStatus
 from jobs.spec import TrainJobSpec
@@ -53,11 +54,14 @@ class DataInfo(DataRecord):
 
 
 class JobInfo(BaseModel):
-    """A training job. Times are Unix seconds; `progress` is 0-1; `eta_s` is seconds left (while running)."""
+    """A training job (`kind` ssa-train) or a label job (ssa-label: `config` is a LabelJobSpec, `data` a
+    LabelDataRecord, `model_id` the model it labels with, `step`/`total_steps` count its shards). Times are Unix
+    seconds; `progress` is 0-1; `eta_s` is seconds left (while running)."""
 
     model_config = ConfigDict(protected_namespaces=())
 
     id: str
+    kind: JobKind = TRAIN_KIND
     status: JobStatus
     stage: str = Field(examples=["training"])
     progress: float
@@ -77,8 +81,9 @@ class JobInfo(BaseModel):
     cancel_requested: bool
     deployed: bool | None
     deploy_note: str | None
-    config: TrainJobSpec
-    data: DataInfo | None = Field(description="dataset summary; `split` lists the dev rows when no dev file was given")
+    config: TrainJobSpec | LabelJobSpec
+    data: DataInfo | LabelDataRecord | None = Field(description="dataset summary; `split` lists the dev rows when "
+                                                    "no dev file was given")
     iterations: list[IterationInfo]
     result: JobResult | None
     events: list[dict[str, Any]] | None = Field(None, description="deliveries, deferrals and attempts (GET "
@@ -95,7 +100,7 @@ class JobPage(BaseModel):
 def job_info(job: Job, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
     """A stored job as the API shows it; unless `full`, the split's dev rows are only counted."""
     values = job.to_dict()
-    split = job.data.split if job.data is not None else None
+    split = job.data.split if isinstance(job.data, DataRecord) else None
     if split is not None and not full:
         values["data"]["split"]["dev_rows"] = len(split.dev_rows)
     return JobInfo(**values, events=events)

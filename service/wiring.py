@@ -1,5 +1,5 @@
 """The one place that wires the API: settings, artifact store, metrics, model manager, micro-batcher, job store,
-job submitter and first-run bootstrap, held in a typed `AppState` (FastAPI's `app.state`)."""
+job submitters and first-run bootstrap, held in a typed `AppState` (FastAPI's `app.state`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.datastructures import State
 
-from jobs.producer import enqueue_training, producer_app
+from jobs.producer import enqueue_labeling, enqueue_training, producer_app
 from jobs.store import JobStore
 from service.batcher import BatchStats, MicroBatcher
 from service.bootstrap import Bootstrap
 from service.jobsubmit import JobSubmitter
+from service.labelsubmit import LabelSubmitter
 from service.metrics import ServiceMetrics
 from service.occlusion import OcclusionLane
 from service.ratelimit import RateLimiter
@@ -37,6 +38,7 @@ class AppState(State):
     download_limiter: RateLimiter  # model downloads per key (or client address) per minute
     jobs: JobStore
     job_submitter: JobSubmitter
+    label_submitter: LabelSubmitter
     bootstrap: Bootstrap
     bootstrap_status: BootstrapStatus  # what /readyz shows of the first-run job (tests may replace it)
 
@@ -65,6 +67,8 @@ def build_state(settings: Settings) -> AppState:
     redis_url = settings.redis_url
     state.job_submitter = JobSubmitter(settings, state.store, state.jobs,
                                        lambda job_id: enqueue_training(producer_app(redis_url), job_id))
+    state.label_submitter = LabelSubmitter(settings, state.store, state.jobs,
+                                           lambda job_id: enqueue_labeling(producer_app(redis_url), job_id))
     state.bootstrap = Bootstrap(settings, state.store, state.jobs, state.job_submitter)
     state.bootstrap_status = state.bootstrap.status
     return state

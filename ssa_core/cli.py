@@ -111,19 +111,30 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
 def add_label_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "label",
-        help="write weak token labels for a dataset by probing a trained model",
-        description="Probe a trained model with masked copies and write weak token labels as JSONL.",
+        help="label a dataset with a trained model: prediction, attention and probe scores per row",
+        description="One record per input row (the label job's records): the prediction and scores, the served "
+        "attention and a probe score per wordpiece and word (the drop of the predicted class's probability when "
+        "the word is masked), flip labels against gold labels when the file has them, character offsets. Written "
+        "as JSONL (--out) and Parquet (--parquet). --weak writes the training probe's weak labels instead.",
     )
     p.add_argument("model", type=model_folder, help="trained model folder")
-    p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet)")
+    p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet; labels optional)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL file")
-    p.add_argument("--label-mode", choices=LABEL_MODES, default=TRAIN_DEFAULTS["label_mode"],
-                   help="weak-label rule (default: %(default)s)")
-    p.add_argument("--rounds", type=positive_int, default=4, help="mask draws per example (default: 4)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
-    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--parquet", type=Path, help="also write the records as Parquet to this file")
+    p.add_argument("--probes", type=int, default=64, help="words probed per row at most; 0: attention only "
+                   "(default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="inputs per ONNX Runtime run "
+                   "(default: %(default)s)")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: one per core)")
+    weak = p.add_argument_group("weak labels of the training probe (--weak)")
+    weak.add_argument("--weak", action="store_true", help="write the training probe's weak labels (torch)")
+    weak.add_argument("--label-mode", choices=LABEL_MODES, default=TRAIN_DEFAULTS["label_mode"],
+                      help="weak-label rule (default: %(default)s)")
+    weak.add_argument("--rounds", type=positive_int, default=4, help="mask draws per example (default: 4)")
+    weak.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    weak.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     add_data_columns(p)
-    p.set_defaults(handler=_lazy("ssa_core.cli_train", "run_label"))
+    p.set_defaults(handler=_lazy("ssa_core.cli_label", "run_label"))
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:

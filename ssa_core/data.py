@@ -77,6 +77,7 @@ class Dataset:
     labels: tuple[str, ...]  # sorted class names; () for regression
     source: str
     columns: DatasetColumns  # the columns actually used
+    labelled: bool = True  # False: read with require_labels=False from a file without the label column
 
     @property
     def pair(self) -> bool:
@@ -90,12 +91,16 @@ def load_dataset(
     task: Task | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_rows: int | None = None,
+    require_labels: bool = True,
 ) -> Dataset:
-    """Read and validate the dataset at `path`; the extension picks the format. Raises DatasetError."""
+    """Read and validate the dataset at `path`; the extension picks the format. Raises DatasetError.
+
+    require_labels=False: a file without the label column reads as an unlabelled dataset (`labelled` False, every
+    label ""); a file with it is validated as usual."""
     path = Path(path)
     fmt = _format_or_raise(path.name)
     _check_size(path.stat().st_size, max_bytes, str(path))
-    return _load(path.read_bytes(), fmt, str(path), columns, task, max_rows)
+    return _load(path.read_bytes(), fmt, str(path), columns, task, max_rows, require_labels)
 
 
 def load_dataset_bytes(
@@ -106,11 +111,12 @@ def load_dataset_bytes(
     task: Task | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_rows: int | None = None,
+    require_labels: bool = True,
 ) -> Dataset:
     """Like `load_dataset` for a file held in memory (an upload); `filename` picks the format."""
     fmt = _format_or_raise(filename)
     _check_size(len(data), max_bytes, filename)
-    return _load(data, fmt, filename, columns, task, max_rows)
+    return _load(data, fmt, filename, columns, task, max_rows, require_labels)
 
 
 def _format_or_raise(filename: str) -> str:
@@ -136,7 +142,8 @@ def _size(count: int) -> str:
 
 
 def _load(
-    data: bytes, fmt: str, source: str, wanted: DatasetColumns | None, task: Task | None, max_rows: int | None
+    data: bytes, fmt: str, source: str, wanted: DatasetColumns | None, task: Task | None, max_rows: int | None,
+    require_labels: bool = True,
 ) -> Dataset:
     if not data.strip():
         raise DatasetError([Problem(None, None, "the file is empty")], source)
@@ -144,12 +151,15 @@ def _load(
     problems = list(table.problems)
     if not table.rows:
         raise DatasetError(problems or [Problem(None, None, "no data rows")], source)
-    columns = _resolve_columns(table, wanted or DatasetColumns(), problems)
+    wanted = wanted or DatasetColumns()
+    labelled = require_labels or wanted.label in table.column_names()
+    columns = _resolve_columns(table, wanted, problems, labelled)
     if columns is None:
         raise DatasetError(problems, source)
     if max_rows is not None and len(table.rows) > max_rows:
         problems.append(Problem(None, None, f"too many rows: {len(table.rows)}, the limit is {max_rows}"))
-    dataset = _build(table, columns, task, source, problems)
+    dataset = _build(table, columns, task, source, problems) if labelled else _unlabelled(table, columns, source,
+                                                                                           problems)
     if problems:
         raise DatasetError(sorted(problems, key=_problem_order), source)
     return dataset
@@ -160,7 +170,7 @@ def _problem_order(problem: Problem) -> tuple[int, int]:
 
 
 def _resolve_columns(
-    table: RawTable, wanted: DatasetColumns, problems: list[Problem]
+    table: RawTable, wanted: DatasetColumns, problems: list[Problem], labelled: bool = True
 ) -> DatasetColumns | None:
     """Fill in auto-detected columns; None (with problems added) when a needed column is absent."""
     available = table.column_names()
@@ -174,7 +184,8 @@ def _resolve_columns(
         text = auto[0]
         if pair is None and auto[1] in available:
             pair = auto[1]
-    missing = [name for name in (text, pair, wanted.label) if name is not None and name not in available]
+    needed = (text, pair, wanted.label) if labelled else (text, pair)
+    missing = [name for name in needed if name is not None and name not in available]
     problems += [Problem(None, name, f"missing column ({found})") for name in missing]
     return None if missing else DatasetColumns(text, pair, wanted.label)
 
@@ -195,6 +206,16 @@ def _build(
         if text is not None and label is not None:
             examples.append(Example(len(examples), row.row, text[0], text[1], _final(label, task)))
     return Dataset(examples, task, names, source, columns)
+
+
+def _unlabelled(table: RawTable, columns: DatasetColumns, source: str, problems: list[Problem]) -> Dataset:
+    """A dataset of texts only: every label "", no class names."""
+    texts = [_row_texts(row, columns, problems) for row in table.rows]
+    examples: list[Example] = []
+    for row, text in zip(table.rows, texts, strict=True):
+        if text is not None:
+            examples.append(Example(len(examples), row.row, text[0], text[1], ""))
+    return Dataset(examples, "classification", (), source, columns, labelled=False)
 
 
 def _row_texts(

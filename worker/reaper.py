@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import redis
 
+from jobs.labelspec import TRAIN_KIND
 from jobs.records import RUNNING
 from jobs.store import JobStore
 
@@ -29,8 +30,8 @@ class Reaper:
         requeued = []
         for job_id in self.jobs.orphans():
             job = self.jobs.get(job_id)
-            if job is None or job.status != RUNNING:
-                continue
+            if job is None or job.status != RUNNING or job.kind != TRAIN_KIND:
+                continue  # a label job's shards are re-delivered by the broker (acks_late), see worker.label_tasks
             if self.jobs.mark_requeued(job_id, job.attempts, self.marker_ttl_s):
                 self.requeue(job_id)
                 self.jobs.add_event(job_id, "requeued", reason="its worker stopped (lease expired)",

@@ -34,6 +34,8 @@ class WorkerSettings(BaseSettings):
         description="How often a worker re-queues jobs whose lease expired (a dead worker's); 0 turns it off.")
     allowed_base_models: str = Field(
         default=DEFAULT_BASE_MODEL, description="Comma list of base-model names jobs may use; name=path for folders.")
+    label_threads: int = Field(
+        default=1, ge=0, le=64, description="ONNX Runtime threads of a label shard's model (0: one per core).")
     train_device: str | None = Field(default=None, description="Torch device for training (unset: cuda if any).")
     deploy_max_attention_entropy: float = Field(
         default=0.95, gt=0.0, le=1.0, description="deploy: if_better refuses an SSA model whose served attention has "

@@ -10,9 +10,10 @@ from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from jobs.folder import LABEL_FILE, LABELS_DIR, LOG_FILE
+from jobs.labelspec import LABEL_KIND
 from jobs.records import Job
 from jobs.store import JobStore
 from service.deps import (
@@ -29,6 +30,7 @@ from service.errors import ApiError, error_responses
 from service.jobconfig import parse_config
 from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
 from service.jobsubmit import read_upload
+from service.routes.labels import LabelFormat, label_output
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -109,19 +111,25 @@ def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: JobId) -> JSONResponse:
     return JSONResponse(job_info(updated).model_dump(mode="json", by_alias=True), status_code=202)
 
 
-@router.get("/{job_id}/labels", responses={200: {"content": {"application/x-ndjson": {}},
-                                                 "description": "weak token labels, one JSON object a line"},
-                                           **error_responses(401, 404, 422, 503)})
+@router.get("/{job_id}/labels", response_model=None,
+            responses={200: {"content": {"application/x-ndjson": {}, "application/vnd.apache.parquet": {}},
+                             "description": "training job: weak token labels; label job: one record per input "
+                             "row (LabelRecord), one JSON object a line or Parquet"},
+                       **error_responses(401, 404, 409, 422, 503)})
 def job_labels(
     _: LabelsKeyDep,
     jobs: JobsDep,
     store: StoreDep,
     job_id: JobId,
     iteration: Annotated[int | None, Query(ge=0, description="one iteration (default: all of them)")] = None,
-) -> StreamingResponse:
-    """The weak token labels the job's probing produced, as JSONL (streamed): every probed copy of iteration k >= 1
-    with its wordpieces, character offsets and 0/1 labels, `selected` when it was trained on."""
+    format: Annotated[LabelFormat, Query(description="label jobs: jsonl (streamed) or parquet")] = "jsonl",
+) -> Response:
+    """A training job: the weak token labels its probing produced, as JSONL (streamed): every probed copy of
+    iteration k >= 1 with its wordpieces, character offsets and 0/1 labels, `selected` when it was trained on.
+    A label job (once succeeded; 409 before): one record per input row in input order, as JSONL or Parquet."""
     job = find_job(jobs, job_id)
+    if job.kind == LABEL_KIND:
+        return label_output(job, store, format)
     files = label_files(store.job_dir(job.id) / LABELS_DIR)
     if iteration is not None:
         if iteration not in files:

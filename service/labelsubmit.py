@@ -1,0 +1,125 @@
+"""Submitting a label job: resolve the model (default: the active one), validate the upload as training uploads are
+(same formats, limits and row-numbered problems; labels optional, and when present they must be the model's), save
+it in the job folder, record the job in Redis and queue it. Nothing reaches the queue unless all of it is valid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+
+from jobs.folder import CONFIG_FILE
+from jobs.labelspec import LabelDataRecord, LabelJobSpec
+from jobs.records import QUEUED
+from jobs.store import JobStore
+from service.errors import ApiError
+from service.jobconfig import config_error
+from service.jobsubmit import IDEMPOTENCY_TTL_S, Submitted, Upload, dataset_error, stored_name
+from service.settings import Settings
+from ssa_core.artifacts import ArtifactStore
+from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset_bytes
+from ssa_core.modelmeta import ModelMeta, ModelMetaError
+
+log = logging.getLogger("ssa.service")
+INPUT_FIELD = "data"
+
+
+class LabelSubmitter:
+    """Validates and queues label jobs; `enqueue(job_id)` hands a job to the broker."""
+
+    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None]):
+        self.settings, self.store, self.jobs, self.enqueue = settings, store, jobs, enqueue
+
+    def submit(self, spec: LabelJobSpec, upload: Upload, idempotency_key: str | None = None) -> Submitted:
+        """Validate, then record and queue the job (or return the one an earlier submission with the same
+        Idempotency-Key made). Raises ApiError (404 model, 409, 413, 422, 503)."""
+        model_id, meta = self.model_of(spec)
+        spec = spec.model_copy(update={"model_id": model_id})
+        dataset = self.validate(spec, meta, upload)
+        job_id = uuid.uuid4().hex
+        print_now = fingerprint(spec, upload)
+        if idempotency_key is not None:
+            earlier = self.jobs.reserve_idempotency_key(idempotency_key, job_id, print_now, IDEMPOTENCY_TTL_S)
+            if earlier is not None:
+                if earlier.fingerprint != print_now:
+                    raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different "
+                                   "submission", {"field": "Idempotency-Key", "job_id": earlier.job_id})
+                job = self.jobs.get(earlier.job_id)
+                if job is None:
+                    raise ApiError(409, "idempotency_conflict", "a submission with this Idempotency-Key is still "
+                                   "being recorded; retry in a moment", {"field": "Idempotency-Key"},
+                                   {"Retry-After": "1"})
+                return Submitted(job.id, str(job.model_id), job.status, created=False)
+        try:
+            return self._create(job_id, spec, meta, upload, dataset)
+        except BaseException:
+            if idempotency_key is not None:
+                self.jobs.release_idempotency_key(idempotency_key, job_id)
+            raise
+
+    def model_of(self, spec: LabelJobSpec) -> tuple[str, ModelMeta]:
+        model_id = spec.model_id or self.store.active_model_id()
+        if model_id is None:
+            raise ApiError(404, "not_found", "no model is active: name one in config.model_id",
+                           [{"field": "config.model_id", "message": "no active model"}])
+        if not self.store.has_model(model_id):
+            raise ApiError(404, "not_found", f"model {model_id!r} not found",
+                           [{"field": "config.model_id", "message": "not found"}])
+        try:
+            return model_id, ModelMeta.read(self.store.model_dir(model_id))
+        except ModelMetaError:
+            raise ApiError(404, "not_found", f"model {model_id!r} is unreadable",
+                           [{"field": "config.model_id", "message": "unreadable"}]) from None
+
+    def validate(self, spec: LabelJobSpec, meta: ModelMeta, upload: Upload) -> Dataset:
+        columns = DatasetColumns(spec.text_column, spec.text_pair_column, spec.label_column)
+        task = "regression" if meta.task == "regression" else "classification"
+        try:
+            dataset = load_dataset_bytes(upload.data, upload.filename, columns=columns, task=task,
+                                         max_bytes=self.settings.max_upload_bytes, require_labels=False)
+        except DatasetError as exc:
+            raise dataset_error(upload.field, exc) from None
+        if dataset.pair != meta.pair:
+            want = "text pairs" if meta.pair else "single texts"
+            raise config_error(upload.field, f"model {meta.model_id!r} takes {want}; the file has "
+                               f"{'pairs' if dataset.pair else 'single texts'}")
+        if dataset.labelled and task == "classification":
+            unknown = sorted(set(dataset.labels) - set(meta.labels))
+            if unknown:
+                raise ApiError(422, "label_mismatch", f"{upload.field}: labels {', '.join(map(repr, unknown))} are "
+                               f"not among model {meta.model_id!r}'s labels ({', '.join(map(repr, meta.labels))})",
+                               [{"field": upload.field, "message": f"unknown labels: {', '.join(unknown)}"}])
+        return dataset
+
+    def _create(self, job_id: str, spec: LabelJobSpec, meta: ModelMeta, upload: Upload,
+                dataset: Dataset) -> Submitted:
+        name = stored_name("input", upload.filename)
+        columns = dataset.columns
+        data = LabelDataRecord(file=name, uploaded=upload.filename, text_column=columns.text or "text",
+                               text_pair_column=columns.text_pair, label_column=columns.label,
+                               task="regression" if meta.task == "regression" else "classification",
+                               labelled=dataset.labelled, labels=list(dataset.labels), pair=dataset.pair,
+                               rows=len(dataset.examples))
+        job_dir = self.store.job_dir(job_id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / name).write_bytes(upload.data)
+        record = {"kind": "ssa-label", "config": spec.model_dump(mode="json"), "data": data.model_dump(mode="json")}
+        (job_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2))
+        model_id = str(spec.model_id)
+        self.jobs.create(job_id, config=spec, data=data, model_id=model_id)
+        try:
+            self.enqueue(job_id)
+        except Exception as exc:
+            log.error("could not queue label job %s: %s", job_id, exc)
+            self.jobs.fail_if_active(job_id, f"could not be queued: {exc}")
+            raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
+                           {"job_id": job_id}, {"Retry-After": "10"}) from None
+        return Submitted(job_id, model_id, QUEUED, created=True)
+
+
+def fingerprint(spec: LabelJobSpec, upload: Upload) -> str:
+    digest = hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True).encode())
+    digest.update(hashlib.sha256(upload.data).digest())
+    return digest.hexdigest()

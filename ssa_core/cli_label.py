@@ -1,0 +1,46 @@
+"""`ssa label`: the label job's records for a file, without the service (the same code and the same files: JSONL and
+Parquet); `--weak` keeps the training probe's weak labels (ssa_core.cli_train)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from ssa_core.data import DatasetColumns, load_dataset
+from ssa_core.labelfiles import atomic_path, read_jsonl, write_jsonl_lines, write_parquet
+from ssa_core.labeling import Labeler, LabelOptions, check_labels, labelled_chunks
+from ssa_core.runtime import Predictor
+
+console = Console(stderr=True)
+CHUNK_ROWS = 64
+
+
+def run_label(args: argparse.Namespace) -> int:
+    if args.weak:
+        from ssa_core.cli_train import run_label as run_weak_labels
+
+        return run_weak_labels(args)
+    if args.probes < 0:
+        raise ValueError("--probes must be 0 or more")
+    predictor = Predictor.load(args.model, intra_op_threads=args.threads or None)
+    columns = DatasetColumns(args.text_column, args.pair_column, args.label_column)
+    task = args.task or ("regression" if predictor.task == "regression" else "classification")
+    data = load_dataset(args.data, columns=columns, task=task, require_labels=False)
+    unknown = check_labels(predictor, data)
+    if unknown:
+        raise ValueError(f"labels {', '.join(map(repr, unknown))} are not among the model's labels "
+                         f"({', '.join(map(repr, predictor.labels))})")
+    labeler = Labeler(predictor, LabelOptions(args.probes, args.batch_size), data.labelled)
+    out: Path = args.out
+    rows = len(data.examples)
+    with console.status(f"labelling {rows} rows"), atomic_path(out) as temporary, \
+            temporary.open("w", encoding="utf-8") as handle:
+        for records in labelled_chunks(labeler, data.examples, 0, rows, CHUNK_ROWS):
+            write_jsonl_lines(records, handle)
+    console.print(f"wrote {rows} records to {out}")
+    if args.parquet is not None:
+        write_parquet(read_jsonl(out), args.parquet)
+        console.print(f"wrote {rows} records to {args.parquet}")
+    return 0
