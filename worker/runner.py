@@ -18,7 +18,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from jobs.deploy import NotServable, gate_and_deploy, load_checked
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
-from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, Job, JobResult
+from jobs.labelspec import TRAIN_KIND
+from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Job, JobResult
+from jobs.spec import TrainJobSpec
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.data import DatasetError
@@ -68,6 +70,9 @@ class JobRunner:
 
     def run(self, job_id: str) -> Outcome:
         """Handle one delivery of `job_id`."""
+        found = self.jobs.get(job_id)
+        if found is not None and found.kind != TRAIN_KIND:  # a label job runs as worker.label_tasks, never here
+            return Outcome("done", status=f"not a training job ({found.kind})")
         token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
         claim = self.jobs.claim(job_id, token=token, worker=self.worker, ttl_s=self.settings.lease_ttl_s,
                                 max_attempts=self.settings.max_attempts)
@@ -108,7 +113,10 @@ class JobRunner:
 
     def _train(self, job: Job, job_dir: Path, progress: JobProgress, joblog: logging.Logger) -> Finished:
         check_writable(self.store)
-        inputs = load_inputs(job_dir, job.config, job.data, self.settings.allowed_base_models)
+        if not isinstance(job.config, TrainJobSpec) or not isinstance(job.data, DataRecord | None):
+            raise JobInputError("the job's record is not a training job's")
+        spec = job.config
+        inputs = load_inputs(job_dir, spec, job.data, self.settings.allowed_base_models)
         progress.metric = inputs.train_cfg.metric_for(inputs.model_cfg.task)
         checkpoints = job_dir / CHECKPOINTS_DIR
         if (checkpoints / "latest.json").is_file():
@@ -122,7 +130,7 @@ class JobRunner:
             publish(self.store, staged, model_id, job.id)
         progress.set_stage("deploy gate", 0.995)
         metrics = outcome.metrics
-        report = gate_and_deploy(self.store, job.config.deploy, model_id, inputs.dev, metrics["metric"],
+        report = gate_and_deploy(self.store, spec.deploy, model_id, inputs.dev, metrics["metric"],
                                  max_entropy=self.settings.deploy_max_attention_entropy, joblog=joblog)
         self._drop_checkpoints(job.id)
         summary = JobResult(model_id=model_id, metric=metrics["metric"], dev_metric=metrics["dev"][metrics["metric"]],
