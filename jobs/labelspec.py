@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ssa_core.artifacts import validate_id
 from ssa_core.errors import InvalidId
-from ssa_core.labeling import DEFAULT_BATCH, DEFAULT_PROBES
+from ssa_core.labelrecords import DEFAULT_BATCH, DEFAULT_PROBES
 
 JobKind = Literal["ssa-train", "ssa-label"]
 TRAIN_KIND: Final = "ssa-train"

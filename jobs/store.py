@@ -18,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from jobs.labelspec import LABEL_KIND, TRAIN_KIND, LabelDataRecord, LabelJobSpec
 from jobs.records import (
     QUEUED,
     RUNNING,
@@ -33,7 +34,6 @@ from jobs.records import (
     JobResult,
     Status,
 )
-from jobs.labelspec import LABEL_KIND, TRAIN_KIND, LabelDataRecord, LabelJobSpec
 from jobs.spec import TrainJobSpec
 
 MAX_EVENTS = 200

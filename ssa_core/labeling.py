@@ -12,13 +12,11 @@ import numpy as np
 from tokenizers import Encoding
 
 from ssa_core.data import Dataset, Example
-from ssa_core.labelrecords import LabelRecord, LabelSpan
+from ssa_core.labelrecords import DEFAULT_BATCH, DEFAULT_PROBES, LabelRecord, LabelSpan
 from ssa_core.runtime import Ids, Item, Predictor, softmax, words_of
 from ssa_core.textspans import Span, token_positions, token_spans, word_spans
 
 MASK_TOKENS = ("[MASK]", "<mask>")
-DEFAULT_PROBES = 64
-DEFAULT_BATCH = 64
 
 
 class LabelingError(ValueError):

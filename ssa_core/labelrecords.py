@@ -5,7 +5,12 @@ The same record is written as a JSONL line and as a Parquet row (`ssa_core.label
 
 from __future__ import annotations
 
+from typing import Final
+
 from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PROBES: Final = 64  # words probed per row at most
+DEFAULT_BATCH: Final = 64  # inputs per ONNX Runtime run
 
 
 class LabelSpan(BaseModel):
