@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from jobs.labelspec import LABEL_KIND, TRAIN_KIND, LabelDataRecord, LabelJobSpec
+from jobs.labelspec import LABEL_KIND, TRAIN_KIND, JobKind, LabelDataRecord, LabelJobSpec
 from jobs.records import (
     QUEUED,
     RUNNING,
@@ -309,7 +309,7 @@ class JobStore:
                model_id: str) -> Job:
         """Record a new queued job (one transaction: hash and both indexes); a LabelJobSpec makes a label job."""
         now = time.time()
-        kind = LABEL_KIND if isinstance(config, LabelJobSpec) else TRAIN_KIND
+        kind: JobKind = LABEL_KIND if isinstance(config, LabelJobSpec) else TRAIN_KIND
         job = Job(id=job_id, status=QUEUED, created_at=now, updated_at=now, model_id=model_id, config=config,
                   data=data, kind=kind)
         fields = {name: encode(value) for name, value in job.to_dict().items() if encode(value) != ""}

@@ -19,6 +19,7 @@ from service.jobconfig import config_error
 from service.jobsubmit import IDEMPOTENCY_TTL_S, Submitted, Upload, dataset_error, stored_name
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore
+from ssa_core.config import Task
 from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset_bytes
 from ssa_core.modelmeta import ModelMeta, ModelMetaError
 
@@ -75,7 +76,7 @@ class LabelSubmitter:
 
     def validate(self, spec: LabelJobSpec, meta: ModelMeta, upload: Upload) -> Dataset:
         columns = DatasetColumns(spec.text_column, spec.text_pair_column, spec.label_column)
-        task = "regression" if meta.task == "regression" else "classification"
+        task: Task = "regression" if meta.task == "regression" else "classification"
         try:
             dataset = load_dataset_bytes(upload.data, upload.filename, columns=columns, task=task,
                                          max_bytes=self.settings.max_upload_bytes, require_labels=False)
