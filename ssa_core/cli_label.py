@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ssa_core.config import Task
 from ssa_core.data import DatasetColumns, load_dataset
 from ssa_core.labelfiles import atomic_path, read_jsonl, write_jsonl_lines, write_parquet
 from ssa_core.labeling import Labeler, LabelOptions, check_labels, labelled_chunks
@@ -26,7 +27,7 @@ def run_label(args: argparse.Namespace) -> int:
         raise ValueError("--probes must be 0 or more")
     predictor = Predictor.load(args.model, intra_op_threads=args.threads or None)
     columns = DatasetColumns(args.text_column, args.pair_column, args.label_column)
-    task = args.task or ("regression" if predictor.task == "regression" else "classification")
+    task: Task = args.task or ("regression" if predictor.task == "regression" else "classification")
     data = load_dataset(args.data, columns=columns, task=task, require_labels=False)
     unknown = check_labels(predictor, data)
     if unknown:
