@@ -61,7 +61,6 @@ class JobInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     id: str
-    kind: JobKind = TRAIN_KIND
     status: JobStatus
     stage: str = Field(examples=["training"])
     progress: float
@@ -86,6 +85,7 @@ class JobInfo(BaseModel):
                                                     "no dev file was given")
     iterations: list[IterationInfo]
     result: JobResult | None
+    kind: JobKind = Field(TRAIN_KIND, description="ssa-train or ssa-label")
     events: list[dict[str, Any]] | None = Field(None, description="deliveries, deferrals and attempts (GET "
                                                 "/jobs/{id} only)")
 
