@@ -167,3 +167,20 @@ def test_a_shard_whose_worker_is_killed_runs_again_and_counts_once(labelled_stac
     assert sorted(e["shard"] for e in events(job, "shard-done")) == [0, 1]
     assert job["progress"] == 1.0
     check_records(records(stack, job_id), rows)
+
+
+def test_a_shard_that_cannot_run_fails_the_job_naming_its_rows(labelled_stack: JobStack,
+                                                              sentiment_rows: list[dict[str, Any]]) -> None:
+    import shutil
+
+    stack = labelled_stack
+    job_id = submit_label_ok(stack, sentiment_rows[:30], {"shard_rows": 20})
+    shutil.rmtree(stack.store.model_dir(MODEL))  # the model goes after the job was accepted
+    stack.worker("only")
+    job = stack.wait_status(job_id, "succeeded", "failed", timeout=120)
+    assert job["status"] == "failed"
+    assert job["error"].startswith("shard 0 (rows 1-20): the model is gone") or \
+        job["error"].startswith("shard 1 (rows 21-30): the model is gone"), job["error"]
+    assert "/" not in job["error"]  # no absolute path
+    assert stack.client.get(f"/jobs/{job_id}/labels").status_code == 409
+    assert not (stack.store.job_dir(job_id) / "output").exists()
