@@ -36,6 +36,7 @@ from ssa_core.labeling import Labeler, LabelingError, LabelOptions, labelled_chu
 from worker.joblog import job_logger
 from worker.lease import Heartbeat
 from worker.modelcache import predictor_for
+from worker.redact import redact_paths
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("ssa.worker")
@@ -140,7 +141,7 @@ class LabelRunner:
                 self.jobs.add_event(job_id, f"delivery-{claim.outcome}", worker=self.worker)
             return StepOutcome("done", claim.detail or claim.outcome)
         self.jobs.add_event(job_id, "started", worker=self.worker, attempt=claim.attempt)
-        with job_logger(self.store.job_dir(job_id), job_id, claim.attempt) as joblog:
+        with job_logger(self.store.job_dir(job_id), job_id, claim.attempt, self.store.root) as joblog:
             try:
                 spec, data = self._records(job)
                 ranges = shard_ranges(data.rows, spec.shard_rows)
@@ -151,7 +152,7 @@ class LabelRunner:
             except Exception as exc:
                 message, _ = describe(exc)
                 joblog.error("cannot start: %s\n%s", message, "".join(traceback.format_exception(exc)))
-                self.jobs.fail_if_active(job_id, message)
+                self._fail(job_id, message)
                 return StepOutcome("done", "failed")
         return StepOutcome("dispatch", shards=tuple(ranges))
 
@@ -187,7 +188,7 @@ class LabelRunner:
         if join.outcome != "claimed":
             return StepOutcome("done", join.outcome)
         self.jobs.add_event(job_id, "shard-started", shard=shard.shard, worker=self.worker, attempt=join.attempt)
-        with job_logger(self.store.job_dir(job_id), job_id, join.attempt) as joblog, \
+        with job_logger(self.store.job_dir(job_id), job_id, join.attempt, self.store.root) as joblog, \
                 ShardBeat(self.shards, job_id, shard.shard, plan.token, token, self.settings.lease_ttl_s,
                           self.settings.heartbeat_s) as beat:
             try:
@@ -278,7 +279,7 @@ class LabelRunner:
             return StepOutcome("defer", "waiting for shards", delay_s=1.0)  # a duplicate run fired the chord early
         if not self.shards.hold(job_id, plan.token, self.settings.lease_ttl_s):
             return StepOutcome("done", "lease-lost")
-        with job_logger(job_dir, job_id, job.attempts) as joblog, \
+        with job_logger(job_dir, job_id, job.attempts, self.store.root) as joblog, \
                 Heartbeat(self.jobs, job_id, plan.token, self.settings.lease_ttl_s, self.settings.heartbeat_s):
             self.jobs.update(job_id, plan.token, stage="merging", progress=MERGE_SHARE, eta_s=None)
             parts = [job_dir / OUTPUT_DIR / shard_file(shard.shard) for shard in plan.shards]
@@ -310,6 +311,7 @@ class LabelRunner:
             shutil.rmtree(self.store.job_dir(job_id) / OUTPUT_DIR, ignore_errors=True)
 
     def _fail(self, job_id: str, error: str) -> None:
+        error = redact_paths(error, self.store.job_dir(job_id), self.store.root)
         if self.jobs.fail_if_active(job_id, error):
             self.jobs.add_event(job_id, "failed", worker=self.worker, error=error)
             shutil.rmtree(self.store.job_dir(job_id) / OUTPUT_DIR, ignore_errors=True)
