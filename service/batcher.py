@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -142,6 +143,9 @@ class MicroBatcher:
         self.on_batch, self.on_queue = on_batch, on_queue
         self._pending: deque[Job] = deque()
         self._wake = asyncio.Event()
+        self._running = False
+        self._idle = threading.Event()  # set while nothing is queued or running (read from other threads)
+        self._idle.set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssa-infer")
         self._task: asyncio.Task[None] | None = None
         self._recent_batch_s = 0.05
@@ -187,7 +191,20 @@ class MicroBatcher:
         batches_ahead = len(self._pending) / max(1, self.max_batch_size)
         return max(1, round(batches_ahead * self._recent_batch_s + 0.5))
 
+    def wait_until_idle(self, timeout_s: float) -> bool:
+        """Block the calling thread (not the event loop) until no plain prediction is queued or running, or for at
+        most `timeout_s`; whether it became idle. The occlusion lane calls it before each of its runs, so plain
+        predictions go first and occlusion is slowed under load, never starved."""
+        return self._idle.wait(timeout_s)
+
+    def _update_idle(self) -> None:
+        if self._pending or self._running:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
     def _queue_changed(self) -> None:
+        self._update_idle()
         self._wake.set()
         if self.on_queue:
             self.on_queue(len(self._pending))
@@ -235,11 +252,16 @@ class MicroBatcher:
     async def _run(self, jobs: list[Job]) -> None:
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
+        self._running = True
+        self._update_idle()
         try:
             outcomes = await loop.run_in_executor(self._executor, run_jobs, jobs, self.bucket_size)
         except Exception as exc:
             log.exception("inference batch failed")
             outcomes = [exc] * len(jobs)
+        finally:
+            self._running = False
+            self._update_idle()
         seconds = time.perf_counter() - start
         self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * seconds
         self._last_requests = len(jobs)

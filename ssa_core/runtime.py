@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -226,15 +226,18 @@ class Predictor:
                                    {name: feeds[name] for name in self.input_names})
         return dict(zip(("logits", "importance", "attention"), outputs, strict=True))
 
-    def run_buckets(self, inputs: Sequence[TokenIds], batch_size: int) -> list[dict[str, np.ndarray]]:
+    def run_buckets(self, inputs: Sequence[TokenIds], batch_size: int,
+                    before_run: Callable[[], object] | None = None) -> list[dict[str, np.ndarray]]:
         """Every input through the session in length-sorted runs of at most `batch_size` (see length_buckets);
-        one dict of [1, ...] output rows per input, in input order."""
+        one dict of [1, ...] output rows per input, in input order. `before_run` is called before each run."""
         order = sorted(range(len(inputs)), key=lambda i: len(inputs[i].ids))
         lengths = [len(inputs[i].ids) for i in order]
         overhead = RUN_OVERHEAD_TOKENS.get(self.provider, GPU_RUN_OVERHEAD_TOKENS)
         rows: list[dict[str, np.ndarray]] = [{}] * len(inputs)
         for start, end in length_buckets(lengths, batch_size, overhead):
             chunk = order[start:end]
+            if before_run is not None:
+                before_run()
             out = self.run([inputs[i] for i in chunk])
             for row, index in enumerate(chunk):
                 rows[index] = {name: values[row : row + 1] for name, values in out.items()}
@@ -246,19 +249,22 @@ class Predictor:
 
     def predict(self, items: Sequence[Item], *, truncate: bool = True, return_tokens: bool = True,
                 return_words: bool = True, batch_size: int = 64, explain: Explainer = "attention",
-                occlusion_batch: int = 16) -> list[Prediction]:
+                occlusion_batch: int = 16, before_occlusion_run: Callable[[], object] | None = None,
+                ) -> list[Prediction]:
         """Predictions in input order; inputs are length-sorted and cut into runs of at most `batch_size` where
         padding would cost more than an extra run (see length_buckets).
 
         explain="occlusion" adds leave-one-word-out occlusion to every token and word: each word deleted in a copy
         of its own, the copies run in batches of at most `occlusion_batch` (short runs, so that other callers of
-        the same session get turns in between)."""
+        the same session get turns in between); `before_occlusion_run` is called before each of those runs (the
+        service waits there while plain predictions are queued or running)."""
         if not items:
             return []
         encodings = self.encode(items)
         truncated = self._truncate(items, encodings, truncate)
         rows = self.run_buckets(encodings, batch_size)
-        occluded = self.occlusion(encodings, rows, occlusion_batch) if explain == "occlusion" else None
+        occluded = (self.occlusion(encodings, rows, occlusion_batch, before_occlusion_run) if explain == "occlusion"
+                    else None)
         return [self._prediction(items[i], encodings[i], rows[i], 0, truncated[i], return_tokens, return_words,
                                  None if occluded is None else occluded[i]) for i in range(len(items))]
 
@@ -267,7 +273,7 @@ class Predictor:
         return logits if self.task == "regression" else softmax(logits)
 
     def occlusion(self, encodings: Sequence[Encoding], rows: Sequence[dict[str, np.ndarray]],
-                  batch_size: int) -> list[np.ndarray]:
+                  batch_size: int, before_run: Callable[[], object] | None = None) -> list[np.ndarray]:
         """Per input, a weight per sequence position: the drop of the predicted class's probability (regression:
         how far the value moves) when the position's word is deleted, shared evenly by the word's wordpieces."""
         copies: list[Ids] = []
@@ -280,7 +286,7 @@ class Predictor:
         weights = [np.zeros(len(e.ids), dtype=np.float64) for e in encodings]
         if not copies:
             return weights
-        outcome = self.run_buckets(copies, batch_size)
+        outcome = self.run_buckets(copies, batch_size, before_run)
         for (i, group), out in zip(owners, outcome, strict=True):
             after = self._decision_score(out["logits"])[0]
             if self.task == "regression":

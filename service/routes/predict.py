@@ -17,6 +17,8 @@ from service.settings import Settings
 from ssa_core.runtime import InputTooLong, Item, Prediction, Span
 
 DIGITS = 6
+# How long an occlusion run waits for plain predictions to drain before it runs anyway (slowed, never starved).
+PLAIN_FIRST_WAIT_S = 0.25
 
 
 def rounded(value: float | None) -> float | None:
@@ -66,9 +68,11 @@ async def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None)
         raise ApiError(422, "model_load_failed", str(exc), {"field": "model"}) from exc
 
 
-async def run_occlusion(lane: OcclusionDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,
-                        items: list[Item], options: Options, single: bool) -> bytes:
-    """Predictions with leave-one-word-out occlusion, in the occlusion lane (not the micro-batcher)."""
+async def run_occlusion(lane: OcclusionDep, batcher: BatcherDep, metrics: MetricsDep, settings: Settings,
+                        loaded: Loaded, items: list[Item], options: Options, single: bool) -> bytes:
+    """Predictions with leave-one-word-out occlusion, in the occlusion lane (not the micro-batcher). Plain
+    predictions go first: before each occlusion run the lane waits (at most PLAIN_FIRST_WAIT_S) until the
+    micro-batcher has nothing queued or running."""
     predictor = loaded.predictor
     for index, item in enumerate(items):
         words = predictor.word_count(item)
@@ -81,7 +85,8 @@ async def run_occlusion(lane: OcclusionDep, metrics: MetricsDep, settings: Setti
     def work() -> bytes:
         return render(predictor.predict(items, truncate=options.truncate, return_tokens=options.return_tokens,
                                         return_words=options.return_words, batch_size=settings.bucket_size,
-                                        explain="occlusion"))
+                                        explain="occlusion",
+                                        before_occlusion_run=lambda: batcher.wait_until_idle(PLAIN_FIRST_WAIT_S)))
 
     try:
         return await lane.run(work)
@@ -138,7 +143,7 @@ def build_router(settings: Settings) -> APIRouter:
         check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
         options = Options(body.truncate, body.return_tokens, body.return_words)
         if body.explain == "occlusion":
-            content = await run_occlusion(lane, metrics, app_settings, loaded, items, options, single)
+            content = await run_occlusion(lane, batcher, metrics, app_settings, loaded, items, options, single)
         else:
             content = await run_batch(batcher, metrics, app_settings, loaded, items, options, single)
         return Response(content, media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,33 @@ def test_length_buckets_split_unlike_lengths_on_cpu_and_keep_batches_on_gpu() ->
     lengths = [10, 11, 12, 30, 31, 50]
     assert length_buckets(lengths, 8, 8) == [(0, 3), (3, 5), (5, 6)]
     assert length_buckets(lengths, 8, 2048) == [(0, 6)]
+
+
+class Slow(Predictor):
+    """The real Predictor, each batch held back by `delay` seconds (a long plain batch)."""
+
+    delay = 0.4
+
+    def predict(self, items: Any, **kwargs: Any) -> list[Prediction]:
+        time.sleep(self.delay)
+        return super().predict(items, **kwargs)
+
+
+def test_wait_until_idle_holds_other_threads_while_plain_work_is_queued_or_running(tiny_model_dir: Path) -> None:
+    slow = Slow.load(tiny_model_dir, provider="cpu")
+
+    async def body(batcher: MicroBatcher) -> tuple[bool, bool, float, bool]:
+        idle_before = batcher.wait_until_idle(0)
+        job = asyncio.ensure_future(submit(batcher, slow, ["a plain request"]))
+        await asyncio.sleep(0.05)  # the batch is running now
+        loop = asyncio.get_running_loop()
+        timed_out = await loop.run_in_executor(None, batcher.wait_until_idle, 0.05)
+        started = time.monotonic()
+        became_idle = await loop.run_in_executor(None, batcher.wait_until_idle, 5.0)
+        waited = time.monotonic() - started
+        await job
+        return idle_before, timed_out, waited, became_idle
+
+    (idle_before, timed_out, waited, became_idle), _ = asyncio.run(with_batcher(body))
+    assert idle_before and not timed_out  # busy while the plain batch runs: the short wait gives up
+    assert became_idle and 0.1 < waited < 2.0  # released when the batch ends, not at the timeout

@@ -73,3 +73,15 @@ def test_lane_refuses_beyond_its_bound_and_frees_its_slot() -> None:
         return busy.value.retry_after_s, done, after, lane.running
 
     assert asyncio.run(scenario()) == (2, "first", "third", 0)
+
+
+def test_each_occlusion_run_first_calls_the_hook_and_results_do_not_change(tiny_model_dir: Path) -> None:
+    predictor = Predictor.load(tiny_model_dir, provider="cpu")
+    text = "a quiet, patient film that rewards the attention it asks for"
+    calls: list[int] = []
+    hooked = predictor.predict([text], explain="occlusion", occlusion_batch=4,
+                               before_occlusion_run=lambda: calls.append(1))
+    plain = predictor.predict([text], explain="occlusion", occlusion_batch=4)
+    copies = len(words_of(predictor.encode([text])[0]))
+    assert copies // 4 <= len(calls) <= copies  # once per run of at most 4 copies
+    assert [w.occlusion for w in hooked[0].words or []] == [w.occlusion for w in plain[0].words or []]
