@@ -112,7 +112,7 @@ class ModelList(BaseModel):
 class DeployRequest(BaseModel):
     """Optional body of POST /models/{id}/deploy."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "force": 0 is refused, not read as false
 
     force: bool = Field(default=False, description="Deploy even when the model's task, label set or input kind "
                         "(texts / pairs) differ from the active model's (otherwise 409 model_mismatch)")
