@@ -8,8 +8,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ssa_core.artifacts import validate_id
-from ssa_core.errors import InvalidId
+from jobs.spec import checked_model_id
 from ssa_core.labelrecords import DEFAULT_BATCH, DEFAULT_PROBES
 
 JobKind = Literal["ssa-train", "ssa-label"]
@@ -41,12 +40,7 @@ class LabelJobSpec(BaseModel):
     @field_validator("model_id")
     @classmethod
     def _valid_id(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                validate_id(value)
-            except InvalidId as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return checked_model_id(value)
 
     @classmethod
     def from_record(cls, stored: Mapping[str, Any]) -> LabelJobSpec:

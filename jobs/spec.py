@@ -21,6 +21,16 @@ ALWAYS: Final = "always"
 DEFAULT_BASE_MODEL: Final = "minilm"
 
 
+def checked_model_id(value: str | None) -> str | None:
+    """A job's `model_id` as pydantic validates it: None, or a safe store id (ValueError with the reason)."""
+    if value is not None:
+        try:
+            validate_id(value)
+        except InvalidId as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
 class TrainJobSpec(BaseModel):
     """Training job settings. Field names follow ssa_core's ModelConfig / TrainConfig. Strict: a client's
     `"iterations": "2"` or `true` is refused naming the field, not coerced (an integer is still a valid float)."""
@@ -77,12 +87,7 @@ class TrainJobSpec(BaseModel):
     @field_validator("model_id")
     @classmethod
     def _valid_id(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                validate_id(value)
-            except InvalidId as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return checked_model_id(value)
 
     @classmethod
     def from_record(cls, stored: Mapping[str, Any]) -> TrainJobSpec:
