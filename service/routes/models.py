@@ -72,7 +72,8 @@ async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, set
                      allowed_base_models=settings.allowed_base_models)
 
 
-@router.post("/{model_id}/deploy", response_model=DeployResponse, responses=error_responses(401, 404, 409, 422))
+@router.post("/{model_id}/deploy", response_model=DeployResponse,
+             responses=error_responses(400, 401, 404, 409, 422))
 async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, _: WriteKeyDep,
                        body: Annotated[DeployRequest | None, Body()] = None) -> DeployResponse:
     """Serve this model: the deploy gate's first check (task, label set and input kind equal the active model's:

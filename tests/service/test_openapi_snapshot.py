@@ -3,8 +3,9 @@ made from create_app with default settings; PredictRequest, SpanOut, PredictionO
 retaken when the occlusion explainer added `explain`, `occlusion` and `explainer`; the labels, log and download
 operations were retaken when labels and downloads became private reads and downloads got their 429;
 POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
-`model_mismatch` and `forced`): every path, method, parameter and status code is kept, and a schema may change only
-where a free-form object became a named, typed one."""
+`model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`): every path,
+method, parameter and status code is kept, and a schema may change only where a free-form object became a named, typed
+one."""
 
 from __future__ import annotations
 
@@ -85,3 +86,13 @@ def test_the_comparison_notices_a_lost_field() -> None:
     typed = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"$ref": "#/components/schemas/B"}}}
     lost = {"type": "object", "properties": {"a": {"type": "string"}}}
     assert compatible(kept, typed) and not compatible(kept, lost) and not compatible(typed, kept)
+
+
+def test_every_json_body_documents_the_400_for_a_body_that_is_not_json(
+        documents: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """A body that does not parse is answered 400 `invalid_json` (service/errors.py) by every route that reads one."""
+    _, now = documents
+    json_bodies = {key: op for key, op in operations(now).items()
+                   if "application/json" in op.get("requestBody", {}).get("content", {})}
+    assert {("/predict", "post"), ("/tokenize", "post"), ("/models/{model_id}/deploy", "post")} <= set(json_bodies)
+    assert [key for key, op in json_bodies.items() if "400" not in op["responses"]] == []
