@@ -137,6 +137,16 @@ class DeployReport(Record):
     scores: GateScores | None = None
 
 
+class Int8Outcome(Record):
+    """What became of a job's `quantize: int8`: the variant written, or refused with the measured agreement."""
+
+    written: bool
+    agreement: float = Field(description="share of the dev set on which int8 predicted fp32's label")
+    checked_inputs: int
+    min_agreement: float
+    reason: str | None = Field(default=None, description="why it was not written")
+
+
 class JobResult(Record):
     """The model a succeeded job published and its dev score."""
 
@@ -148,6 +158,8 @@ class JobResult(Record):
                                                   description="ONNX vs PyTorch parity check, per output")
     deploy_gate: DeployReport | None = Field(default=None, description="the deploy gate's decision, checks and "
                                              "scores (jobs finished before the gate existed have none)")
+    int8: Int8Outcome | None = Field(default=None, description="quantize int8: the variant's agreement with fp32 on "
+                                     "the dev set, and whether it was written")
 
 
 @dataclass

@@ -83,6 +83,12 @@ class TrainJobSpec(BaseModel):
         "model on this job's dev set); always (same task and labels, and it loads)",
     )
     model_id: str | None = Field(default=None, description="id of the new model (default: generated)")
+    quantize: Literal["none", "int8"] = Field(
+        default="none", description="int8: also write the model's int8 variant (dynamic quantization), kept only "
+        "when it predicts fp32's label on at least int8_min_agreement of the dev set; otherwise the job still "
+        "succeeds with fp32 alone and its result says why")
+    int8_min_agreement: float = Field(default=0.99, gt=0.0, le=1.0,
+                                      description="quantize int8: the dev-set agreement with fp32 it must reach")
 
     @field_validator("model_id")
     @classmethod

@@ -11,6 +11,7 @@ from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 
 EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
 EXPLAIN_CHOICE: Any = Literal["attention", "occlusion"]
+VARIANT_CHOICE: Any = Literal["fp32", "int8"]
 
 
 def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
@@ -22,6 +23,7 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
         {"inputs": [EXAMPLE_TEXT, "Dull and far too long."], "return_tokens": False},
         {"inputs": ["The plot is thin.", "The acting is superb."], "truncate": False, "return_words": False},
         {"inputs": EXAMPLE_TEXT, "explain": "occlusion"},
+        {"inputs": EXAMPLE_TEXT, "variant": "int8"},
     ]
     return create_model(
         "PredictRequest",
@@ -40,6 +42,10 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
         model=(str | None, Field(None, pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
                                  description="A stored model to answer instead of the deployed one (to compare "
                                  "models; loaded on first use): 404 if unknown. Omit for the deployed model.")),
+        variant=(VARIANT_CHOICE | None, Field(
+            None, description="The model's ONNX variant to answer with: fp32, or int8 where the model has one "
+            "(`ssa export --quantize int8`; GET /models/{id} lists them with int8's measured agreement), else 422. "
+            "Omit for the deployment's default (SSA_VARIANT).")),
     )
 
 
@@ -77,7 +83,24 @@ class PredictResponse(BaseModel):
 
     model_id: str = Field(examples=["sentiment-minilm"])
     model_version: str = Field(examples=["3f2a9c1b7d40"])
+    model_variant: Literal["fp32", "int8"] = Field(default="fp32", description="The ONNX variant that answered",
+                                                   examples=["fp32"])
     predictions: list[PredictionOut] = Field(description="One per input, in input order")
+
+
+class VariantOut(BaseModel):
+    """An ONNX file that can serve the model: fp32 (model.onnx), or int8 with the agreement it was checked at."""
+
+    name: Literal["fp32", "int8"] = Field(examples=["int8"])
+    file: str = Field(examples=["model.int8.onnx"])
+    agreement: float | None = Field(default=None, description="int8: share of the check's inputs (the dev set) on "
+                                    "which it predicted fp32's label", examples=[0.996])
+    checked_inputs: int | None = Field(default=None, description="int8: inputs of that check", examples=[872])
+    min_agreement: float | None = Field(default=None, description="int8: the agreement it had to reach",
+                                        examples=[0.99])
+    attention_max_abs_diff: float | None = Field(
+        default=None, description="int8: largest difference of a token's attention to fp32's in that check",
+        examples=[0.02])
 
 
 class ModelOut(BaseModel):
@@ -100,6 +123,8 @@ class ModelOut(BaseModel):
         examples=[{"lambda_tok": 0.3, "tau": 0.3, "cls_weight": 0.5, "attention_temperature": 1.0}])
     card: str | None = Field(default=None, description="The model card (markdown: README.md without its metadata "
                                   "block, or card.md of older folders), in GET /models/{id} only")
+    variants: list[VariantOut] = Field(default_factory=list, description="Its ONNX variants: fp32 always, int8 "
+                                       "where quantized; POST /predict may name one")
     active: bool = Field(description="The store's active model (active.json)")
     loaded: bool = Field(description="The model this process is serving")
 

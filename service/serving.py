@@ -10,13 +10,15 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from jobs.deploy import NotServable, smoke_test
 from service.loaderrors import load_failure
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from ssa_core.artifacts import ArtifactStore, ModelInfo
+from ssa_core.modelmeta import DEFAULT_VARIANT, UnknownVariant
 from ssa_core.runtime import Predictor
 
 log = logging.getLogger("ssa.serving")
@@ -33,11 +35,26 @@ class WarmUpFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Loaded:
-    """A loaded, warmed-up model."""
+    """A loaded, warmed-up model: `predictor` runs its `variant`; `variants` holds every variant the folder lists
+    (fp32 always), each loaded and warmed up, so a request may name one."""
 
     predictor: Predictor
     info: ModelInfo
     load_seconds: float
+    variants: Mapping[str, Predictor] = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        return self.predictor.variant
+
+    def serving(self, variant: str) -> Loaded:
+        """The same model answering with `variant`; raises UnknownVariant (naming the ones it has)."""
+        if variant == self.variant:
+            return self
+        if variant not in self.variants:
+            raise UnknownVariant(f"model {self.info.model_id} has no {variant} variant (it has: "
+                                 f"{', '.join(self.variants)})")
+        return replace(self, predictor=self.variants[variant])
 
 
 def warm_up(predictor: Predictor) -> None:
@@ -64,13 +81,19 @@ class ModelManager:
 
     # ---- loading ----------------------------------------------------------------------------------------
     def _load(self, model_id: str) -> Loaded:
+        """Every variant of the model, loaded and warmed up (the deploy gate's smoke test runs on each); answering
+        with the `variant` setting's where the model has it, else fp32."""
         start = time.perf_counter()
         info = self.store.get_model(model_id)
-        predictor = Predictor.load(info.path, provider=self.settings.provider,
-                                   intra_op_threads=self.settings.intra_op_threads,
-                                   allow_spinning=self.settings.ort_spinning)
-        warm_up(predictor)
-        return Loaded(predictor, info, time.perf_counter() - start)
+        variants: dict[str, Predictor] = {}
+        for variant in info.meta.variants:
+            predictor = Predictor.load(info.path, provider=self.settings.provider,
+                                       intra_op_threads=self.settings.intra_op_threads,
+                                       allow_spinning=self.settings.ort_spinning, variant=variant.name)
+            warm_up(predictor)
+            variants[variant.name] = predictor
+        default = variants.get(self.settings.variant, variants[DEFAULT_VARIANT])
+        return Loaded(default, info, time.perf_counter() - start, variants)
 
     async def side_model(self, model_id: str) -> Loaded:
         """A stored model other than the deployed one, for requests that name it (comparing models): loaded and

@@ -140,12 +140,20 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="export model.onnx again from a model folder, with the parity check",
-        description="Re-export model.onnx from the folder's weights and check it against PyTorch.",
+        help="export model.onnx again (parity-checked), or add its int8 variant (--quantize int8)",
+        description="Re-export model.onnx from the folder's weights and check it against PyTorch; or, with "
+        "--quantize int8, write model.int8.onnx beside it (dynamic quantization), kept only when its predictions "
+        "agree with fp32's on --data (model.onnx is left as it is).",
     )
     p.add_argument("model", type=model_folder, help="trained model folder")
-    p.add_argument("--data", type=existing_file, help="texts for the parity check (default: the shipped sample)")
-    p.set_defaults(handler=_lazy("ssa_core.cli_train", "run_export"))
+    p.add_argument("--data", type=existing_file,
+                   help="texts for the check, e.g. the dev set (default: the shipped sentiment sample)")
+    p.add_argument("--quantize", choices=["int8"], help="add the int8 variant instead of exporting fp32 again")
+    p.add_argument("--min-agreement", type=float, default=0.99,
+                   help="--quantize: the share of --data inputs on which int8 must predict fp32's label "
+                   "(default 0.99); below it nothing is written and the command exits with status 3, printing the "
+                   "measured share")
+    p.set_defaults(handler=_lazy("ssa_core.cli_export", "run_export"))
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Handlers of `ssa train`, `ssa label` and `ssa export` (these need torch)."""
+"""Handlers of `ssa train` and `ssa label --weak` (these need torch)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from ssa_core.cli_progress import console, progress_bar
 from ssa_core.config import ModelConfig, TrainConfig, default_base_model
 from ssa_core.data import Dataset, DatasetColumns, check_splits, head, load_dataset, stratified_split
 from ssa_core.training import Progress as TrainProgress
-
-console = Console(stderr=True)
 
 
 def columns_of(args: argparse.Namespace) -> DatasetColumns:
@@ -52,11 +51,6 @@ class RichProgress:
 
     def should_stop(self) -> bool:
         return False
-
-
-def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console)
 
 
 def metrics_table(metrics: dict[str, Any]) -> Table:
@@ -109,21 +103,4 @@ def run_label(args: argparse.Namespace) -> int:
                               rounds=args.rounds, device=args.device)
     console.print(f"wrote {stats['kept_copies']} labelled copies to {args.out} "
                   f"(kept rate {stats['kept_rate']:.3f}, masked share {stats['masked_token_share']:.3f})")
-    return 0
-
-
-def sample_dev_file() -> Path:
-    return Path(__file__).parent / "samples" / "sentiment" / "dev.jsonl"
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from ssa_core.pipeline import load_trained, reexport
-
-    _, _, meta = load_trained(args.model)
-    if args.data is None and meta.get("pair"):
-        raise ValueError("this model takes text pairs: give --data with pairs for the parity check")
-    dataset = load_dataset(args.data or sample_dev_file())
-    parity = reexport(args.model, dataset)
-    console.print("exported " + str(Path(args.model) / "model.onnx") + " (parity max abs diff: "
-                  + ", ".join(f"{k} {v:.1e}" for k, v in parity.items()) + ")")
     return 0

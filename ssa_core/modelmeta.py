@@ -6,15 +6,20 @@ as written, so that keys this version does not know (older or newer folders) are
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 SSA_FILE = "ssa.json"
 METRICS_FILE = "metrics.json"
 ONNX_FILE = "model.onnx"
+# The int8 variant (`ssa export --quantize int8`): dynamic quantization of model.onnx, written beside it.
+INT8_ONNX_FILE = "model.int8.onnx"
+DEFAULT_VARIANT = "fp32"
+VARIANT_NAMES = (DEFAULT_VARIANT, "int8")
 # The model card: README.md with the Hub's metadata block; folders written before it have card.md (no metadata).
 CARD_FILE = "README.md"
 LEGACY_CARD_FILE = "card.md"
@@ -29,6 +34,37 @@ REQUIRED_KEYS = ("model_id", "version", "method", "task", "labels", "max_length"
 # The SSA hyper-parameters a model was trained with, as the API shows them.
 SSA_SETTINGS = ("lambda_tok", "tau", "cls_weight", "attention_temperature", "attention_scores", "pool_transform",
                 "detach_token_head")
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """One ONNX file of a model folder that can serve it: fp32 (model.onnx, always) or int8, which records how well
+    its predictions agreed with fp32's when it was made (`ssa_core.quantize`)."""
+
+    name: str
+    file: str
+    agreement: float | None = None  # share of the check's inputs where int8 predicted what fp32 did
+    checked_inputs: int | None = None
+    min_agreement: float | None = None  # the threshold it had to reach
+    attention_max_abs_diff: float | None = None  # largest attention difference to fp32 over the checked inputs
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> VariantInfo:
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        rows = data.get("checked_inputs")
+        return cls(name=name, file=str(data["file"]), agreement=number("agreement"),
+                   checked_inputs=None if rows is None else int(rows), min_agreement=number("min_agreement"),
+                   attention_max_abs_diff=number("attention_max_abs_diff"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if key != "name" and value is not None}
+
+
+class UnknownVariant(LookupError):
+    """A variant the model folder does not have (the message names those it has)."""
 
 
 class ModelMetaError(ValueError):
@@ -102,6 +138,21 @@ class ModelMeta(Mapping[str, Any]):
         return ModelMeta.from_dict({**self.to_dict(), **values})
 
     @property
+    def variants(self) -> tuple[VariantInfo, ...]:
+        """The ONNX files that can serve this model: fp32 first, then those ssa.json lists under `variants`."""
+        listed = self.raw.get("variants") or {}
+        extra = tuple(VariantInfo.from_dict(name, listed[name]) for name in VARIANT_NAMES[1:] if name in listed)
+        return (VariantInfo(DEFAULT_VARIANT, ONNX_FILE), *extra)
+
+    def variant(self, name: str) -> VariantInfo:
+        """The named variant; raises UnknownVariant naming the ones this model has."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        have = ", ".join(v.name for v in self.variants)
+        raise UnknownVariant(f"model {self.model_id} has no {name} variant (it has: {have})")
+
+    @property
     def ssa_settings(self) -> dict[str, Any]:
         """The SSA hyper-parameters the model was trained with (those ssa.json records)."""
         return {key: self.raw[key] for key in SSA_SETTINGS if key in self.raw}
@@ -136,3 +187,12 @@ def strip_front_matter(text: str) -> str:
         if line.strip() == "---":
             return "".join(lines[index + 1 :]).lstrip("\n")
     return text
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file (ssa.json's `files` records one per model file)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

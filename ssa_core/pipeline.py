@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,15 @@ from ssa_core.data import Dataset
 from ssa_core.explanations import attention_scores
 from ssa_core.export import ExportSpec, check_parity, export_onnx
 from ssa_core.modeling import SSAModel, build_model, load_model, save_weights
-from ssa_core.modelmeta import CARD_FILE, FORMAT_VERSION, LEGACY_CARD_FILE, METRICS_FILE, ONNX_FILE, SSA_FILE
+from ssa_core.modelmeta import (
+    CARD_FILE,
+    FORMAT_VERSION,
+    LEGACY_CARD_FILE,
+    METRICS_FILE,
+    ONNX_FILE,
+    SSA_FILE,
+    file_digest,
+)
 from ssa_core.probing import WeakExample
 from ssa_core.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
@@ -167,18 +174,14 @@ def _has_pairs(encoded: Sequence[Encoded]) -> bool:
     return bool(encoded) and encoded[0].example.text_pair is not None
 
 
-def export_and_check(model: SSAModel, out_dir: Path, examples: Sequence[Encoded], pad_id: int) -> dict[str, float]:
+def export_and_check(model: SSAModel, out_dir: Path, examples: Sequence[Encoded], pad_id: int,
+                     on_stage: Callable[[str], object] | None = None) -> dict[str, float]:
+    stage = on_stage or (lambda name: None)
     with_types = bool(examples) and examples[0].token_type_ids is not None
+    stage("exporting ONNX")
     spec = export_onnx(model, out_dir / ONNX_FILE, with_types, ExportSpec())
+    stage("parity check against PyTorch")
     return check_parity(model, out_dir / ONNX_FILE, parity_batches(examples, pad_id), spec)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ssa_metadata(
@@ -221,12 +224,20 @@ def load_trained(model_dir: Path) -> tuple[SSAModel, PreTrainedTokenizerBase, di
     return model.eval(), tokenizer, meta
 
 
-def reexport(model_dir: Path, dataset: Dataset) -> dict[str, float]:
-    """Export model.onnx again from the folder's weights, parity-checked on `dataset`'s texts."""
+def reexport(model_dir: Path, dataset: Dataset, on_stage: Callable[[str], object] | None = None) -> dict[str, float]:
+    """Export model.onnx again from the folder's weights, parity-checked on `dataset`'s texts; `on_stage(name)` is
+    called as each stage starts (loading, exporting, parity check). Variants made from the previous model.onnx
+    (int8) are removed: quantize again."""
+    stage = on_stage or (lambda name: None)
+    stage("loading the weights")
     model, tokenizer, meta = load_trained(model_dir)
     encoded = encode_examples(tokenizer, dataset.examples[:256], int(meta["max_length"]))
-    parity = export_and_check(model, model_dir, encoded, tokenizer.pad_token_id or 0)
+    parity = export_and_check(model, model_dir, encoded, tokenizer.pad_token_id or 0, on_stage)
     meta["onnx"]["parity_max_abs_diff"] = parity
+    # variants were checked against the previous model.onnx: they go with it
+    for variant in meta.pop("variants", {}).values():
+        (model_dir / variant["file"]).unlink(missing_ok=True)
+        meta["files"].pop(variant["file"], None)
     meta["version"] = file_digest(model_dir / ONNX_FILE)[:12]
     meta["files"][ONNX_FILE] = file_digest(model_dir / ONNX_FILE)
     (model_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from ssa_core.modelmeta import ONNX_FILE, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
+from ssa_core.modelmeta import DEFAULT_VARIANT, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
 from ssa_core.textspans import Span, token_positions, token_spans, word_groups, word_spans
 
 log = logging.getLogger("ssa.runtime")
@@ -145,8 +145,9 @@ class Predictor:
     """One loaded model: tokenizer + ONNX Runtime session."""
 
     def __init__(self, model_dir: Path, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 meta: ModelMeta) -> None:
+                 meta: ModelMeta, variant: str = DEFAULT_VARIANT) -> None:
         self.model_dir = model_dir
+        self.variant = variant
         self.session = session
         self.tokenizer = tokenizer
         self.meta = meta
@@ -162,25 +163,36 @@ class Predictor:
         self.pad_id = meta.pad_token_id
 
     @classmethod
-    def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto",
-             intra_op_threads: int | None = None, allow_spinning: bool = True) -> Predictor:
-        """allow_spinning=False: idle intra-op threads sleep instead of busy-waiting, which leaves the CPU to the
+    def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto", intra_op_threads: int | None = None,
+             allow_spinning: bool = True, variant: str = DEFAULT_VARIANT, onnx_file: str | None = None) -> Predictor:
+        """`variant` picks the ONNX file among those ssa.json lists (fp32: model.onnx; int8 once quantized);
+        `onnx_file` names another file of the folder instead (the int8 check runs a candidate before it is listed).
+        Raises ModelFolderError for a variant the folder does not have.
+
+        allow_spinning=False: idle intra-op threads sleep instead of busy-waiting, which leaves the CPU to the
         other threads of a server (event loop, tokenization) and copes better with a shared machine."""
         model_dir = Path(model_dir)
         meta = read_metadata(model_dir)
+        if onnx_file is None:
+            try:
+                onnx_file = meta.variant(variant).file
+            except LookupError as exc:
+                raise ModelFolderError(str(exc)) from exc
+        if not (model_dir / onnx_file).is_file():
+            raise ModelFolderError(f"{model_dir}: {onnx_file} is missing")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         if not allow_spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(model_dir / ONNX_FILE), options,
-                                       providers=choose_providers(provider))
+        session = ort.InferenceSession(str(model_dir / onnx_file), options, providers=choose_providers(provider))
         tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
         tokenizer.no_padding()
         tokenizer.no_truncation()
-        predictor = cls(model_dir, session, tokenizer, meta)
-        log.info("loaded model %s (version %s) on %s", predictor.model_id, predictor.version, predictor.provider)
+        predictor = cls(model_dir, session, tokenizer, meta, variant)
+        log.info("loaded model %s (version %s, %s) on %s", predictor.model_id, predictor.version, variant,
+                 predictor.provider)
         return predictor
 
     # ---- tokenization ---------------------------------------------------------------------------------

@@ -45,3 +45,25 @@ def tiny_model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFact
     train_model(train, dev, model_cfg, TrainConfig(iterations=1, batch_size=16), out, model_id="tiny-hybrid",
                 device="cpu")
     return out
+
+
+def sentiment_dev_texts(rows: int = 200) -> list[str]:
+    """The first `rows` texts of the movie-sentiment dev split (the shipped sample when /work/shared is absent)."""
+    from ssa_core.predict_io import read_items
+
+    shared = SHARED_TRAIN.with_name("dev.jsonl")
+    return [str(item) for item in read_items(shared if shared.is_file() else SAMPLE_DIR / "dev.jsonl", False)][:rows]
+
+
+@pytest.fixture(scope="session")
+def int8_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny model with its int8 variant (agreement threshold 0.5: the 1-iteration model's scores sit
+    near 0.5, so int8 flips a few labels; the threshold's own test uses the agreement recorded here)."""
+    import shutil
+
+    from ssa_core.quantize import add_int8_variant
+
+    out = tmp_path_factory.mktemp("int8-model") / "tiny-int8"
+    shutil.copytree(tiny_model_dir, out)
+    add_int8_variant(out, sentiment_dev_texts(), min_agreement=0.5)
+    return out

@@ -19,13 +19,15 @@ from celery.exceptions import SoftTimeLimitExceeded
 from jobs.deploy import NotServable, gate_and_deploy, load_checked
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
 from jobs.labelspec import TRAIN_KIND
-from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Job, JobResult
+from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Int8Outcome, Job, JobResult
 from jobs.spec import TrainJobSpec
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import DatasetError
+from ssa_core.data import Dataset, DatasetError
 from ssa_core.errors import ConfigError
+from ssa_core.evaluation import items_of
 from ssa_core.pipeline import TrainResult, train_model
+from ssa_core.quantize import QuantizationRefused, add_int8_variant
 from ssa_core.training import TrainingCancelled
 from worker.jobdata import JobInputError, JobInputs, load_inputs
 from worker.joblog import job_logger
@@ -126,6 +128,10 @@ class JobRunner:
             outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS_DIR, progress, model_id)
             progress.set_stage("checking the model", 0.99)
             check_servable(staged, joblog)
+            int8 = None
+            if spec.quantize == "int8":
+                progress.set_stage("int8 variant", 0.99)
+                int8 = int8_variant(staged, inputs.dev, spec.int8_min_agreement, joblog)
             progress.set_stage("publishing", 0.99)
             publish(self.store, staged, model_id, job.id)
         progress.set_stage("deploy gate", 0.995)
@@ -135,7 +141,7 @@ class JobRunner:
         self._drop_checkpoints(job.id)
         summary = JobResult(model_id=model_id, metric=metrics["metric"], dev_metric=metrics["dev"][metrics["metric"]],
                             best_iteration=metrics["best_iteration"], parity_max_abs_diff=outcome.parity,
-                            deploy_gate=report)
+                            deploy_gate=report, int8=int8)
         return Finished(report.deployed, report.reason, summary)
 
     def _fit(self, inputs: JobInputs, staged: Path, checkpoints: Path, labels: Path, progress: JobProgress,
@@ -184,6 +190,22 @@ def check_servable(staged: Path, joblog: logging.Logger) -> None:
         joblog.error("the exported model cannot serve: %s", exc)
         raise
     joblog.info("the exported model loads and predicts through the ONNX runtime")
+
+
+def int8_variant(staged: Path, dev: Dataset, min_agreement: float, joblog: logging.Logger) -> Int8Outcome:
+    """The job's `quantize: int8`: add the variant when it agrees with fp32 on the dev set; a refusal is logged and
+    recorded, and the job goes on with fp32 alone."""
+    try:
+        report = add_int8_variant(staged, items_of(dev, dev.pair), min_agreement=min_agreement)
+    except QuantizationRefused as exc:
+        joblog.warning("int8 variant not written: %s", exc)
+        measured = exc.report.agreement if exc.report else 0.0
+        return Int8Outcome(written=False, agreement=measured, checked_inputs=len(dev.examples),
+                           min_agreement=min_agreement, reason=str(exc))
+    joblog.info("int8 variant written: it predicted fp32's label on %.2f%% of %d dev inputs", 100 * report.agreement,
+                report.inputs)
+    return Int8Outcome(written=True, agreement=report.agreement, checked_inputs=report.inputs,
+                       min_agreement=min_agreement)
 
 
 def describe(exc: BaseException, settings: WorkerSettings) -> tuple[str, bool]:

@@ -23,7 +23,7 @@ from service.deps import (
 )
 from service.errors import ApiError, error_responses
 from service.ratelimit import RateLimited, client_id
-from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut
+from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
 from service.serving import ModelLoadFailed
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
 from ssa_core.modelmeta import read_card
@@ -42,6 +42,7 @@ def model_out(info: ModelInfo, active: str | None, served: str | None, with_card
     data.pop("path")
     data["ssa"] = info.meta.ssa_settings
     data["base_model"] = base_model_name(info.base_model, allowed_base_models)
+    data["variants"] = [VariantOut.model_validate({"name": v.name, **v.to_dict()}) for v in info.meta.variants]
     card = read_card(info.path) if with_card else None
     if card is not None:
         if info.base_model and data["base_model"] != info.base_model:  # the card names the folder or its path

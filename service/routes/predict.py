@@ -14,6 +14,7 @@ from service.occlusion import OcclusionBusy
 from service.schemas import PredictResponse, predict_request_model
 from service.serving import Loaded, ModelLoadFailed
 from service.settings import Settings
+from ssa_core.modelmeta import UnknownVariant
 from ssa_core.runtime import InputTooLong, Item, Prediction, Span
 
 DIGITS = 6
@@ -44,7 +45,7 @@ def prediction_dict(p: Prediction) -> dict[str, Any]:
 
 def renderer(loaded: Loaded) -> Any:
     """Renders a response body from predictions (called in the inference thread, off the event loop)."""
-    head = {"model_id": loaded.info.model_id, "model_version": loaded.info.version}
+    head = {"model_id": loaded.info.model_id, "model_version": loaded.info.version, "model_variant": loaded.variant}
 
     def render(predictions: list[Prediction]) -> bytes:
         body = {**head, "predictions": [prediction_dict(p) for p in predictions]}
@@ -66,6 +67,17 @@ async def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None)
         return await manager.side_model(wanted)
     except ModelLoadFailed as exc:
         raise ApiError(422, "model_load_failed", str(exc), {"field": "model"}) from exc
+
+
+def with_variant(loaded: Loaded, variant: str | None) -> Loaded:
+    """The model answering with the variant the request names (none: the deployment's default); 422 when the
+    model has no such variant."""
+    if variant is None:
+        return loaded
+    try:
+        return loaded.serving(variant)
+    except UnknownVariant as exc:
+        raise invalid_field("variant", str(exc)) from exc
 
 
 async def run_occlusion(lane: OcclusionDep, batcher: BatcherDep, metrics: MetricsDep, settings: Settings,
@@ -135,9 +147,10 @@ def build_router(settings: Settings) -> APIRouter:
 
         Each prediction has the label, its probability, every class's probability and, unless turned off, the
         SSA attention and token importance of every wordpiece and word with character offsets into the input.
-        Concurrent requests are grouped into batches (micro-batching). With "explain": "occlusion" every token and
+        Concurrent requests are grouped into batches (micro-batching). "variant": "int8" answers with the model's
+        int8 variant where it has one. With "explain": "occlusion" every token and
         word also carries its leave-one-word-out occlusion score, computed in a lane of its own."""
-        loaded = await served_model(manager, store, body.model)
+        loaded = with_variant(await served_model(manager, store, body.model), body.variant)
         single = isinstance(body.inputs, str)
         items = parse_inputs(body.inputs, max_inputs=app_settings.max_inputs, max_chars=app_settings.max_chars)
         check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)

@@ -75,3 +75,29 @@ def test_if_better_goes_through_every_check_and_all_sources_agree(stack: JobStac
     wait_for(lambda: served(stack) == expected, 30, f"the API to serve {expected}")
     log = stack.client.get(f"/jobs/{compared_id}/log").text
     assert "deploy gate: labels passed" in log and f"deploy gate: {compared['deploy_note']}" in log
+
+
+def test_a_job_adds_the_int8_variant_only_when_it_agrees_with_fp32(stack: JobStack,
+                                                                   sentiment_rows: list[dict[str, Any]]) -> None:
+    stack.worker("w1")
+    lenient = stack.submit_ok(sentiment_rows[:48], {**QUICK, "quantize": "int8", "int8_min_agreement": 0.01,
+                                                    "model_id": "with-int8"})
+    strict = stack.submit_ok(sentiment_rows[:48], {**QUICK, "quantize": "int8", "int8_min_agreement": 1.0,
+                                                   "model_id": "maybe-int8"})
+    written = stack.wait_status(lenient, "succeeded", "failed", timeout=600)
+    assert written["status"] == "succeeded", written
+    int8 = written["result"]["int8"]
+    assert int8["written"] is True and int8["reason"] is None and int8["checked_inputs"] == written["data"]["dev_examples"]
+    variants = stack.client.get("/models/with-int8").json()["variants"]
+    assert [v["name"] for v in variants] == ["fp32", "int8"] and variants[1]["agreement"] == int8["agreement"]
+    assert "int8 variant written: it predicted fp32's label on" in stack.client.get(f"/jobs/{lenient}/log").text
+
+    second = stack.wait_status(strict, "succeeded", "failed", timeout=600)
+    assert second["status"] == "succeeded", second  # a refused variant never fails the job
+    outcome = second["result"]["int8"]
+    names = [v["name"] for v in stack.client.get("/models/maybe-int8").json()["variants"]]
+    assert outcome["written"] is (outcome["agreement"] == 1.0)
+    assert names == (["fp32", "int8"] if outcome["written"] else ["fp32"])
+    if not outcome["written"]:
+        assert outcome["reason"].startswith("int8 predicted what fp32 did on ") and "model.int8.onnx not written" in \
+            outcome["reason"]

@@ -1,0 +1,70 @@
+"""`ssa export`: model.onnx again from a folder's weights (parity-checked; needs torch), or with `--quantize int8`
+the int8 variant beside it, kept only when it agrees with fp32 on the given data (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ssa_core.cli_progress import console, progress_bar
+from ssa_core.modelmeta import INT8_ONNX_FILE, ONNX_FILE, ModelMeta
+from ssa_core.predict_io import read_items
+
+# exit status when the int8 variant agreed too little with fp32 (2 stays "bad arguments or files")
+REFUSED = 3
+STAGES = ("loading the weights", "exporting ONNX", "parity check against PyTorch")
+
+
+def sample_dev_file() -> Path:
+    return Path(__file__).parent / "samples" / "sentiment" / "dev.jsonl"
+
+
+def run_export(args: argparse.Namespace) -> int:
+    model_dir: Path = args.model
+    meta = ModelMeta.read(model_dir)
+    if args.data is None and meta.pair:
+        raise ValueError("this model takes text pairs: give --data with pairs for the check")
+    data: Path = args.data or sample_dev_file()
+    if args.quantize == "int8":
+        return quantize(model_dir, data, meta.pair, args.min_agreement)
+    return reexport(model_dir, data)
+
+
+def reexport(model_dir: Path, data: Path) -> int:
+    from ssa_core.data import load_dataset
+    from ssa_core.pipeline import reexport as export_again
+
+    dataset = load_dataset(data)
+    with progress_bar() as bar:
+        task = bar.add_task("export", total=len(STAGES))
+
+        def on_stage(name: str) -> None:
+            bar.update(task, description=name, completed=STAGES.index(name) if name in STAGES else None)
+
+        parity = export_again(model_dir, dataset, on_stage)
+        bar.update(task, description="exported", completed=len(STAGES))
+    console.print(f"exported {model_dir / ONNX_FILE} (parity max abs diff: "
+                  + ", ".join(f"{k} {v:.1e}" for k, v in parity.items()) + ")")
+    return 0
+
+
+def quantize(model_dir: Path, data: Path, pair: bool, min_agreement: float) -> int:
+    from ssa_core.quantize import QuantizationRefused, add_int8_variant
+
+    if not 0.0 < min_agreement <= 1.0:
+        raise ValueError("--min-agreement must be in (0, 1]")
+    items = read_items(data, pair)
+    console.print(f"quantizing {model_dir / ONNX_FILE} to int8; checking it against fp32 on {len(items)} inputs of "
+                  f"{data.name}")
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("int8 vs fp32", total=len(items))
+            report = add_int8_variant(model_dir, items, min_agreement=min_agreement,
+                                      progress=lambda n: bar.advance(task, n))
+    except QuantizationRefused as exc:
+        console.print(f"ssa export: refused: {exc}")
+        return REFUSED
+    console.print(f"wrote {model_dir / INT8_ONNX_FILE}: int8 predicted what fp32 did on {report.agreement:.2%} of "
+                  f"{report.inputs} inputs (required {min_agreement:.2%}); attention differs by at most "
+                  f"{report.attention_max_abs_diff:.1e}")
+    return 0

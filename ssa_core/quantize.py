@@ -1,0 +1,123 @@
+"""The int8 variant of a model folder: dynamic quantization of model.onnx (int8 weights of every MatMul/Gemm, per
+output channel; activations quantized on the fly), kept only when its predictions agree with fp32's on the caller's
+data. Torch-free: ONNX Runtime's quantization tools and the runtime only.
+
+The candidate is written under a temporary name, run beside fp32, and only then renamed to model.int8.onnx and listed
+in ssa.json (`variants.int8`, with the measured agreement), so a refused or interrupted quantization leaves the folder
+as it was."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ssa_core.modelmeta import INT8_ONNX_FILE, ONNX_FILE, SSA_FILE, VariantInfo, file_digest
+from ssa_core.runtime import Item, Prediction, Predictor
+
+DEFAULT_MIN_AGREEMENT = 0.99
+# Regression: an int8 prediction agrees when it is within this share of the fp32 predictions' range.
+REGRESSION_TOLERANCE = 0.02
+CHECK_BATCH = 32
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """How int8 compares with fp32 on the checked inputs."""
+
+    inputs: int
+    agreement: float  # share of inputs with the same label (regression: within the tolerance)
+    attention_max_abs_diff: float
+    score_mean_abs_diff: float  # the predicted class's probability (regression: the value)
+
+
+class QuantizationRefused(ValueError):
+    """int8 agreed with fp32 on too few inputs (`report`, None when there was nothing to check); the message has the
+    measured agreement. Nothing was written."""
+
+    def __init__(self, message: str, report: AgreementReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def agreement(fp32: Sequence[Prediction], int8: Sequence[Prediction], regression: bool) -> AgreementReport:
+    """Compare two variants' predictions of the same inputs, in the same order."""
+    if regression:
+        values = np.array([float(p.label) for p in fp32])
+        spread = float(values.max() - values.min()) if len(values) else 0.0
+        tolerance = REGRESSION_TOLERANCE * (spread or 1.0)
+        same = [abs(float(a.label) - float(b.label)) <= tolerance for a, b in zip(fp32, int8, strict=True)]
+    else:
+        same = [a.label == b.label for a, b in zip(fp32, int8, strict=True)]
+    attention = [max((abs((s.attention or 0.0) - (t.attention or 0.0)) for s, t in
+                      zip(a.tokens or [], b.tokens or [], strict=True)), default=0.0)
+                 for a, b in zip(fp32, int8, strict=True)]
+    scores = [abs(a.scores.get(str(a.label), a.score) - b.scores.get(str(a.label), b.score))
+              for a, b in zip(fp32, int8, strict=True)]
+    return AgreementReport(inputs=len(same), agreement=float(np.mean(same)) if same else 0.0,
+                           attention_max_abs_diff=max(attention, default=0.0),
+                           score_mean_abs_diff=float(np.mean(scores)) if scores else 0.0)
+
+
+def quantize_dynamic_int8(source: Path, target: Path) -> None:
+    """Dynamic quantization: int8 weights per output channel, activations quantized at run time (their scale comes
+    from each run's tensor). ONNX Runtime's advice to pre-process the graph first is silenced: on these graphs its
+    symbolic shape inference does not complete, and the plain graph quantizes to the same agreement."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def add_int8_variant(model_dir: Path, items: Sequence[Item], *, min_agreement: float = DEFAULT_MIN_AGREEMENT,
+                     progress: Callable[[int], object] | None = None) -> AgreementReport:
+    """Quantize `model_dir`'s model.onnx, check the result against fp32 on `items`, and keep it as the int8 variant
+    (model.int8.onnx, listed in ssa.json) when at least `min_agreement` of them agree; otherwise raise
+    QuantizationRefused and leave the folder unchanged. `progress(n)` is called after each batch of n inputs."""
+    if not items:
+        raise QuantizationRefused("no inputs to check the int8 model against fp32")
+    model_dir = Path(model_dir)
+    candidate = model_dir / f".{INT8_ONNX_FILE}.candidate"
+    try:
+        quantize_dynamic_int8(model_dir / ONNX_FILE, candidate)
+        fp32 = Predictor.load(model_dir, provider="cpu")
+        int8 = Predictor.load(model_dir, provider="cpu", onnx_file=candidate.name)
+        fp32_out: list[Prediction] = []
+        int8_out: list[Prediction] = []
+        for start in range(0, len(items), CHECK_BATCH):
+            chunk = items[start : start + CHECK_BATCH]
+            fp32_out += fp32.predict(chunk, return_words=False)
+            int8_out += int8.predict(chunk, return_words=False)
+            if progress is not None:
+                progress(len(chunk))
+        report = agreement(fp32_out, int8_out, regression=fp32.meta.task == "regression")
+        if report.agreement < min_agreement:
+            raise QuantizationRefused(
+                f"int8 predicted what fp32 did on {report.agreement:.2%} of {report.inputs} inputs, below the "
+                f"required {min_agreement:.2%}: {INT8_ONNX_FILE} not written", report)
+        candidate.replace(model_dir / INT8_ONNX_FILE)
+        record_variant(model_dir, VariantInfo(
+            "int8", INT8_ONNX_FILE, agreement=round(report.agreement, 6), checked_inputs=report.inputs,
+            min_agreement=min_agreement, attention_max_abs_diff=round(report.attention_max_abs_diff, 6)))
+        return report
+    finally:
+        candidate.unlink(missing_ok=True)
+
+
+def record_variant(model_dir: Path, variant: VariantInfo) -> None:
+    """List `variant` in ssa.json (with its file's digest), replacing the file atomically."""
+    path = model_dir / SSA_FILE
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta.setdefault("variants", {})[variant.name] = variant.to_dict()
+    meta.setdefault("files", {})[variant.file] = file_digest(model_dir / variant.file)
+    scratch = path.with_name(f".{SSA_FILE}.tmp")
+    scratch.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    os.replace(scratch, path)

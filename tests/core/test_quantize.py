@@ -1,0 +1,86 @@
+"""The int8 variant (`ssa_core.quantize`, `ssa export --quantize int8`): written only after agreeing with fp32 on
+the caller's inputs, listed in ssa.json, loadable by the runtime; a refused quantization leaves the folder as it was."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ssa_core.cli import main
+from ssa_core.modelmeta import INT8_ONNX_FILE, SSA_FILE, ModelMeta
+from ssa_core.quantize import QuantizationRefused, add_int8_variant, agreement
+from ssa_core.runtime import ModelFolderError, Prediction, Predictor
+from tests.conftest import sentiment_dev_texts
+
+
+def test_int8_variant_is_listed_and_loads(int8_model_dir: Path) -> None:
+    meta = ModelMeta.read(int8_model_dir)
+    assert [v.name for v in meta.variants] == ["fp32", "int8"]
+    int8 = meta.variant("int8")
+    assert int8.file == INT8_ONNX_FILE and int8.checked_inputs == len(sentiment_dev_texts())
+    assert int8.agreement is not None and 0.5 <= int8.agreement <= 1.0 and int8.min_agreement == 0.5
+    assert (int8_model_dir / INT8_ONNX_FILE).stat().st_size < (int8_model_dir / "model.onnx").stat().st_size / 3
+    assert json.loads((int8_model_dir / SSA_FILE).read_text())["files"][INT8_ONNX_FILE]
+    texts = sentiment_dev_texts(16)
+    fp32 = Predictor.load(int8_model_dir, provider="cpu").predict(texts)
+    quantized = Predictor.load(int8_model_dir, provider="cpu", variant="int8")
+    assert quantized.variant == "int8"
+    out = quantized.predict(texts)
+    # the int8 graph has the same interface: every token still carries attention close to fp32's
+    for a, b in zip(fp32, out, strict=True):
+        assert [t.text for t in a.tokens or []] == [t.text for t in b.tokens or []]
+        assert np.allclose([t.attention for t in a.tokens or []], [t.attention for t in b.tokens or []], atol=0.1)
+        assert abs(a.scores["positive"] - b.scores["positive"]) < 0.05
+
+
+def test_a_folder_without_int8_refuses_that_variant(tiny_model_dir: Path) -> None:
+    with pytest.raises(ModelFolderError, match="has no int8 variant .it has: fp32"):
+        Predictor.load(tiny_model_dir, variant="int8")
+
+
+def test_agreement_below_the_threshold_writes_nothing(int8_model_dir: Path, tmp_path: Path) -> None:
+    measured = ModelMeta.read(int8_model_dir).variant("int8").agreement
+    assert measured is not None and measured < 1.0, "the tiny model's int8 should flip at least one label"
+    folder = tmp_path / "model"
+    shutil.copytree(int8_model_dir, folder)
+    (folder / INT8_ONNX_FILE).unlink()
+    meta = json.loads((folder / SSA_FILE).read_text())
+    del meta["variants"], meta["files"][INT8_ONNX_FILE]
+    (folder / SSA_FILE).write_text(json.dumps(meta))
+    before = sorted(p.name for p in folder.iterdir())
+    # quantization and the check are deterministic: the same inputs agree exactly as much again
+    with pytest.raises(QuantizationRefused, match=rf"on {measured:.2%} of 200 inputs, below the required"):
+        add_int8_variant(folder, sentiment_dev_texts(), min_agreement=min(1.0, measured + 0.001))
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert "variants" not in json.loads((folder / SSA_FILE).read_text())
+
+
+def test_export_quantize_command(int8_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(int8_model_dir, folder)
+    data = tmp_path / "dev.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in sentiment_dev_texts(40)))
+    assert main(["export", str(folder), "--quantize", "int8", "--data", str(data), "--min-agreement", "0.5"]) == 0
+    assert ModelMeta.read(folder).variant("int8").checked_inputs == 40
+    assert "int8 predicted what fp32 did on" in capsys.readouterr().err
+    assert main(["export", str(folder), "--quantize", "int8", "--data", str(data), "--min-agreement", "1.5"]) == 2
+    assert "--min-agreement must be in (0, 1]" in capsys.readouterr().err
+
+
+def prediction(label: str | float, p: float) -> Prediction:
+    return Prediction(label=label, score=p, scores={"a": p, "b": 1 - p} if isinstance(label, str) else {},
+                      tokens=None, words=None, truncated=False)
+
+
+def test_agreement_counts_labels_and_regression_values_within_tolerance() -> None:
+    fp32 = [prediction("a", 0.6), prediction("b", 0.3), prediction("a", 0.9), prediction("a", 0.8)]
+    int8 = [prediction("a", 0.59), prediction("a", 0.51), prediction("a", 0.9), prediction("a", 0.8)]
+    report = agreement(fp32, int8, regression=False)
+    assert report.inputs == 4 and report.agreement == 0.75
+    values = [prediction(v, v) for v in (0.0, 5.0, 10.0)]
+    close = [prediction(v, v) for v in (0.1, 5.3, 10.0)]  # within 2 % of the range (0.2): 0.1 and 10.0
+    assert agreement(values, close, regression=True).agreement == pytest.approx(2 / 3)

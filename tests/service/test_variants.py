@@ -1,0 +1,78 @@
+"""Serving a model's int8 variant: GET /models lists the variants, POST /predict names one (422 for one the model
+lacks), and SSA_VARIANT picks the default for requests that name none."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.app import create_app
+from ssa_core.artifacts import ArtifactStore
+from tests.service.conftest import LiveServer, make_settings, publish_copy
+
+TEXT = "A gorgeous, witty, seductive movie."
+
+
+@pytest.fixture(scope="module")
+def variant_store(tmp_path_factory: pytest.TempPathFactory, int8_model_dir: Path, tiny_model_dir: Path
+                  ) -> ArtifactStore:
+    store = ArtifactStore(tmp_path_factory.mktemp("variants") / "home")
+    publish_copy(store, int8_model_dir, "with-int8")
+    publish_copy(store, tiny_model_dir, "fp32-only")
+    store.set_active_model("with-int8")
+    return store
+
+
+@pytest.fixture(scope="module")
+def server(variant_store: ArtifactStore) -> Iterator[LiveServer]:
+    with LiveServer(create_app(make_settings(variant_store.root))) as live:
+        live.wait_ready("with-int8")
+        yield live
+
+
+def test_models_list_their_variants(server: LiveServer) -> None:
+    with server.client() as client:
+        with_int8 = client.get("/models/with-int8").json()["variants"]
+        fp32_only = client.get("/models/fp32-only").json()["variants"]
+        listed = {m["model_id"]: m["variants"] for m in client.get("/models").json()["models"]}
+    assert [v["name"] for v in with_int8] == ["fp32", "int8"] and with_int8[0]["file"] == "model.onnx"
+    assert with_int8[1]["file"] == "model.int8.onnx" and 0.5 <= with_int8[1]["agreement"] <= 1
+    assert with_int8[1]["checked_inputs"] == 200 and with_int8[1]["min_agreement"] == 0.5
+    assert fp32_only == [{"name": "fp32", "file": "model.onnx", "agreement": None, "checked_inputs": None,
+                          "min_agreement": None, "attention_max_abs_diff": None}]
+    assert listed["with-int8"] == with_int8
+
+
+def test_predict_names_the_variant_that_answers(server: LiveServer) -> None:
+    with server.client() as client:
+        default = client.post("/predict", json={"inputs": TEXT}).json()
+        int8 = client.post("/predict", json={"inputs": TEXT, "variant": "int8"}).json()
+        fp32 = client.post("/predict", json={"inputs": TEXT, "variant": "fp32"}).json()
+        occlusion = client.post("/predict", json={"inputs": TEXT, "variant": "int8", "explain": "occlusion"}).json()
+    assert default["model_variant"] == "fp32" and fp32 == default
+    assert int8["model_variant"] == "int8" and int8["model_version"] == default["model_version"]
+    a, b = default["predictions"][0], int8["predictions"][0]
+    assert [t["text"] for t in a["tokens"]] == [t["text"] for t in b["tokens"]]
+    assert abs(a["scores"]["positive"] - b["scores"]["positive"]) < 0.05 and a["scores"] != b["scores"]
+    assert occlusion["model_variant"] == "int8" and occlusion["predictions"][0]["explainer"] == "occlusion"
+
+
+def test_a_variant_the_model_lacks_is_refused_naming_those_it_has(server: LiveServer) -> None:
+    with server.client() as client:
+        response = client.post("/predict", json={"inputs": TEXT, "model": "fp32-only", "variant": "int8"})
+        unknown = client.post("/predict", json={"inputs": TEXT, "variant": "int4"})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "variant: model fp32-only has no int8 variant (it has: fp32)"
+    assert unknown.status_code == 422 and unknown.json()["error"]["detail"][0]["field"] == "variant"
+
+
+def test_the_variant_setting_is_the_default_where_the_model_has_it(variant_store: ArtifactStore) -> None:
+    with LiveServer(create_app(make_settings(variant_store.root, variant="int8"))) as live, live.client() as client:
+        live.wait_ready("with-int8")
+        served = client.post("/predict", json={"inputs": TEXT}).json()
+        asked = client.post("/predict", json={"inputs": TEXT, "variant": "fp32"}).json()
+        other = client.post("/predict", json={"inputs": TEXT, "model": "fp32-only"}).json()
+    assert served["model_variant"] == "int8" and asked["model_variant"] == "fp32"
+    assert other["model_variant"] == "fp32"  # no int8 there: its fp32 answers
