@@ -38,7 +38,7 @@ def test_int8_variant_is_listed_and_loads(int8_model_dir: Path) -> None:
 
 
 def test_a_folder_without_int8_refuses_that_variant(tiny_model_dir: Path) -> None:
-    with pytest.raises(ModelFolderError, match="has no int8 variant .it has: fp32"):
+    with pytest.raises(ModelFolderError, match=r"has no int8 variant \(it has: fp32"):
         Predictor.load(tiny_model_dir, variant="int8")
 
 

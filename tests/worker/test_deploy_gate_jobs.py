@@ -87,7 +87,8 @@ def test_a_job_adds_the_int8_variant_only_when_it_agrees_with_fp32(stack: JobSta
     written = stack.wait_status(lenient, "succeeded", "failed", timeout=600)
     assert written["status"] == "succeeded", written
     int8 = written["result"]["int8"]
-    assert int8["written"] is True and int8["reason"] is None and int8["checked_inputs"] == written["data"]["dev_examples"]
+    assert int8["written"] is True and int8["reason"] is None
+    assert int8["checked_inputs"] == written["data"]["dev_examples"]
     variants = stack.client.get("/models/with-int8").json()["variants"]
     assert [v["name"] for v in variants] == ["fp32", "int8"] and variants[1]["agreement"] == int8["agreement"]
     assert "int8 variant written: it predicted fp32's label on" in stack.client.get(f"/jobs/{lenient}/log").text
