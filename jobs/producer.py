@@ -4,10 +4,12 @@ the same configuration."""
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from celery import Celery
+if TYPE_CHECKING:
+    from celery import Celery
 
 QUEUE: Final = "ssa-train"
 TASK_NAME: Final = "ssa.train"
@@ -16,6 +18,15 @@ TASK_NAME: Final = "ssa.train"
 LABEL_TASK_NAME: Final = "ssa.label"
 LABEL_SHARD_TASK_NAME: Final = "ssa.label-shard"
 LABEL_MERGE_TASK_NAME: Final = "ssa.label-merge"
+
+
+JOBS_EXTRA_MISSING: Final = ("this installation cannot run jobs: Celery is not installed (pip install "
+                              "'ssa-service[jobs]')")
+
+
+def jobs_installed() -> bool:
+    """Celery is importable: jobs can be queued (a prediction-only install leaves the `jobs` extra out)."""
+    return importlib.util.find_spec("celery") is not None
 
 
 def producer_config(redis_url: str) -> dict[str, Any]:
@@ -39,6 +50,8 @@ def producer_config(redis_url: str) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def producer_app(redis_url: str) -> Celery:
     """An app that only sends tasks to the broker at `redis_url` (one per URL, reused)."""
+    from celery import Celery
+
     celery = Celery("ssa", set_as_current=False)
     celery.conf.update(producer_config(redis_url))
     return celery

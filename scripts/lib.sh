@@ -68,19 +68,20 @@ ssa_install_torch_cpu() {
     ssa_pip install -q "$want"
 }
 
-# On GPU hosts the [gpu] extra adds onnxruntime-gpu next to onnxruntime; both ship the same module, so keep
-# only the GPU one.
+# A venv made before ONNX Runtime became an extra may hold the CPU wheel next to the GPU one; both ship the same
+# module, so keep only the GPU one.
 ssa_fix_onnxruntime_gpu() {
     ssa_pip show -q onnxruntime-gpu >/dev/null 2>&1 || return 0
+    ssa_pip show -q onnxruntime >/dev/null 2>&1 || return 0
     ssa_pip uninstall -q -y onnxruntime >/dev/null 2>&1 || true
     ssa_pip install -q --force-reinstall --no-deps onnxruntime-gpu
 }
 
 ssa_install() {
-    local extras="train,dev"
+    local extras="cpu,jobs,train,dev"
     # Called in an `||` list, where `set -e` is off: every step checks its own status.
     if ssa_has_gpu; then
-        extras="train,dev,gpu"
+        extras="gpu,jobs,train,dev"
         ssa_pip install -q "torch==$SSA_TORCH_VERSION" || return 1
     else
         ssa_install_torch_cpu || return 1

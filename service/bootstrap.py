@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import ssa_core
+from jobs.producer import JOBS_EXTRA_MISSING, jobs_installed
 from jobs.spec import ALWAYS, DEFAULT_BASE_MODEL, TrainJobSpec
 from jobs.store import JobStore
 from service.errors import ApiError
@@ -52,6 +53,10 @@ class Bootstrap:
             return None
         if self.store.active_model_id() is not None or self.store.list_models():
             self.state = "not_needed"
+            return None
+        if not jobs_installed():
+            self.state, self.error = "error", f"no model to serve, and {JOBS_EXTRA_MISSING}; give one with --model"
+            log.error(self.error)
             return None
         train, dev = (Upload(name, f"{name}.jsonl", (self.sample_dir / f"{name}.jsonl").read_bytes())
                       for name in ("train", "dev"))

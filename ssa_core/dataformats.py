@@ -192,8 +192,13 @@ def _add_fields(table: RawTable, number: int, fields: list[str]) -> None:
 
 
 def _read_parquet(data: bytes) -> RawTable:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        problem = Problem(None, None, "Parquet files need pyarrow, which this installation lacks (pip install "
+                          "'ssa-service[parquet]'); send JSONL, CSV or TSV instead")
+        return RawTable(header=[], rows=[], typed=True, problems=[problem])
 
     try:
         arrow = pq.read_table(pa.BufferReader(data))

