@@ -4,7 +4,6 @@ the same configuration."""
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,9 +23,14 @@ JOBS_EXTRA_MISSING: Final = ("this installation cannot run jobs: Celery is not i
                               "'ssa-service[jobs]')")
 
 
+@lru_cache(maxsize=1)
 def jobs_installed() -> bool:
-    """Celery is importable: jobs can be queued (a prediction-only install leaves the `jobs` extra out)."""
-    return importlib.util.find_spec("celery") is not None
+    """Celery imports: jobs can be queued (a prediction-only install leaves the `jobs` extra out)."""
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def producer_config(redis_url: str) -> dict[str, Any]:
