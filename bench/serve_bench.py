@@ -211,7 +211,8 @@ class Server:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-async def http_load(url: str, texts: list[str], clients: int) -> tuple[float, list[float]]:
+async def http_load(url: str, texts: list[str], clients: int, variant: str | None = None
+                    ) -> tuple[float, list[float]]:
     """`clients` concurrent clients (one connection each) send one text per request until all are sent."""
     import httpx
 
@@ -223,7 +224,8 @@ async def http_load(url: str, texts: list[str], clients: int) -> tuple[float, li
             while queue:
                 text = queue.pop()
                 t0 = time.perf_counter()
-                response = await http.post("/predict", json={"inputs": text})
+                body = {"inputs": text} if variant is None else {"inputs": text, "variant": variant}
+                response = await http.post("/predict", json=body)
                 latencies.append(time.perf_counter() - t0)
                 response.raise_for_status()
 
@@ -232,12 +234,12 @@ async def http_load(url: str, texts: list[str], clients: int) -> tuple[float, li
     return time.perf_counter() - start, latencies
 
 
-def http_arms(server: Server, texts: list[str], label: str = "") -> list[Arm]:
-    asyncio.run(http_load(server.url, texts[:64], 8))  # warm-up
+def http_arms(server: Server, texts: list[str], label: str = "", variant: str | None = None) -> list[Arm]:
+    asyncio.run(http_load(server.url, texts[:64], 8, variant))  # warm-up
 
     def arm(c: int) -> Arm:
         return Arm(f"HTTP service{label}, {c} client{'s' if c > 1 else ''}", "tokens + words + attention",
-                   lambda: asyncio.run(http_load(server.url, texts, c)))
+                   lambda: asyncio.run(http_load(server.url, texts, c, variant)))
 
     return [arm(1), arm(8), arm(32)]
 
@@ -249,27 +251,59 @@ def start_server(model_dir: Path, env: dict[str, str]) -> Server:
 
 
 # ---- int8 ------------------------------------------------------------------------------------------------
-def quantized_copy(model_dir: Path, work: Path) -> Path:
-    """The model folder with model.onnx replaced by its dynamic int8 quantization (MatMul/Gemm weights, per
-    channel). Such a folder can be published and deployed like any other model."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def int8_copy(model_dir: Path, work: Path, check_texts: list[str]) -> tuple[Path, Any]:
+    """A copy of the model folder with its int8 variant, made the way `ssa export --quantize int8` makes it
+    (ssa_core.quantize), checked on `check_texts`; the threshold is left at its floor so that the variant is always
+    written and can be timed; the report says whether the product's default threshold would keep it."""
+    from ssa_core.quantize import add_int8_variant
 
-    out = work / f"{model_dir.name}-int8"
+    out = work / f"{model_dir.name}-with-int8"
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns("model.onnx", "model.safetensors"))
-    quantize_dynamic(model_dir / "model.onnx", out / "model.onnx", weight_type=QuantType.QInt8, per_channel=True)
-    meta = json.loads((out / "ssa.json").read_text())
-    meta["model_id"], meta["version"] = f"{meta['model_id']}-int8", f"{meta['version']}-int8"
-    (out / "ssa.json").write_text(json.dumps(meta, indent=2))
-    return out
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns("model.safetensors", ".checkpoints"))
+    return out, add_int8_variant(out, check_texts, min_agreement=1e-9)
 
 
-def label_agreement(fp32: Path, int8: Path, texts: list[str]) -> float:
+def int8_runtime_arms(model_dir: Path, texts: list[str], threads: int | None) -> list[Arm]:
     from ssa_core.runtime import Predictor
 
-    a = Predictor.load(fp32, provider="cpu").predict(texts, return_tokens=False, return_words=False)
-    b = Predictor.load(int8, provider="cpu").predict(texts, return_tokens=False, return_words=False)
-    return sum(x.label == y.label for x, y in zip(a, b, strict=True)) / len(texts)
+    predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
+                               variant="int8")
+    predictor.predict(texts[:32])
+
+    def arm(b: int) -> Arm:
+        return Arm(f"ONNX runtime int8 in-process, batch {b}", "tokens + words + attention",
+                   lambda: timed_calls(lambda chunk: predictor.predict(chunk, batch_size=8), texts, b))
+
+    return [arm(1), arm(32)]
+
+
+def int8_lines(rows: list[Row], report: Any, checked: int) -> list[str]:
+    """The int8 variant against fp32, from this run's rows: speed ratios and the agreement check."""
+    from ssa_core.quantize import DEFAULT_MIN_AGREEMENT
+
+    by_arm = {r.arm: r for r in rows}
+    pairs = [("ONNX runtime in-process, batch 32", "ONNX runtime int8 in-process, batch 32", "throughput"),
+             ("HTTP service, 8 clients", "HTTP service int8, 8 clients", "throughput"),
+             ("HTTP service, 1 client", "HTTP service int8, 1 client", "p50")]
+    lines = []
+    for fp32, int8, what in pairs:
+        a, b = by_arm[fp32], by_arm[int8]
+        if what == "throughput":
+            lines.append(f"- int8 vs fp32, {fp32.split(',')[0].lower()} {fp32.split(', ')[1]}: "
+                         f"{b.throughput:.1f} vs {a.throughput:.1f} texts/s = {b.throughput / a.throughput:.2f}×")
+        else:
+            lines.append(f"- int8 vs fp32, HTTP 1 client p50: {b.pct(0.5):.1f} vs {a.pct(0.5):.1f} ms = "
+                         f"{b.pct(0.5) / a.pct(0.5):.2f}×")
+    kept = report.agreement >= DEFAULT_MIN_AGREEMENT
+    lines.append(f"- int8 label agreement with fp32 on {checked} dev sentences: {report.agreement:.2%}; the predicted "
+                 f"class's probability differs by {report.score_mean_abs_diff:.4f} on average, a token's attention by "
+                 f"at most {report.attention_max_abs_diff:.3f}; at the default threshold "
+                 f"({DEFAULT_MIN_AGREEMENT:.0%}) `ssa export --quantize int8` would "
+                 f"{'keep' if kept else 'refuse'} it")
+    return lines
+
+
+QUIET_LOAD = 0.6  # 1-minute load average under which the machine counts as quiet before a run
 
 
 # ---- report ----------------------------------------------------------------------------------------------
@@ -295,9 +329,10 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "# Serving benchmark", "",
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({platform.processor() or 'n/a'}), "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; shared with other jobs "
-        f"(load average {info['load'][0]:.1f} before, {info['load'][1]:.1f} after); best of {args.repeats} runs "
-        "per arm",
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; load average "
+        f"{info['load'][0]:.2f} before, {info['load'][1]:.2f} after the benchmark's own load "
+        f"({'quiet before it started' if info['load'][0] < QUIET_LOAD else 'NOT quiet: the ratios are not evidence'})"
+        f"; best of {args.repeats} runs per arm",
         f"- command: `python bench/serve_bench.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- model: `{meta['model_id']}` ({meta['method']}, base {Path(str(meta['base_model'])).name}, "
         f"max_length {meta['max_length']}), {len(texts)} movie-sentiment dev sentences",
@@ -320,17 +355,12 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
         "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "
         "rendered in the inference thread, off the event loop.",
-        "- The machine is shared: the pipeline's best run varied from 15 to 43 texts/s across runs of this script "
-        "(so the ratios move with it); arms are interleaved so that each sees the same load.",
+        "- Arms are interleaved (each repeat runs every arm once) so that each sees the same load.",
         "- The in-process runtime is what the service could reach without HTTP; the gap to the HTTP rows is request "
         "handling plus the benchmark's own httpx clients, which share the same cores.",
-        "- Tried, not in use: fused attention. Exported with eager attention, the graph lets ORT's transformer "
-        "optimizer fuse Attention, EmbedLayerNorm and SkipLayerNorm (outputs equal to 6e-8), but on this CPU at these "
-        "lengths it was not faster (in-process A/B: 107 vs 113 texts/s), so the export stays as it is. Spinning ORT "
-        "threads were slower under HTTP load (A/B: 53 vs 66 texts/s at 32 clients); one intra-op thread was on par.",
-        "- int8 dynamic quantization (per channel) is faster but flips too many labels of this briefly trained model "
-        "(many scores near 0.5) to be the default; an int8 model folder can still be published and deployed "
-        "like any other (the int8 rows serve one).",
+        "- The int8 rows (with --quantize) serve the same model's int8 variant (`ssa export --quantize int8`: "
+        "dynamic quantization, int8 weights per output channel), named per request with `\"variant\": \"int8\"`; "
+        "fp32 stays the default (SSA_VARIANT).",
         "",
     ]
     return "\n".join(lines)
@@ -342,7 +372,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench", help="cache of the trained model")
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: cores)")
-    parser.add_argument("--quantize", action="store_true", help="also measure int8 dynamic quantization")
+    parser.add_argument("--quantize", action="store_true",
+                        help="also measure the int8 variant (ssa export --quantize int8), in process and over HTTP")
     parser.add_argument("--repeats", type=int, default=2, help="runs per arm; the fastest is reported")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -357,14 +388,15 @@ def main() -> int:
     try:
         arms = pipeline_arms(model_dir, texts) + runtime_arms(model_dir, texts, args.threads)
         arms += http_arms(servers[0], texts)
+        checked = dev_texts(1000)
         if args.quantize:
-            int8 = quantized_copy(model_dir, args.work)
-            agreement = label_agreement(model_dir, int8, dev_texts(1000))
-            extra.append(f"- int8 dynamic quantization: label agreement with fp32 on the dev set {agreement:.2%} "
-                         f"({'≥' if agreement >= 0.995 else '<'} 99.5 %): fp32 stays the default")
-            servers.append(start_server(int8, env))
-            arms += http_arms(servers[1], texts, " int8")
+            int8_dir, int8_report = int8_copy(model_dir, args.work, checked)
+            arms += int8_runtime_arms(int8_dir, texts, args.threads)
+            servers.append(start_server(int8_dir, env))
+            arms += http_arms(servers[1], texts, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
+        if args.quantize:
+            extra += int8_lines(rows, int8_report, len(checked))
         info = {**servers[0].memory_mb(), "torch_mapped": servers[0].torch_mapped()}
     finally:
         for server in servers:
