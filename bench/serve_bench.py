@@ -81,22 +81,12 @@ def train_default(out: Path) -> Path:
 
 # ---- arms ------------------------------------------------------------------------------------------------
 def hf_pipeline(model_dir: Path) -> Any:
-    """text-classification pipeline on a BertForSequenceClassification with the SSA model's encoder (and its
-    pooler and classifier weights where the shapes fit)."""
+    """text-classification pipeline on a plain BertForSequenceClassification loaded from the SSA folder: its encoder,
+    pooler and classifier weights (the folder is in the Hugging Face layout; the SSA token head is left out)."""
     import torch
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification, pipeline
+    from transformers import AutoTokenizer, BertForSequenceClassification, pipeline
 
-    labels = json.loads((model_dir / "ssa.json").read_text())["labels"]
-    config = AutoConfig.from_pretrained(model_dir, num_labels=len(labels),
-                                        id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)})
-    model = BertForSequenceClassification(config)
-    state = load_file(str(model_dir / "model.safetensors"))
-    mapped = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    mapped |= {"pooler.dense.weight": state["pooler.0.weight"], "pooler.dense.bias": state["pooler.0.bias"]}
-    missing, _ = model.bert.load_state_dict(mapped, strict=False)
-    assert not missing, f"encoder weights missing: {missing}"
-    model.classifier.load_state_dict({"weight": state["classifier.weight"], "bias": state["classifier.bias"]})
+    model = BertForSequenceClassification.from_pretrained(model_dir)
     torch.set_grad_enabled(False)
     return pipeline("text-classification", model=model.eval(), tokenizer=AutoTokenizer.from_pretrained(model_dir),
                     device=-1)
