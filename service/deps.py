@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from jobs.producer import JOBS_EXTRA_MISSING, jobs_installed
 from jobs.store import JobStore
 from service.batcher import MicroBatcher
 from service.errors import ApiError
@@ -70,11 +71,19 @@ async def get_jobs(request: Request) -> JobStore:
     return state_of(request).jobs
 
 
+def require_jobs_installed() -> None:
+    """Submitting a job needs the `jobs` extra (Celery); a prediction-only install answers 503 saying so."""
+    if not jobs_installed():
+        raise ApiError(503, "jobs_unavailable", JOBS_EXTRA_MISSING)
+
+
 async def get_submitter(request: Request) -> JobSubmitter:
+    require_jobs_installed()
     return state_of(request).job_submitter
 
 
 async def get_label_submitter(request: Request) -> LabelSubmitter:
+    require_jobs_installed()
     return state_of(request).label_submitter
 
 

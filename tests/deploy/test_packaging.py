@@ -95,14 +95,24 @@ def test_the_api_serves_without_the_jobs_and_train_extras(tiny_model_dir: Path, 
                     break
                 import time; time.sleep(0.05)
             predicted = client.post("/predict", json={{"inputs": "A witty movie."}})
+            rows = "".join(json.dumps({{"text": f"row {{i}}", "label": "pos" if i % 2 else "neg"}}) + "\\n"
+                           for i in range(40))
+            files = {{"train": ("train.jsonl", rows.encode(), "application/jsonl")}}
+            train = client.post("/jobs/ssa-train", files=files, headers={{"X-API-Key": "k"}})
+            label = client.post("/jobs/ssa-label", files={{"data": files["train"]}}, headers={{"X-API-Key": "k"}})
         parquet = read_table(b"PAR1", "parquet")
         print(json.dumps({{"predict": predicted.status_code, "parquet": parquet.problems[0].message,
+                          "train": [train.status_code, train.json()["error"]],
+                          "label": [label.status_code, label.json()["error"]["type"]],
                           "modules": sorted(m for m in ("celery", "torch", "pyarrow") if m in sys.modules)}}))
     ''')
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["predict"] == 200 and out["modules"] == []
+    assert out["train"] == [503, {"type": "jobs_unavailable", "detail": None, "message": "this installation cannot "
+                                  "run jobs: Celery is not installed (pip install 'ssa-service[jobs]')"}]
+    assert out["label"] == [503, "jobs_unavailable"]
     assert out["parquet"].startswith("Parquet files need pyarrow, which this installation lacks")
 
 
