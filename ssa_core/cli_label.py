@@ -6,15 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
+from ssa_core.cli_progress import console, progress_bar
 from ssa_core.config import Task
 from ssa_core.data import DatasetColumns, load_dataset
 from ssa_core.labelfiles import atomic_path, read_jsonl, write_jsonl_lines, write_parquet
 from ssa_core.labeling import Labeler, LabelOptions, check_labels, labelled_chunks
 from ssa_core.runtime import Predictor
 
-console = Console(stderr=True)
 CHUNK_ROWS = 64
 
 
@@ -36,10 +34,11 @@ def run_label(args: argparse.Namespace) -> int:
     labeler = Labeler(predictor, LabelOptions(args.probes, args.batch_size), data.labelled)
     out: Path = args.out
     rows = len(data.examples)
-    with console.status(f"labelling {rows} rows"), atomic_path(out) as temporary, \
-            temporary.open("w", encoding="utf-8") as handle:
+    with progress_bar() as bar, atomic_path(out) as temporary, temporary.open("w", encoding="utf-8") as handle:
+        progress = bar.add_task(f"labelling {Path(args.data).name}", total=rows)
         for records in labelled_chunks(labeler, data.examples, 0, rows, CHUNK_ROWS):
             write_jsonl_lines(records, handle)
+            bar.advance(progress, len(records))
     console.print(f"wrote {rows} records to {out}")
     if args.parquet is not None:
         write_parquet(read_jsonl(out), args.parquet)

@@ -105,12 +105,15 @@ def test_unlabelled_files_and_labels_the_model_does_not_know(predictor: Predicto
 
 
 def test_ssa_label_writes_the_same_records_as_jsonl_and_parquet(predictor: Predictor, tiny_model_dir: Path,
-                                                              rows_file: Path, tmp_path: Path) -> None:
+                                                              rows_file: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
     import pyarrow.parquet as pq
 
     out, parquet = tmp_path / "labels.jsonl", tmp_path / "labels.parquet"
     assert main(["label", str(tiny_model_dir), str(rows_file), "--out", str(out), "--parquet", str(parquet),
                  "--batch-size", "8", "--threads", "1"]) == 0
+    shown = capsys.readouterr().err  # the progress bar's last state: every row done
+    assert f"labelling {rows_file.name}" in shown and f"{ROWS}/{ROWS}" in shown
     records = list(read_jsonl(out))
     data = load_dataset(rows_file)
     direct = Labeler(predictor, LabelOptions(batch_size=8), labelled=True).label(data.examples, 0)

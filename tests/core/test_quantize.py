@@ -4,6 +4,7 @@ the caller's inputs, listed in ssa.json, loadable by the runtime; a refused quan
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -84,3 +85,19 @@ def test_agreement_counts_labels_and_regression_values_within_tolerance() -> Non
     values = [prediction(v, v) for v in (0.0, 5.0, 10.0)]
     close = [prediction(v, v) for v in (0.1, 5.3, 10.0)]  # within 2 % of the range (0.2): 0.1 and 10.0
     assert agreement(values, close, regression=True).agreement == pytest.approx(2 / 3)
+
+
+def test_export_again_checks_parity_shows_progress_and_drops_the_stale_int8(
+        int8_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(int8_model_dir, folder)
+    assert main(["export", str(folder)]) == 0
+    shown = capsys.readouterr().err
+    assert re.search(r"exported \S* 3/3", shown) and "(parity max abs diff: logits" in shown
+    meta = json.loads((folder / SSA_FILE).read_text())
+    # int8 was checked against the previous model.onnx: it goes with it
+    assert "variants" not in meta and INT8_ONNX_FILE not in meta["files"] and not (folder / INT8_ONNX_FILE).exists()
+    assert Predictor.load(folder).predict(["a fine film"])[0].label in ("negative", "positive")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(tmp_path / "missing")])
+    assert exit_info.value.code == 2
