@@ -12,13 +12,11 @@ import logging
 import os
 import shutil
 import socket
-import threading
 import time
 import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 import redis
@@ -65,35 +63,12 @@ class StepOutcome:
     shards: tuple[ShardRange, ...] = ()
 
 
-class ShardBeat:
-    """Refreshes a running shard's lease and the job's lease (daemon thread); `lost` turns True when this copy no
-    longer holds the shard."""
-
-    def __init__(self, shards: ShardStore, job_id: str, shard: int, job_token: str, token: str, ttl_s: float,
-                 interval_s: float) -> None:
-        self.shards, self.job_id, self.shard = shards, job_id, shard
-        self.job_token, self.token, self.ttl_s, self.interval_s = job_token, token, ttl_s, interval_s
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"shard-{job_id}-{shard}", daemon=True)
-
-    def __enter__(self) -> ShardBeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                if not self.shards.beat(self.job_id, self.shard, job_token=self.job_token, token=self.token,
-                                        ttl_s=self.ttl_s, now=time.time()):
-                    self.lost = True
-                    return
-            except redis.RedisError as exc:
-                log.warning("job %s shard %d: heartbeat failed (%s); retrying", self.job_id, self.shard, exc)
+def shard_heartbeat(shards: ShardStore, job_id: str, shard: int, job_token: str, token: str, ttl_s: float,
+                    interval_s: float) -> Heartbeat:
+    """Refreshes a running shard's lease and the job's lease; `lost` turns True when this copy no longer holds the
+    shard."""
+    return Heartbeat(lambda: shards.beat(job_id, shard, job_token=job_token, token=token, ttl_s=ttl_s, now=time.time()),
+                     f"job {job_id} shard {shard}", interval_s)
 
 
 def load_input(job_dir: Path, data: LabelDataRecord) -> Dataset:
@@ -189,7 +164,7 @@ class LabelRunner:
             return StepOutcome("done", join.outcome)
         self.jobs.add_event(job_id, "shard-started", shard=shard.shard, worker=self.worker, attempt=join.attempt)
         with job_logger(self.store.job_dir(job_id), job_id, join.attempt, self.store.root) as joblog, \
-                ShardBeat(self.shards, job_id, shard.shard, plan.token, token, self.settings.lease_ttl_s,
+                shard_heartbeat(self.shards, job_id, shard.shard, plan.token, token, self.settings.lease_ttl_s,
                           self.settings.heartbeat_s) as beat:
             try:
                 self._label(job, plan, shard, beat, joblog)
@@ -199,7 +174,7 @@ class LabelRunner:
         self.jobs.add_event(job_id, "shard-done", shard=shard.shard, worker=self.worker, attempt=join.attempt)
         return StepOutcome("done", SUCCEEDED)
 
-    def _label(self, job: Job, plan: Plan, shard: ShardRange, beat: ShardBeat, joblog: logging.Logger) -> None:
+    def _label(self, job: Job, plan: Plan, shard: ShardRange, beat: Heartbeat, joblog: logging.Logger) -> None:
         spec, data = self._records(job)
         job_dir = self.store.job_dir(job.id)
         dataset = load_input(job_dir, data)
@@ -220,7 +195,7 @@ class LabelRunner:
         self._progress(job, plan, self.shards.set_rows(job.id, shard.shard, shard.rows), step=finished)
         joblog.info("%s done (%d of %d shards)", shard.describe(), finished, len(plan.shards))
 
-    def _step(self, job: Job, plan: Plan, shard: ShardRange, done: int, beat: ShardBeat) -> None:
+    def _step(self, job: Job, plan: Plan, shard: ShardRange, done: int, beat: Heartbeat) -> None:
         if beat.lost:
             raise LeaseLost(f"{shard.describe()}: another copy holds the shard now")
         if self.jobs.cancel_requested(job.id):
@@ -280,7 +255,8 @@ class LabelRunner:
         if not self.shards.hold(job_id, plan.token, self.settings.lease_ttl_s):
             return StepOutcome("done", "lease-lost")
         with job_logger(job_dir, job_id, job.attempts, self.store.root) as joblog, \
-                Heartbeat(self.jobs, job_id, plan.token, self.settings.lease_ttl_s, self.settings.heartbeat_s):
+                Heartbeat.for_job(self.jobs, job_id, plan.token, self.settings.lease_ttl_s,
+                                  self.settings.heartbeat_s):
             self.jobs.update(job_id, plan.token, stage="merging", progress=MERGE_SHARE, eta_s=None)
             parts = [job_dir / OUTPUT_DIR / shard_file(shard.shard) for shard in plan.shards]
             concat_jsonl(parts, job_dir / LABELS_JSONL)

@@ -1,9 +1,11 @@
-"""The heartbeat that keeps a running job's Redis lease alive (a daemon thread), and notices when it is lost."""
+"""The heartbeat that keeps a running job's (or label shard's) Redis lease alive (a daemon thread), and notices when
+it is lost."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 import redis
@@ -14,15 +16,19 @@ log = logging.getLogger("ssa.worker")
 
 
 class Heartbeat:
-    """Refreshes `token`'s lease on `job_id` every `interval_s` while the job runs. `lost` turns True when another
-    holder took the lease (this copy must stop); Redis being unreachable for a while is only logged."""
+    """Calls `renew()` every `interval_s` while the work runs. `lost` turns True when it returns False (another
+    holder took the lease: this copy must stop); Redis being unreachable for a while is only logged."""
 
-    def __init__(self, jobs: JobStore, job_id: str, token: str, ttl_s: float, interval_s: float) -> None:
-        self.jobs, self.job_id, self.token = jobs, job_id, token
-        self.ttl_s, self.interval_s = ttl_s, interval_s
+    def __init__(self, renew: Callable[[], bool], what: str, interval_s: float) -> None:
+        self.renew, self.what, self.interval_s = renew, what, interval_s
         self.lost = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {what}", daemon=True)
+
+    @classmethod
+    def for_job(cls, jobs: JobStore, job_id: str, token: str, ttl_s: float, interval_s: float) -> Heartbeat:
+        """Refreshes `token`'s lease on job `job_id`."""
+        return cls(lambda: jobs.heartbeat(job_id, token, ttl_s), f"job {job_id}", interval_s)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -35,9 +41,9 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                if not self.jobs.heartbeat(self.job_id, self.token, self.ttl_s):
+                if not self.renew():
                     self.lost = True
-                    log.error("job %s: lease lost to another worker; this copy stops", self.job_id)
+                    log.error("%s: lease lost to another worker; this copy stops", self.what)
                     return
             except redis.RedisError as exc:
-                log.warning("job %s: heartbeat failed (%s); retrying", self.job_id, exc)
+                log.warning("%s: heartbeat failed (%s); retrying", self.what, exc)

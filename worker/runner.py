@@ -100,7 +100,8 @@ class JobRunner:
         assert job is not None
         job_dir = self.store.job_dir(job_id)
         with job_logger(job_dir, job_id, attempt, self.store.root) as joblog, \
-                Heartbeat(self.jobs, job_id, token, self.settings.lease_ttl_s, self.settings.heartbeat_s) as beat:
+                Heartbeat.for_job(self.jobs, job_id, token, self.settings.lease_ttl_s,
+                                  self.settings.heartbeat_s) as beat:
             joblog.info("attempt %d of %d on %s", attempt, self.settings.max_attempts, self.worker)
             progress = JobProgress(self.jobs, job_id, token, beat, "", joblog, list(job.iterations))
             try:
