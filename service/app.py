@@ -7,25 +7,22 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, get_args
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.apidocs import mount_docs
 from service.buildinfo import package_version
-from service.deps import READ_SCHEME, WRITE_SCHEME, private_scheme
 from service.errors import install_error_handlers
 from service.headmethod import HeadAsGet
-from service.jobconfig_schema import document_job_config
 from service.jsonbody import JsonBodyCheck
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware
+from service.openapidoc import custom_openapi
 from service.routes import health, info, jobs, labels, models, predict, tokenize
 from service.securityheaders import SecurityHeaders
-from service.settings import PrivateRead, Settings, get_settings
+from service.settings import Settings, get_settings
 from service.wiring import app_state, build_state
 
 log = logging.getLogger("ssa.service")
@@ -105,30 +102,3 @@ def mount_console(app: FastAPI) -> None:
         return FileResponse(index)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-
-def custom_openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated schema, with the read-key scheme merged into the write one (or dropped when reads are open)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
-                         tags=app.openapi_tags)
-    document_job_config(schema)
-    settings = app_state(app).settings
-    keyed = {READ_SCHEME: settings.reads_require_key}
-    keyed |= {private_scheme(kind): settings.reads_require_key or kind in settings.private_reads
-              for kind in get_args(PrivateRead)}
-    schemes = schema.get("components", {}).get("securitySchemes", {})
-    for name in keyed:
-        schemes.pop(name, None)
-    for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
-        given = operation.get("security", [])
-        requirements = [r for r in given if not keyed.keys() & r.keys()]
-        if any(keyed[name] for r in given for name in r if name in keyed):
-            requirements.append({WRITE_SCHEME: []})
-        if requirements:
-            operation["security"] = requirements
-        else:
-            operation.pop("security", None)
-    app.openapi_schema = schema
-    return schema

@@ -12,14 +12,24 @@ NON_BLANK = r"\S"  # JSON Schema patterns are unanchored: "contains a non-whites
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
 
 
-def inputs_schema(max_inputs: int, max_chars: int) -> dict[str, Any]:
-    """One text, or 1..max_inputs items each a text or a [text, text_pair] pair."""
+def inputs_schema(max_inputs: int, max_chars: int, pairs: bool | None = None) -> dict[str, Any]:
+    """One text, or 1..max_inputs items each a text or a [text, text_pair] pair. `pairs` narrows it to what one
+    model takes: False, texts only (one, or a list); True, a list of pairs; None (no model known), either."""
     text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": NON_BLANK}
     pair = {"type": "array", "items": text, "minItems": 2, "maxItems": 2}
-    many = {"type": "array", "items": {"anyOf": [text, pair]}, "minItems": 1, "maxItems": max_inputs}
+    limits = {"minItems": 1, "maxItems": max_inputs}
+    chars = f"a text has 1 to {max_chars} characters, not only whitespace."
+    if pairs is False:
+        return {"anyOf": [text, {"type": "array", "items": text, **limits}], "title": "Inputs",
+                "description": f"One text, or a list of 1 to {max_inputs} texts (the served model takes single "
+                               f"texts); {chars}"}
+    if pairs is True:
+        return {"type": "array", "items": pair, **limits, "title": "Inputs",
+                "description": f"A list of 1 to {max_inputs} [text, text_pair] pairs (the served model takes text "
+                               f"pairs); {chars}"}
+    many = {"type": "array", "items": {"anyOf": [text, pair]}, **limits}
     return {"anyOf": [text, many], "title": "Inputs",
-            "description": f"One text, or a list of 1 to {max_inputs} texts and/or [text, text_pair] pairs; "
-                           f"a text has 1 to {max_chars} characters, not only whitespace."}
+            "description": f"One text, or a list of 1 to {max_inputs} texts and/or [text, text_pair] pairs; {chars}"}
 
 
 def json_type(value: Any) -> str:

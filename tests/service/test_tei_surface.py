@@ -12,6 +12,7 @@ from tokenizers import Tokenizer
 
 from jobs.spec import TrainJobSpec
 from service.app import create_app
+from service.openapidoc import with_input_kind
 from service.settings import Settings
 from tests.service.conftest import LiveServer, make_settings
 
@@ -105,3 +106,19 @@ def test_openapi_types_the_job_config_form_field(tmp_path: Path) -> None:
     assert [TrainJobSpec.model_validate(json.loads(e)) for e in field["examples"]]
     for path in ("/info", "/health", "/tokenize"):
         assert path in document["paths"]
+
+
+def test_the_document_narrows_inputs_to_the_served_models_kind(shared_live: LiveServer, tmp_path: Path) -> None:
+    """Served a single-text model, /openapi.json advertises texts only; before any model is served, either kind."""
+    with shared_live.client() as client:
+        served = client.get("/openapi.json").json()["components"]["schemas"]
+    for body in ("PredictRequest", "TokenizeRequest"):
+        inputs = served[body]["properties"]["inputs"]
+        assert "pair" not in json.dumps(inputs["anyOf"]) and inputs["anyOf"][1]["items"]["type"] == "string"
+        assert "the served model takes single texts" in inputs["description"]
+    idle = create_app(make_settings(tmp_path / "empty")).openapi()["components"]["schemas"]["PredictRequest"]
+    assert idle["properties"]["inputs"]["anyOf"][1]["items"]["anyOf"][1]["minItems"] == 2  # texts or pairs
+    pairs = with_input_kind(create_app(make_settings(tmp_path / "e2")).openapi(), True, 4, 10)
+    narrowed = pairs["components"]["schemas"]["PredictRequest"]["properties"]["inputs"]
+    assert narrowed["items"] == {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 10,
+                                                            "pattern": "\\S"}, "minItems": 2, "maxItems": 2}
