@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ def start_job(console: ConsolePage, train: Path, dev: Path | None, config: dict[
     if dev is not None:
         page.set_input_files("#job-dev", str(dev))
     if "model_id" in config:
-        page.locator("details.more summary").click()
+        page.locator("#job-form details.more summary").click()
     for name, value in config.items():
         field = page.locator(f"#job-form [name={name}]")
         if field.evaluate("e => e.tagName") == "SELECT":
@@ -133,4 +134,62 @@ def test_cancel_a_running_job(console: ConsolePage, api_url: str, dataset: tuple
     expect(detail.locator(".job-msg")).to_have_text("Cancellation requested.")
     expect(detail).to_have_attribute("data-status", "cancelled", timeout=JOB_TIMEOUT_MS)
     expect(detail.get_by_role("button", name="Cancel job")).to_have_count(0)
+    assert console.js_errors() == []
+
+
+def test_the_training_form_sends_only_what_was_filled_and_shows_the_servers_defaults(console: ConsolePage,
+                                                                                       api_url: str) -> None:
+    """An untouched field sends nothing, so the job gets the server's default (not a value frozen in the page)."""
+    page = console.page
+    page.goto("/#jobs")
+    defaults = httpx.get(f"{api_url}/openapi.json", timeout=10).json()["components"]["schemas"]["TrainJobSpec"]
+    for name in ("lambda_tok", "tau", "iterations", "learning_rate"):
+        field = page.locator(f"#job-form [name={name}]")
+        expect(field).to_have_value("")
+        expect(field).to_have_attribute("placeholder", re.compile(r"^default "))
+        shown = (field.get_attribute("placeholder") or "").removeprefix("default ")
+        assert float(shown) == defaults["properties"][name]["default"], name
+    config = page.evaluate("""async () => {
+        const { readConfig } = await import('/static/js/jobs.js');
+        return readConfig(document.querySelector('#job-form'));
+    }""")
+    assert config == {"method": "hybrid", "deploy": "never"}
+    assert console.js_errors() == []
+
+
+def test_a_label_job_from_the_console_downloads_in_every_format(console: ConsolePage, api_url: str,
+                                                                dataset: tuple[Path, Path],
+                                                                training_worker: WorkerProcess) -> None:
+    import pyarrow.parquet as pq
+
+    page = console.page
+    page.goto("/#jobs")
+    page.fill("#api-key", API_KEY)
+    page.get_by_role("button", name="Use key").click()
+    active = httpx.get(f"{api_url}/models", timeout=10).json()["active"]
+    expect(page.locator("#label-model option").first).to_have_text(f"the active model ({active})")
+    page.set_input_files("#label-data", str(dataset[0]))
+    page.fill("#label-probes", "2")
+    page.fill("#label-shard", "16")
+    page.get_by_role("button", name="Start label job").click()
+    expect(page.locator("#label-form-msg")).to_contain_text("queued")
+    job_id = (page.locator("#job-title").text_content() or "").split()[1]
+    detail = page.locator("#job-detail")
+    expect(detail).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    expect(detail).to_contain_text(f"Label job · model {active}")
+    expect(detail.get_by_role("button", name="Deploy model")).to_have_count(0)
+    formats = httpx.get(f"{api_url}/openapi.json", timeout=10).json()["paths"]["/jobs/{job_id}/labels"]["get"][
+        "parameters"]
+    offered = next(p for p in formats if p["name"] == "format")["schema"]["enum"]
+    expect(detail.locator(".results-box button")).to_have_count(len(offered))
+    rows = dataset[0].read_text(encoding="utf-8").splitlines()
+    with page.expect_download() as got:
+        detail.get_by_role("button", name="Download jsonl").click()
+    assert got.value.suggested_filename == f"{job_id}-labels.jsonl"
+    records = [json.loads(line) for line in Path(got.value.path()).read_text(encoding="utf-8").splitlines()]
+    assert [r["index"] for r in records] == list(range(len(rows)))
+    assert [r["text"] for r in records] == [json.loads(row)["text"] for row in rows]
+    with page.expect_download() as got:
+        detail.get_by_role("button", name="Download parquet").click()
+    assert pq.read_table(got.value.path()).num_rows == len(rows)
     assert console.js_errors() == []

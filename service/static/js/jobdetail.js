@@ -1,15 +1,18 @@
-// The detail panel of one job: progress, dev-metric chart, iteration table, actions, weak labels and log.
+// The detail panel of one job: progress, dev-metric chart, iteration table, actions, weak labels and log; for a label
+// job: progress, its model, and its results in every format the API offers.
 import { download, getJson, postJson, request } from "./api.js";
 import { lineChart } from "./chart.js";
 import { duration, h, notify, replace } from "./dom.js";
 import { iterationTable, metricPoints } from "./iterations.js";
-import { errorText, isActive, shownIteration } from "./jobmodel.js";
+import { errorText, isActive, isLabelJob, shownIteration } from "./jobmodel.js";
 import { labelRecord, parseJsonl } from "./labels.js";
+import { labelFormats } from "./schema.js";
 
 const LABEL_PAGE = 25;
 
 /** Render `job` into `panel`; `onChange` is called after an action changed the job (cancel, deploy). */
 export function renderJob(panel, job, onChange) {
+  if (isLabelJob(job)) return renderLabelJob(panel, job, onChange);
   const msg = panel.querySelector(".job-msg") || h("div", { class: "msg job-msg", hidden: true });
   const labels = panel.querySelector(".labels-box") || labelsBox(job);
   const log = panel.querySelector(".log-box") || logBox(job);
@@ -20,10 +23,45 @@ export function renderJob(panel, job, onChange) {
   syncIterations(labels, job);
 }
 
+function renderLabelJob(panel, job, onChange) {
+  const msg = panel.querySelector(".job-msg") || h("div", { class: "msg job-msg", hidden: true });
+  const results = panel.querySelector(".results-box") || resultsBox(job, msg);
+  results.hidden = job.status !== "succeeded";
+  const log = panel.querySelector(".log-box") || logBox(job);
+  const cancel = isActive(job)
+    ? h("div", { class: "actions" }, h("button", { type: "button", onclick: (e) => act(e.currentTarget, msg,
+      () => postJson(`jobs/${job.id}/cancel`, {}).then(() => "Cancellation requested."), onChange) }, "Cancel job"))
+    : null;
+  replace(panel,
+    h("h3", { id: "job-title", tabindex: "-1" }, `Job ${job.id} `, h("span", { class: `badge status-${job.status}` }, job.status)),
+    h("p", { class: "muted" }, `Label job · model ${job.modelId ?? "–"}`),
+    progressBlock(job), job.error ? h("p", { class: "msg msg-error", role: "alert" }, errorText(job.error)) : null,
+    cancel, msg, results, log);
+}
+
+/** Download buttons for the label job's records, one per format GET /jobs/{id}/labels offers. */
+function resultsBox(job, msg) {
+  const row = h("div", { class: "row actions" });
+  const box = h("section", { class: "results-box", "aria-labelledby": "results-h" },
+    h("h4", { id: "results-h" }, "Results"),
+    h("p", { class: "muted" }, "One record per input row, in input order."), row);
+  labelFormats().then((formats) => {
+    for (const format of formats) {
+      const name = `${job.id}-labels.${format === "jsonl" ? "jsonl" : format === "parquet" ? "parquet" : `${format}.json`}`;
+      row.append(h("button", { type: "button", "data-format": format, onclick: (e) => act(e.currentTarget, msg,
+        () => download(`jobs/${job.id}/labels`, name, { format }).then((n) => `Downloaded ${n}.`), () => {}) },
+      `Download ${format}`));
+    }
+  });
+  return box;
+}
+
 function progressBlock(job) {
   const pct = Math.round(Math.min(1, Math.max(0, job.progress)) * 100);
   const k = shownIteration(job.iteration);
-  const iter = job.iteration !== null ? `iteration ${k}${job.iterations ? ` of ${job.iterations}` : ""}` : "";
+  const shards = job.raw.total_steps ? `shard ${job.raw.step ?? 0} of ${job.raw.total_steps}` : "";
+  const iter = isLabelJob(job) ? shards
+    : job.iteration !== null && job.iteration !== undefined ? `iteration ${k}${job.iterations ? ` of ${job.iterations}` : ""}` : "";
   const parts = [job.stage && `stage ${job.stage}`, iter, `${pct}%`, isActive(job) && `ETA ${duration(job.eta)}`];
   return h("div", { class: "progress-block" },
     h("progress", { max: "100", value: String(pct), "aria-label": "Job progress" }, `${pct}%`),

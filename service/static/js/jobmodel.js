@@ -26,6 +26,7 @@ export function normaliseJob(j) {
   const metric = first(j.metric, history[0]?.metric, Object.keys(history[0]?.dev || {})[0], "metric");
   return {
     id: first(j.id, j.job_id),
+    kind: first(j.kind, "ssa-train"),
     status: first(j.status, "unknown"),
     stage: first(j.stage, progressObj.stage, ""),
     progress: first(typeof j.progress === "number" ? j.progress : undefined, progressObj.fraction, 0),
@@ -43,6 +44,8 @@ export function normaliseJob(j) {
     raw: j,
   };
 }
+
+export const isLabelJob = (job) => job.kind === "ssa-label";
 
 export function isActive(job) {
   return ACTIVE_STATES.has(job.status);

@@ -1,25 +1,46 @@
-// Jobs view: upload a dataset and start an SSA training job, list jobs, follow one live by polling.
+// Jobs view: upload a dataset and start an SSA training job or a label job, list jobs, follow one live by polling.
 import { getJson, request } from "./api.js";
 import { $, clearMessage, h, notify, replace, when } from "./dom.js";
 import { fetchJob, renderJob } from "./jobdetail.js";
 import { isActive, normaliseJob } from "./jobmodel.js";
+import { showDefaults } from "./schema.js";
 
 const POLL_MS = 1000;
 const NUMBER_FIELDS = ["iterations", "lambda_tok", "tau", "cls_weight", "learning_rate", "batch_size", "max_length", "seed",
   "dev_fraction"];
 const TEXT_FIELDS = ["method", "label_mode", "base_model", "deploy", "text_column", "text_pair_column", "label_column",
   "task", "metric", "model_id"];
+const LABEL_NUMBER_FIELDS = ["probes_per_row", "batch_size", "shard_rows"];
+const LABEL_TEXT_FIELDS = ["model_id", "text_column", "text_pair_column", "label_column"];
 const poll = { jobId: null, timer: null, visible: false };
 
 export function initJobs() {
   $("#job-form").addEventListener("submit", onSubmit);
+  $("#label-form").addEventListener("submit", onLabelSubmit);
   $("#jobs-refresh").addEventListener("click", refreshList);
+  showDefaults($("#job-form"), "TrainJobSpec");
+  showDefaults($("#label-form"), "LabelJobSpec");
 }
 
 export function showJobs() {
   poll.visible = true;
   refreshList();
+  refreshModelChoices();
   if (poll.jobId) follow(poll.jobId);
+}
+
+/** The label form's model list: the stored models, the active one first ("the active model" sends no id). */
+async function refreshModelChoices() {
+  const select = $("#label-model");
+  try {
+    const data = await getJson("models");
+    const chosen = select.value;
+    replace(select, h("option", { value: "" }, data.active ? `the active model (${data.active})` : "the active model"),
+      ...(data.models || []).map((m) => h("option", { value: m.model_id }, `${m.model_id} (${m.method})`)));
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  } catch {
+    /* the list stays as it was; submitting still works with the active model */
+  }
 }
 
 export function hideJobs() {
@@ -28,16 +49,16 @@ export function hideJobs() {
 }
 
 /** The config JSON from the form: only the fields the user filled in, numbers as numbers. */
-export function readConfig(form) {
+export function readConfig(form, numbers = NUMBER_FIELDS, texts = TEXT_FIELDS) {
   const config = {};
-  for (const name of NUMBER_FIELDS) {
+  for (const name of numbers) {
     const raw = form.elements[name].value.trim();
     if (raw === "") continue;
     const value = Number(raw);
     if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got “${raw}”.`);
     config[name] = value;
   }
-  for (const name of TEXT_FIELDS) if (form.elements[name].value.trim()) config[name] = form.elements[name].value.trim();
+  for (const name of texts) if (form.elements[name].value.trim()) config[name] = form.elements[name].value.trim();
   return config;
 }
 
@@ -59,6 +80,29 @@ async function onSubmit(event) {
     notify(msg, "ok", `Job ${id} queued.`);
     await refreshList();
     follow(id);
+  } catch (err) {
+    notify(msg, "error", err.summary || err.message, err.details || []);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function onLabelSubmit(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const msg = $("#label-form-msg");
+  const button = form.querySelector("button[type=submit]");
+  try {
+    if (!form.elements.data.files.length) throw new Error("Choose a file of rows to label (JSONL, CSV, TSV or Parquet).");
+    const body = new FormData();
+    body.append("data", form.elements.data.files[0]);
+    body.append("config", JSON.stringify(readConfig(form, LABEL_NUMBER_FIELDS, LABEL_TEXT_FIELDS)));
+    button.disabled = true;
+    clearMessage(msg);
+    const created = await (await request("jobs/ssa-label", { method: "POST", body })).json();
+    notify(msg, "ok", `Label job ${created.job_id} queued.`);
+    await refreshList();
+    follow(created.job_id);
   } catch (err) {
     notify(msg, "error", err.summary || err.message, err.details || []);
   } finally {
