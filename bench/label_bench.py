@@ -33,9 +33,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import quietness, wait_until_quiet, write_results  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "labeling.md"
 MODEL_ID = "bench-label"
-QUIET_LOAD = 0.6
 
 
 @dataclass
@@ -237,14 +238,13 @@ def report(args: argparse.Namespace, model_dir: Path, loads: tuple[float, float]
     one, two = runs[1], runs[2]
     base = rows / in_process_s
     overhead = one.seconds / in_process_s - 1
-    quiet = loads[0] < QUIET_LOAD
     per_shard = (one.seconds - in_process_s) / max(one.shards, 1)
     lines = [
         "# Labeling benchmark", "",
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; load "
         f"average {loads[0]:.2f} before, {loads[1]:.2f} after "
-        f"({'quiet before it started' if quiet else 'NOT quiet: the ratios are not evidence'})",
+        f"({quietness(loads[0])})",
         f"- command: `python bench/label_bench.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- model: `{meta['model_id']}` ({meta['method']}, base {Path(str(meta.get('base_model'))).name}, max_length "
         f"{meta['max_length']}); {rows} unique movie-sentiment texts; probes per row {args.probes}, batch budget "
@@ -305,10 +305,7 @@ def main() -> int:
     if args.model is None and not (model_dir / "model.onnx").is_file():
         train_default(model_dir)
     small = two_layer_model(args.work) if args.big else None
-    deadline = time.monotonic() + args.wait_quiet
-    while os.getloadavg()[0] >= QUIET_LOAD and time.monotonic() < deadline:
-        time.sleep(5)
-    load_before = os.getloadavg()[0]
+    load_before = wait_until_quiet(args.wait_quiet)
     rows = unique_rows(args.rows)
     config = {"probes_per_row": args.probes, "batch_size": args.batch, "shard_rows": args.shard_rows}
     in_process_s = in_process(model_dir, rows, args.probes, args.batch)
@@ -316,9 +313,7 @@ def main() -> int:
     runs = job_arms(model_dir, rows, config, args.work)
     big = big_run(small, args.big, args.work) if small is not None else None
     text = report(args, model_dir, (load_before, os.getloadavg()[0]), len(rows), in_process_s, runs, big)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_results(args.out, text)
     return 0
 
 

@@ -31,6 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import QUIET_LOAD, quietness, wait_until_quiet, write_results  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "movie-sentiment"
 SAMPLE = ROOT / "ssa_core" / "samples" / "sentiment"
 RESULTS = ROOT / "bench" / "results" / "serving.md"
@@ -343,9 +345,6 @@ def int8_lines(rows: list[Row], report: Any, checked: int) -> list[str]:
     return lines
 
 
-QUIET_LOAD = 0.6  # 1-minute load average under which the machine counts as quiet before a run
-
-
 # ---- report ----------------------------------------------------------------------------------------------
 def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str]:
     lines = ["| arm | texts/s | × pipeline best | p50 ms | p99 ms | p50 × pipeline batch 1 | returns |",
@@ -372,7 +371,7 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({platform.processor() or 'n/a'}), "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; load average "
         f"{info['load'][0]:.2f} before, {info['load'][1]:.2f} after the benchmark's own load "
-        f"({'quiet before it started' if info['load'][0] < QUIET_LOAD else 'NOT quiet: the ratios are not evidence'})"
+        f"({quietness(info['load'][0])})"
         f"; best of {args.repeats} runs per arm",
         f"- command: `python bench/serve_bench.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- model: `{meta['model_id']}` ({meta['method']}, base {Path(str(meta['base_model'])).name}, "
@@ -431,10 +430,7 @@ def main() -> int:
         train_default(model_dir)
     texts = dev_texts(args.texts)
     env = {"SSA_INTRA_OP_THREADS": str(args.threads)} if args.threads else {}
-    deadline = time.monotonic() + args.wait_quiet
-    while os.getloadavg()[0] >= QUIET_LOAD and time.monotonic() < deadline:
-        time.sleep(5)
-    load_before = os.getloadavg()[0]
+    load_before = wait_until_quiet(args.wait_quiet)
     servers = [start_server(model_dir, env)]
     extra: list[str] = []
     try:
@@ -459,9 +455,7 @@ def main() -> int:
             server.stop()
     info["load"] = (load_before, os.getloadavg()[0])
     text = report(args, model_dir, texts, rows, info, extra)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_results(args.out, text)
     return 0
 
 
