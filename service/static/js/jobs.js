@@ -62,53 +62,46 @@ export function readConfig(form, numbers = NUMBER_FIELDS, texts = TEXT_FIELDS) {
   return config;
 }
 
-async function onSubmit(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const msg = $("#job-form-msg");
-  const button = form.querySelector("button[type=submit]");
-  try {
-    const body = new FormData();
-    if (!form.elements.train.files.length) throw new Error("Choose a training file (JSONL, CSV, TSV or Parquet).");
-    body.append("train", form.elements.train.files[0]);
-    if (form.elements.dev.files.length) body.append("dev", form.elements.dev.files[0]);
-    body.append("config", JSON.stringify(readConfig(form)));
-    button.disabled = true;
-    clearMessage(msg);
-    const created = await (await request("jobs/ssa-train", { method: "POST", body })).json();
-    const id = created.job_id ?? created.id;
-    notify(msg, "ok", `Job ${id} queued.`);
-    await refreshList();
-    follow(id);
-  } catch (err) {
-    notify(msg, "error", err.summary || err.message, err.details || []);
-  } finally {
-    button.disabled = false;
-  }
+/** Submit a job form: `formBody(form)` builds the multipart body (throwing a readable Error for a missing file). */
+function submitter(path, what, formBody) {
+  return async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const msg = form.querySelector(".msg");
+    const button = form.querySelector("button[type=submit]");
+    try {
+      const body = formBody(form);
+      button.disabled = true;
+      clearMessage(msg);
+      const created = await (await request(path, { method: "POST", body })).json();
+      const id = created.job_id ?? created.id;
+      notify(msg, "ok", `${what} ${id} queued.`);
+      await refreshList();
+      follow(id);
+    } catch (err) {
+      notify(msg, "error", err.summary || err.message, err.details || []);
+    } finally {
+      button.disabled = false;
+    }
+  };
 }
 
-async function onLabelSubmit(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const msg = $("#label-form-msg");
-  const button = form.querySelector("button[type=submit]");
-  try {
-    if (!form.elements.data.files.length) throw new Error("Choose a file of rows to label (JSONL, CSV, TSV or Parquet).");
-    const body = new FormData();
-    body.append("data", form.elements.data.files[0]);
-    body.append("config", JSON.stringify(readConfig(form, LABEL_NUMBER_FIELDS, LABEL_TEXT_FIELDS)));
-    button.disabled = true;
-    clearMessage(msg);
-    const created = await (await request("jobs/ssa-label", { method: "POST", body })).json();
-    notify(msg, "ok", `Label job ${created.job_id} queued.`);
-    await refreshList();
-    follow(created.job_id);
-  } catch (err) {
-    notify(msg, "error", err.summary || err.message, err.details || []);
-  } finally {
-    button.disabled = false;
-  }
-}
+const onSubmit = submitter("jobs/ssa-train", "Job", (form) => {
+  if (!form.elements.train.files.length) throw new Error("Choose a training file (JSONL, CSV, TSV or Parquet).");
+  const body = new FormData();
+  body.append("train", form.elements.train.files[0]);
+  if (form.elements.dev.files.length) body.append("dev", form.elements.dev.files[0]);
+  body.append("config", JSON.stringify(readConfig(form)));
+  return body;
+});
+
+const onLabelSubmit = submitter("jobs/ssa-label", "Label job", (form) => {
+  if (!form.elements.data.files.length) throw new Error("Choose a file of rows to label (JSONL, CSV, TSV or Parquet).");
+  const body = new FormData();
+  body.append("data", form.elements.data.files[0]);
+  body.append("config", JSON.stringify(readConfig(form, LABEL_NUMBER_FIELDS, LABEL_TEXT_FIELDS)));
+  return body;
+});
 
 export async function refreshList() {
   const body = $("#jobs-table tbody");
