@@ -3,7 +3,8 @@ made from create_app with default settings; PredictRequest, SpanOut, PredictionO
 retaken when the occlusion explainer added `explain`, `occlusion` and `explainer`; the labels, log and download
 operations were retaken when labels and downloads became private reads and downloads got their 429;
 POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
-`model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`): every path,
+`model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`; POST
+/jobs/ssa-train and POST /jobs/ssa-label when bounded uploads added their 429 `too_many_uploads`): every path,
 method, parameter and status code is kept, and a schema may change only where a free-form object became a named, typed
 one."""
 
