@@ -98,7 +98,8 @@ def read_table_file(path: Path, fmt: str) -> RawTable:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return _arrow_table(lambda: pq.read_table(path))
+        with path.open("rb") as handle:  # a file object, not the path: arrow's messages then never name the path
+            return _arrow_table(lambda: pq.read_table(handle))
     # newline="\n": lines end at "\n" only, as in _read_jsonl; CSV wants newline="" (the csv module's own rule)
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n" if fmt == "jsonl" else "") as text:
         if fmt == "jsonl":
@@ -120,7 +121,8 @@ def _read_jsonl(data: bytes) -> RawTable:
 def _jsonl_lines(lines: Iterable[str]) -> RawTable:
     table = RawTable(header=None, rows=[], typed=True)
     first = True
-    for number, line in enumerate(lines, start=1):
+    for number, ending in enumerate(lines, start=1):
+        line = ending.removesuffix("\n")  # a file's lines keep their "\n"; split("\n") drops it
         if not line.strip():
             continue
         if first and line.lstrip().startswith("["):
