@@ -15,8 +15,9 @@ from jobs.producer import JOBS_EXTRA_MISSING, jobs_installed
 from jobs.spec import ALWAYS, DEFAULT_BASE_MODEL, TrainJobSpec
 from jobs.store import JobStore
 from service.errors import ApiError
-from service.jobsubmit import JobSubmitter, Upload
+from service.jobsubmit import JobSubmitter
 from service.settings import Settings
+from service.uploads import Upload, stage_upload, staging_folder
 from ssa_core.artifacts import ArtifactStore
 
 log = logging.getLogger("ssa.service")
@@ -58,13 +59,17 @@ class Bootstrap:
             self.state, self.error = "error", f"no model to serve, and {JOBS_EXTRA_MISSING}; give one with --model"
             log.error(self.error)
             return None
-        train, dev = (Upload(name, f"{name}.jsonl", (self.sample_dir / f"{name}.jsonl").read_bytes())
-                      for name in ("train", "dev"))
-        done = self.submitter.submit(bootstrap_config(self.settings), train, dev, idempotency_key=BOOTSTRAP_KEY)
+        with staging_folder(self.store) as folder:
+            train, dev = (self._stage(name, folder) for name in ("train", "dev"))
+            done = self.submitter.submit(bootstrap_config(self.settings), train, dev, idempotency_key=BOOTSTRAP_KEY)
         self.job_id, self.state = done.job_id, "submitted"
         log.info("no model yet: bootstrap job %s trains %s on the shipped sample (%s)", done.job_id,
                  BOOTSTRAP_MODEL_ID, "new" if done.created else "submitted earlier")
         return done.job_id
+
+    def _stage(self, name: str, folder: Path) -> Upload:
+        with (self.sample_dir / f"{name}.jsonl").open("rb") as sample:
+            return stage_upload(name, f"{name}.jsonl", sample, self.settings.max_upload_bytes, folder)
 
     async def on_startup(self, app: FastAPI) -> None:
         """Startup hook: never blocks or breaks the API start (Redis down: logged, shown in the status)."""

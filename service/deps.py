@@ -26,6 +26,7 @@ from service.occlusion import OcclusionLane
 from service.ratelimit import RateLimiter
 from service.serving import ModelManager
 from service.settings import PrivateRead, Settings
+from service.uploads import UploadSlots
 from service.wiring import AppState, BootstrapStatus, app_state
 from ssa_core.artifacts import ArtifactStore
 
@@ -87,6 +88,10 @@ async def get_label_submitter(request: Request) -> LabelSubmitter:
     return state_of(request).label_submitter
 
 
+async def get_upload_slots(request: Request) -> UploadSlots:
+    return state_of(request).upload_slots
+
+
 async def get_bootstrap_status(request: Request) -> BootstrapStatus:
     return state_of(request).bootstrap_status
 
@@ -100,6 +105,7 @@ OcclusionDep = Annotated[OcclusionLane, Depends(get_occlusion)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 SubmitterDep = Annotated[JobSubmitter, Depends(get_submitter)]
 LabelSubmitterDep = Annotated[LabelSubmitter, Depends(get_label_submitter)]
+UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]
 BootstrapStatusDep = Annotated[BootstrapStatus, Depends(get_bootstrap_status)]
 
 

@@ -1,19 +1,33 @@
-"""The `config` form field of POST /jobs/ssa-train, parsed into the job's spec (`jobs.spec.TrainJobSpec`): every
-field bounded, unknown fields refused, errors naming the field."""
+"""The `config` form field of the job submissions, parsed into the job's spec (POST /jobs/ssa-train:
+`jobs.spec.TrainJobSpec`; POST /jobs/ssa-label: `jobs.labelspec.LabelJobSpec`): every field bounded, unknown fields
+refused, errors naming the field."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from jobs.labelspec import LabelJobSpec
 from jobs.spec import TrainJobSpec
 from service.errors import ApiError, field_path
+
+Spec = TypeVar("Spec", bound=BaseModel)
 
 
 def parse_config(text: str | None) -> TrainJobSpec:
     """The config form field as a TrainJobSpec; ApiError 422 naming the field otherwise."""
+    return parse_form_config(text, TrainJobSpec)
+
+
+def parse_label_config(text: str | None) -> LabelJobSpec:
+    """The config form field as a LabelJobSpec; ApiError 422 naming the field otherwise."""
+    return parse_form_config(text, LabelJobSpec)
+
+
+def parse_form_config(text: str | None, spec: type[Spec]) -> Spec:
+    """A JSON object form field (empty: {}) validated as `spec`; ApiError 422 naming the field otherwise."""
     try:
         raw: Any = json.loads(text) if text and text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -21,7 +35,7 @@ def parse_config(text: str | None) -> TrainJobSpec:
     if not isinstance(raw, dict):
         raise config_error("config", "must be a JSON object")
     try:
-        return TrainJobSpec.model_validate(raw)
+        return spec.model_validate(raw)
     except ValidationError as exc:
         detail = [{"field": "config." + field_path(("body", *e["loc"])), "message": e["msg"]} for e in exc.errors()]
         message = "; ".join(f"{d['field']}: {d['message']}" for d in detail[:5])

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from jobs.basemodels import base_model_positions
 from jobs.folder import CONFIG_FILE
@@ -21,8 +21,9 @@ from jobs.store import JobStore
 from service.errors import ApiError
 from service.jobconfig import config_error
 from service.settings import Settings
+from service.uploads import Upload, keep
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import Dataset, DatasetColumns, DatasetError, check_splits, load_dataset_bytes, stratified_split
+from ssa_core.data import Dataset, DatasetColumns, DatasetError, check_splits, load_dataset_file, stratified_split
 from ssa_core.dataformats import format_of
 from ssa_core.errors import ConfigError
 
@@ -30,16 +31,6 @@ log = logging.getLogger("ssa.service")
 IDEMPOTENCY_TTL_S = 24 * 3600
 MODEL_ID_RESERVE_S = 600  # how long a reservation outlives a submission that died before recording its job
 MAX_LISTED_PROBLEMS = 100
-CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One uploaded dataset file: the form field it came in, its file name and its bytes."""
-
-    field: str
-    filename: str
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -48,20 +39,6 @@ class Submitted:
     model_id: str
     status: Status
     created: bool  # False: an earlier submission with the same Idempotency-Key
-
-
-def read_upload(field: str, filename: str | None, stream: IO[bytes], limit: int) -> Upload:
-    """Read an uploaded file, refusing it with 413 as soon as it passes `limit` bytes."""
-    if not filename or format_of(filename) is None:
-        raise config_error(field, f"the file name must end in .jsonl, .csv, .tsv or .parquet (got {filename!r})")
-    parts, size = [], 0
-    while chunk := stream.read(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"{field}: the file is larger than {limit} bytes "
-                           "(SSA_MAX_UPLOAD_BYTES)", {"field": field, "limit": limit})
-        parts.append(chunk)
-    return Upload(field, filename, b"".join(parts))
 
 
 def dataset_error(field: str, exc: DatasetError) -> ApiError:
@@ -92,7 +69,7 @@ class JobSubmitter:
             earlier = self.jobs.reserve_idempotency_key(idempotency_key, job_id, fingerprint(config, train, dev),
                                                         IDEMPOTENCY_TTL_S)
             if earlier is not None:
-                return self._earlier(earlier, fingerprint(config, train, dev))
+                return earlier_submission(self.jobs, earlier, fingerprint(config, train, dev))
         model_id = config.model_id or default_model_id(config, job_id)
         try:
             self._reserve_model_id(model_id, job_id)
@@ -132,22 +109,12 @@ class JobSubmitter:
 
     def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobSpec) -> Dataset:
         try:
-            return load_dataset_bytes(upload.data, upload.filename, columns=columns, task=config.task,
-                                      max_bytes=self.settings.max_upload_bytes)
+            return load_dataset_file(upload.path, upload.filename, columns=columns, task=config.task,
+                                     max_bytes=self.settings.max_upload_bytes)
         except DatasetError as exc:
             raise dataset_error(upload.field, exc) from None
 
     # ---- recording -----------------------------------------------------------------------------------
-    def _earlier(self, earlier: IdempotencyBinding, print_now: str) -> Submitted:
-        if earlier.fingerprint != print_now:
-            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different submission",
-                           {"field": "Idempotency-Key", "job_id": earlier.job_id})
-        job = self.jobs.get(earlier.job_id)
-        if job is None:
-            raise ApiError(409, "idempotency_conflict", "a submission with this Idempotency-Key is still being "
-                           "recorded; retry in a moment", {"field": "Idempotency-Key"}, {"Retry-After": "1"})
-        return Submitted(job.id, str(job.model_id), job.status, created=False)
-
     def _reserve_model_id(self, model_id: str, job_id: str) -> None:
         """409 unless `model_id` is free: no such model, and no queued or running job reserved it (atomically, so
         that of parallel submissions naming one id exactly one is queued)."""
@@ -165,16 +132,37 @@ class JobSubmitter:
         job_dir = self.store.job_dir(job_id)
         save_files(job_dir, train, dev, data)
         record = {"config": config.model_dump(mode="json"), "data": data.to_json_value()}
-        (job_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2))
-        self.jobs.create(job_id, config=config, data=data, model_id=model_id)
-        try:
-            self.enqueue(job_id)
-        except Exception as exc:
-            log.error("could not queue job %s: %s", job_id, exc)
-            self.jobs.fail_if_active(job_id, f"could not be queued: {exc}")
-            raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
-                           {"job_id": job_id}, {"Retry-After": "10"}) from None
+        record_and_queue(self.jobs, self.enqueue, job_dir, record,
+                         lambda: self.jobs.create(job_id, config=config, data=data, model_id=model_id), job_id)
         return Submitted(job_id, model_id, QUEUED, created=True)
+
+
+def earlier_submission(jobs: JobStore, earlier: IdempotencyBinding, print_now: str) -> Submitted:
+    """The job an earlier submission with the same Idempotency-Key made; 409 when that submission was a different
+    one, or is still being recorded."""
+    if earlier.fingerprint != print_now:
+        raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different submission",
+                       {"field": "Idempotency-Key", "job_id": earlier.job_id})
+    job = jobs.get(earlier.job_id)
+    if job is None:
+        raise ApiError(409, "idempotency_conflict", "a submission with this Idempotency-Key is still being "
+                       "recorded; retry in a moment", {"field": "Idempotency-Key"}, {"Retry-After": "1"})
+    return Submitted(job.id, str(job.model_id), job.status, created=False)
+
+
+def record_and_queue(jobs: JobStore, enqueue: Callable[[str], None], job_dir: Path, record: dict[str, Any],
+                     create: Callable[[], object], job_id: str) -> None:
+    """The tail every submission shares: write the job's config file, record the job (`create`), queue it; 503
+    (the job marked failed) when the queue is unreachable."""
+    (job_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2))
+    create()
+    try:
+        enqueue(job_id)
+    except Exception as exc:
+        log.error("could not queue job %s: %s", job_id, exc)
+        jobs.fail_if_active(job_id, f"could not be queued: {exc}")
+        raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
+                       {"job_id": job_id}, {"Retry-After": "10"}) from None
 
 
 def check_configs(config: TrainJobSpec, train: Dataset) -> None:
@@ -211,13 +199,13 @@ def save_files(job_dir: Path, train: Upload, dev: Upload | None, data: DataRecor
     for upload in (train, dev):
         name = names.get(upload.field) if upload is not None else None
         if upload is not None and name is not None:
-            (job_dir / name).write_bytes(upload.data)
+            keep(upload, job_dir / name)
 
 
 def fingerprint(config: TrainJobSpec, train: Upload, dev: Upload | None) -> str:
     digest = hashlib.sha256(json.dumps(config.model_dump(), sort_keys=True).encode())
     for upload in (train, dev):
-        digest.update(b"\0" if upload is None else hashlib.sha256(upload.data).digest())
+        digest.update(b"\0" if upload is None else bytes.fromhex(upload.sha256))
     return digest.hexdigest()
 
 

@@ -10,17 +10,24 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from jobs.folder import CONFIG_FILE
 from jobs.labelspec import LabelDataRecord, LabelJobSpec
 from jobs.records import QUEUED
 from jobs.store import JobStore
 from service.errors import ApiError
 from service.jobconfig import config_error
-from service.jobsubmit import IDEMPOTENCY_TTL_S, Submitted, Upload, dataset_error, stored_name
+from service.jobsubmit import (
+    IDEMPOTENCY_TTL_S,
+    Submitted,
+    dataset_error,
+    earlier_submission,
+    record_and_queue,
+    stored_name,
+)
 from service.settings import Settings
+from service.uploads import Upload, keep
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.config import Task
-from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset_bytes
+from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset_file
 from ssa_core.modelmeta import ModelMeta, ModelMetaError
 
 log = logging.getLogger("ssa.service")
@@ -44,15 +51,7 @@ class LabelSubmitter:
         if idempotency_key is not None:
             earlier = self.jobs.reserve_idempotency_key(idempotency_key, job_id, print_now, IDEMPOTENCY_TTL_S)
             if earlier is not None:
-                if earlier.fingerprint != print_now:
-                    raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used for a different "
-                                   "submission", {"field": "Idempotency-Key", "job_id": earlier.job_id})
-                job = self.jobs.get(earlier.job_id)
-                if job is None:
-                    raise ApiError(409, "idempotency_conflict", "a submission with this Idempotency-Key is still "
-                                   "being recorded; retry in a moment", {"field": "Idempotency-Key"},
-                                   {"Retry-After": "1"})
-                return Submitted(job.id, str(job.model_id), job.status, created=False)
+                return earlier_submission(self.jobs, earlier, print_now)
         try:
             return self._create(job_id, spec, meta, upload, dataset)
         except BaseException:
@@ -78,8 +77,8 @@ class LabelSubmitter:
         columns = DatasetColumns(spec.text_column, spec.text_pair_column, spec.label_column)
         task: Task = "regression" if meta.task == "regression" else "classification"
         try:
-            dataset = load_dataset_bytes(upload.data, upload.filename, columns=columns, task=task,
-                                         max_bytes=self.settings.max_upload_bytes, require_labels=False)
+            dataset = load_dataset_file(upload.path, upload.filename, columns=columns, task=task,
+                                        max_bytes=self.settings.max_upload_bytes, require_labels=False)
         except DatasetError as exc:
             raise dataset_error(upload.field, exc) from None
         if dataset.pair != meta.pair:
@@ -104,23 +103,15 @@ class LabelSubmitter:
                                labelled=dataset.labelled, labels=list(dataset.labels), pair=dataset.pair,
                                rows=len(dataset.examples))
         job_dir = self.store.job_dir(job_id)
-        job_dir.mkdir(parents=True, exist_ok=True)
-        (job_dir / name).write_bytes(upload.data)
+        keep(upload, job_dir / name)
         record = {"kind": "ssa-label", "config": spec.model_dump(mode="json"), "data": data.model_dump(mode="json")}
-        (job_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2))
         model_id = str(spec.model_id)
-        self.jobs.create(job_id, config=spec, data=data, model_id=model_id)
-        try:
-            self.enqueue(job_id)
-        except Exception as exc:
-            log.error("could not queue label job %s: %s", job_id, exc)
-            self.jobs.fail_if_active(job_id, f"could not be queued: {exc}")
-            raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
-                           {"job_id": job_id}, {"Retry-After": "10"}) from None
+        record_and_queue(self.jobs, self.enqueue, job_dir, record,
+                         lambda: self.jobs.create(job_id, config=spec, data=data, model_id=model_id), job_id)
         return Submitted(job_id, model_id, QUEUED, created=True)
 
 
 def fingerprint(spec: LabelJobSpec, upload: Upload) -> str:
     digest = hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True).encode())
-    digest.update(hashlib.sha256(upload.data).digest())
+    digest.update(bytes.fromhex(upload.sha256))
     return digest.hexdigest()

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     max_inputs: int = Field(default=64, ge=1, le=4096, description="Most inputs in one predict request.")
     max_chars: int = Field(default=10_000, ge=1, description="Most characters in one input text.")
     max_upload_bytes: int = Field(default=50 * MiB, ge=1024, description="Largest dataset upload (bodies under /jobs).")
+    max_parallel_uploads: int = Field(
+        default=2, ge=1, le=64, description="Most dataset-upload submissions (POST /jobs/ssa-train, /jobs/ssa-label) "
+        "staged and validated at once; beyond: 429 + Retry-After.")
 
     # jobs
     allowed_base_models: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -20,6 +20,7 @@ from service.occlusion import OcclusionLane
 from service.ratelimit import RateLimiter
 from service.serving import ModelManager
 from service.settings import Settings
+from service.uploads import UploadSlots
 from ssa_core.artifacts import ArtifactStore
 
 API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503
@@ -38,6 +39,7 @@ class AppState(State):
     download_limiter: RateLimiter  # model downloads per key (or client address) per minute
     jobs: JobStore
     job_submitter: JobSubmitter
+    upload_slots: UploadSlots  # dataset-upload submissions at once (SSA_MAX_PARALLEL_UPLOADS)
     label_submitter: LabelSubmitter
     bootstrap: Bootstrap
     bootstrap_status: BootstrapStatus  # what /readyz shows of the first-run job (tests may replace it)
@@ -63,6 +65,7 @@ def build_state(settings: Settings) -> AppState:
     state.batcher = make_batcher(settings, state.metrics)
     state.occlusion = OcclusionLane(settings.occlusion_concurrency)
     state.download_limiter = RateLimiter(settings.downloads_per_minute)
+    state.upload_slots = UploadSlots(settings.max_parallel_uploads)
     state.jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
     redis_url = settings.redis_url
     state.job_submitter = JobSubmitter(settings, state.store, state.jobs,

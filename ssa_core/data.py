@@ -22,6 +22,7 @@ from ssa_core.dataformats import (
     RawTable,
     format_of,
     read_table,
+    read_table_file,
 )
 from ssa_core.datavalues import (
     BadValue,
@@ -119,6 +120,33 @@ def load_dataset_bytes(
     return _load(data, fmt, filename, columns, task, max_rows, require_labels)
 
 
+def load_dataset_file(
+    path: Path,
+    filename: str,
+    *,
+    columns: DatasetColumns | None = None,
+    task: Task | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int | None = None,
+    require_labels: bool = True,
+) -> Dataset:
+    """Like `load_dataset_bytes` for an upload staged on disk at `path`, read row by row (never whole in memory);
+    `filename` (the uploaded name) picks the format and is the only name problems show."""
+    fmt = _format_or_raise(filename)
+    _check_size(path.stat().st_size, max_bytes, filename)
+    if not _has_content(path):
+        raise DatasetError([Problem(None, None, "the file is empty")], filename)
+    return _from_table(read_table_file(path, fmt), filename, columns, task, max_rows, require_labels)
+
+
+def _has_content(path: Path) -> bool:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 16):
+            if chunk.strip():
+                return True
+    return False
+
+
 def _format_or_raise(filename: str) -> str:
     fmt = format_of(filename)
     if fmt is None:
@@ -147,7 +175,13 @@ def _load(
 ) -> Dataset:
     if not data.strip():
         raise DatasetError([Problem(None, None, "the file is empty")], source)
-    table = read_table(data, fmt)
+    return _from_table(read_table(data, fmt), source, wanted, task, max_rows, require_labels)
+
+
+def _from_table(
+    table: RawTable, source: str, wanted: DatasetColumns | None, task: Task | None, max_rows: int | None,
+    require_labels: bool,
+) -> Dataset:
     problems = list(table.problems)
     if not table.rows:
         raise DatasetError(problems or [Problem(None, None, "no data rows")], source)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 MAX_LISTED = 20
@@ -92,21 +92,45 @@ def read_table(data: bytes, fmt: str) -> RawTable:
     raise ValueError(f"unknown format {fmt!r}")
 
 
+def read_table_file(path: Path, fmt: str) -> RawTable:
+    """Parse the file at `path` in format `fmt` row by row, as `read_table` parses the same bytes (same rows, row
+    numbers and problems), without holding the file's bytes or text whole in memory."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with path.open("rb") as handle:  # a file object, not the path: arrow's messages then never name the path
+            return _arrow_table(lambda: pq.read_table(handle))
+    # newline="\n": lines end at "\n" only, as in _read_jsonl; CSV wants newline="" (the csv module's own rule)
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n" if fmt == "jsonl" else "") as text:
+        if fmt == "jsonl":
+            return _jsonl_lines(text)
+        if fmt in ("csv", "tsv"):
+            return _delimited_lines(text, "," if fmt == "csv" else "\t", fmt.upper())
+    raise ValueError(f"unknown format {fmt!r}")
+
+
 def decode(data: bytes) -> str:
     """UTF-8 (an optional BOM dropped); invalid bytes become lone surrogates for the validator to report."""
     return data.decode("utf-8-sig", errors="surrogateescape")
 
 
 def _read_jsonl(data: bytes) -> RawTable:
-    text = decode(data)
+    return _jsonl_lines(decode(data).split("\n"))
+
+
+def _jsonl_lines(lines: Iterable[str]) -> RawTable:
     table = RawTable(header=None, rows=[], typed=True)
-    if text.lstrip().startswith("["):
-        message = "expected JSON lines (one object per line), found a JSON array"
-        table.problems.append(Problem(None, None, message))
-        return table
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip():
-            _parse_json_line(table, number, line)
+    first = True
+    for number, ending in enumerate(lines, start=1):
+        line = ending.removesuffix("\n")  # a file's lines keep their "\n"; split("\n") drops it
+        if not line.strip():
+            continue
+        if first and line.lstrip().startswith("["):
+            message = "expected JSON lines (one object per line), found a JSON array"
+            table.problems.append(Problem(None, None, message))
+            return table
+        first = False
+        _parse_json_line(table, number, line)
     return table
 
 
@@ -157,7 +181,10 @@ def _parse_json_line(table: RawTable, number: int, line: str) -> None:
 
 def _read_delimited(data: bytes, delimiter: str, name: str) -> RawTable:
     """CSV quotes fields the usual way; TSV is one record per line, no quoting (as GLUE-style files are)."""
-    stream = io.StringIO(decode(data), newline="")
+    return _delimited_lines(io.StringIO(decode(data), newline=""), delimiter, name)
+
+
+def _delimited_lines(stream: Iterable[str], delimiter: str, name: str) -> RawTable:
     if delimiter == ",":
         reader = csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
     else:
@@ -200,8 +227,14 @@ def _read_parquet(data: bytes) -> RawTable:
                           "'ssa-service[parquet]'); send JSONL, CSV or TSV instead")
         return RawTable(header=[], rows=[], typed=True, problems=[problem])
 
+    return _arrow_table(lambda: pq.read_table(pa.BufferReader(data)))
+
+
+def _arrow_table(load: Callable[[], Any]) -> RawTable:
+    import pyarrow as pa
+
     try:
-        arrow = pq.read_table(pa.BufferReader(data))
+        arrow = load()
     except (pa.ArrowException, OSError, ValueError) as exc:
         problem = Problem(None, None, f"not a readable Parquet file: {exc}")
         return RawTable(header=[], rows=[], typed=True, problems=[problem])

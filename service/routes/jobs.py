@@ -24,13 +24,14 @@ from service.deps import (
     SettingsDep,
     StoreDep,
     SubmitterDep,
+    UploadSlotsDep,
     WriteKeyDep,
 )
 from service.errors import ApiError, error_responses
 from service.jobconfig import parse_config
 from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
-from service.jobsubmit import read_upload
 from service.routes.labels import LabelFormat, label_output
+from service.uploads import stage_upload, staging_folder
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -50,11 +51,13 @@ def find_job(jobs: JobStore, job_id: str) -> Job:
 
 
 @router.post("/ssa-train", status_code=202, response_model=JobCreated,
-             responses=error_responses(401, 409, 413, 422, 503))
+             responses=error_responses(401, 409, 413, 422, 429, 503))
 def submit_job(
     _: WriteKeyDep,
     settings: SettingsDep,
     submitter: SubmitterDep,
+    slots: UploadSlotsDep,
+    store: StoreDep,
     train: Annotated[UploadFile, File(description="training data: JSONL, CSV, TSV or Parquet")],
     dev: Annotated[UploadFile | None, File(description="dev data (default: a stratified split of train)")] = None,
     config: Annotated[str | None, Form(description="JSON object of job settings (see TrainJobConfig)")] = None,
@@ -63,15 +66,18 @@ def submit_job(
                                                   "same job")] = None,
 ) -> JSONResponse:
     """Validate the datasets and the config (422 with row numbers and fields; 413 when too large), then queue an
-    SSA training job. 202 with the job's id and status URL."""
+    SSA training job. 202 with the job's id and status URL; 429 + Retry-After while SSA_MAX_PARALLEL_UPLOADS
+    submissions are being validated."""
     if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise ApiError(422, "validation_error", "Idempotency-Key: use 1-200 visible ASCII characters",
                        [{"field": "Idempotency-Key", "message": "use 1-200 visible ASCII characters"}])
     parsed = parse_config(config)
     limit = settings.max_upload_bytes
-    train_upload = read_upload("train", train.filename, train.file, limit)
-    dev_upload = read_upload("dev", dev.filename, dev.file, limit) if dev is not None and dev.filename else None
-    done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)
+    with slots.slot(), staging_folder(store) as folder:
+        train_upload = stage_upload("train", train.filename, train.file, limit, folder)
+        dev_upload = stage_upload("dev", dev.filename, dev.file, limit, folder) \
+            if dev is not None and dev.filename else None
+        done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)
     body = JobCreated(job_id=done.job_id, status_url=f"/jobs/{done.job_id}", status=done.status,
                       model_id=done.model_id, created=done.created)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.status_url})

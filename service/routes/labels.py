@@ -3,49 +3,32 @@ hands label jobs to `label_output`), as JSONL (streamed) or Parquet."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
 
 from jobs.labeling import LABELS_JSONL, LABELS_PARQUET
-from jobs.labelspec import LabelJobSpec
 from jobs.records import SUCCEEDED, Job
-from service.deps import LabelSubmitterDep, SettingsDep, WriteKeyDep
-from service.errors import ApiError, error_responses, field_path
-from service.jobconfig import config_error
+from service.deps import LabelSubmitterDep, SettingsDep, StoreDep, UploadSlotsDep, WriteKeyDep
+from service.errors import ApiError, error_responses
+from service.jobconfig import parse_label_config
 from service.jobschemas import JobCreated
-from service.jobsubmit import read_upload
+from service.uploads import stage_upload, staging_folder
 from ssa_core.artifacts import ArtifactStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 LabelFormat = Literal["jsonl", "parquet"]
 
 
-def parse_label_config(text: str | None) -> LabelJobSpec:
-    """The config form field as a LabelJobSpec; ApiError 422 naming the field otherwise."""
-    try:
-        raw = json.loads(text) if text and text.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise config_error("config", f"not valid JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(raw, dict):
-        raise config_error("config", "must be a JSON object")
-    try:
-        return LabelJobSpec.model_validate(raw)
-    except ValidationError as exc:
-        detail = [{"field": "config." + field_path(("body", *e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        raise ApiError(422, "validation_error", "; ".join(f"{d['field']}: {d['message']}" for d in detail[:5]),
-                       detail) from None
-
-
 @router.post("/ssa-label", status_code=202, response_model=JobCreated,
-             responses=error_responses(401, 404, 409, 413, 422, 503))
+             responses=error_responses(401, 404, 409, 413, 422, 429, 503))
 def submit_label_job(
     _: WriteKeyDep,
     settings: SettingsDep,
     submitter: LabelSubmitterDep,
+    slots: UploadSlotsDep,
+    store: StoreDep,
     data: Annotated[UploadFile, File(description="rows to label: JSONL, CSV, TSV or Parquet; a label column is "
                                      "optional")],
     config: Annotated[str | None, Form(description="JSON object of label job settings (see LabelJobSpec)")] = None,
@@ -55,15 +38,17 @@ def submit_label_job(
 ) -> JSONResponse:
     """Validate the file like a training upload (422 with row numbers; 413 when too large) and the model (404
     unknown; 422 when the file's labels are not the model's), then queue a label job: one record per input row,
-    cut into shards that run on every worker. 202 with the job's id and status URL."""
+    cut into shards that run on every worker. 202 with the job's id and status URL; 429 + Retry-After while
+    SSA_MAX_PARALLEL_UPLOADS submissions are being validated."""
     from service.routes.jobs import IDEMPOTENCY_KEY
 
     if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise ApiError(422, "validation_error", "Idempotency-Key: use 1-200 visible ASCII characters",
                        [{"field": "Idempotency-Key", "message": "use 1-200 visible ASCII characters"}])
     spec = parse_label_config(config)
-    upload = read_upload("data", data.filename, data.file, settings.max_upload_bytes)
-    done = submitter.submit(spec, upload, idempotency_key)
+    with slots.slot(), staging_folder(store) as folder:
+        upload = stage_upload("data", data.filename, data.file, settings.max_upload_bytes, folder)
+        done = submitter.submit(spec, upload, idempotency_key)
     body = JobCreated(job_id=done.job_id, status_url=f"/jobs/{done.job_id}", status=done.status,
                       model_id=done.model_id, created=done.created)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.status_url})

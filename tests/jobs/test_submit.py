@@ -200,14 +200,19 @@ def test_a_model_id_is_reserved_at_submission_until_its_job_ends(stack: JobStack
     assert stack.submit(sentiment_rows[40:60], config).status_code == 202
 
 
-def test_parallel_submissions_with_one_model_id_queue_one_job(stack: JobStack,
+def test_parallel_submissions_with_one_model_id_queue_one_job(tmp_path: Path, redis_server: RedisServer,
+                                                               base_models: str,
                                                                sentiment_rows: list[dict[str, Any]]) -> None:
-    config = {**QUICK, "model_id": "raced"}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        codes = sorted(pool.map(lambda n: stack.submit(sentiment_rows[n * 20:(n + 1) * 20], config).status_code,
-                                range(4)))
-    assert codes == [202, 409, 409, 409]
-    assert stack.client.get("/jobs").json()["total"] == 1 and queue_length(stack.redis.client()) == 1
+    stack = JobStack(tmp_path, redis_server, base_models, max_parallel_uploads=4)  # the race, not the upload cap
+    try:
+        config = {**QUICK, "model_id": "raced"}
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            codes = sorted(pool.map(lambda n: stack.submit(sentiment_rows[n * 20:(n + 1) * 20],
+                                                           config).status_code, range(4)))
+        assert codes == [202, 409, 409, 409]
+        assert stack.client.get("/jobs").json()["total"] == 1 and queue_length(stack.redis.client()) == 1
+    finally:
+        stack.close()
 
 
 def test_a_dataset_sent_as_a_text_field_is_named_as_not_a_file(stack: JobStack,
