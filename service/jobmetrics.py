@@ -29,7 +29,7 @@ def duration_histogram(durations: list[tuple[Status, float]]) -> HistogramMetric
         seconds = [value for of, value in durations if of == status]
         per_bucket = [sum(1 for value in seconds if value <= bound) for bound in DURATION_BUCKETS]
         buckets = [(repr(bound), count) for bound, count in zip(DURATION_BUCKETS, per_bucket, strict=True)]
-        family.add_metric([status], buckets + [("+Inf", len(seconds))], sum(seconds))
+        family.add_metric([status], [*buckets, ("+Inf", len(seconds))], sum(seconds))
     return family
 
 
