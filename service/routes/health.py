@@ -55,8 +55,8 @@ async def readyz(manager: ManagerDep, bootstrap_status: BootstrapStatusDep) -> J
 @router.get("/metrics", response_class=Response, responses={
     200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Prometheus metrics"}})
 async def metrics(metrics: MetricsDep, batcher: BatcherDep) -> Response:
-    """Prometheus metrics: request latency, batch sizes, queue depth, inference time, the active model; and, read
-    from Redis, the job queue's depth, jobs by status and ended jobs' run times."""
+    """Prometheus metrics: request latency, batch sizes, queue depth, inference time, the active model."""
+    # and, read from Redis by service.jobmetrics: the job queue's depth, jobs by status, ended jobs' run times
     metrics.queue_depth.set(batcher.depth)
     body = await asyncio.to_thread(metrics.render)  # the job metrics read Redis
     return Response(body, media_type=CONTENT_TYPE_LATEST)

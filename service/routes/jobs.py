@@ -97,8 +97,7 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobInfo, responses=error_responses(401, 404, 422, 503))
 def get_job(_: ReadKeyDep, jobs: JobsDep, store: StoreDep, job_id: JobId) -> JobInfo:
-    """Status, stage, progress, ETA, per-iteration metrics, attempts, error, the resulting model and the size of the
-    job's files (`disk_bytes`)."""
+    """Status, stage, progress, ETA, per-iteration metrics, attempts, error and the resulting model."""
     job = find_job(jobs, job_id)
     return job_info(job, jobs.events(job.id), full=True, disk_bytes=store.job_bytes(job.id))
 

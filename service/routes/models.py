@@ -63,8 +63,7 @@ def served_id(manager: ManagerDep) -> str | None:
 
 @router.get("", response_model=ModelList, responses=error_responses(401))
 async def list_models(store: StoreDep, manager: ManagerDep, settings: SettingsDep, _: ReadKeyDep) -> ModelList:
-    """Every model in the store, newest first, with its dev metrics, its size on disk and whether it is active /
-    being served."""
+    """Every model in the store, newest first, with its dev metrics and whether it is active / being served."""
     active = store.active_model_id()
     allowed = settings.allowed_base_models
     infos = store.list_models()
@@ -77,7 +76,7 @@ async def list_models(store: StoreDep, manager: ManagerDep, settings: SettingsDe
 @router.get("/{model_id}", response_model=ModelOut, responses=error_responses(401, 404, 422))
 async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, settings: SettingsDep,
                     _: ReadKeyDep) -> ModelOut:
-    """One model: its ssa.json fields, SSA settings, metrics.json, model card and size on disk."""
+    """One model: its ssa.json fields, SSA settings, metrics.json and model card."""
     info = store.get_model(model_id)
     size = await asyncio.to_thread(store.model_bytes, model_id)
     return model_out(info, store.active_model_id(), served_id(manager), with_card=True,
