@@ -5,9 +5,9 @@ operations were retaken when labels and downloads became private reads and downl
 POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
 `model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`; the new
 DELETE /models/{model_id} and DELETE /jobs/{job_id} were added, GET /jobs (offset bounded: `maximum`) and GET
-/jobs/{job_id}/labels (iteration bounded) retaken, and JobInfo and ModelOut retaken for their new `disk_bytes`): every path,
-method, parameter and status code is kept, and a schema may change only where a free-form object became a named, typed
-one."""
+/jobs/{job_id}/labels (iteration bounded) retaken, and JobInfo and ModelOut retaken for their new `disk_bytes`):
+every path, method, parameter and status code is kept, and a schema may change only where a free-form object became a
+named, typed one."""
 
 from __future__ import annotations
 
