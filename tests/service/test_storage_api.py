@@ -45,6 +45,8 @@ def test_delete_a_model(live: LiveServer, model_store: ArtifactStore) -> None:
         again = client.delete("/models/tiny-b", headers=KEY)
         listing = client.get("/models").json()
         one = client.get("/models/tiny-b")
+        options = client.request("OPTIONS", "/models/tiny-a")
+    assert options.status_code == 405 and options.headers["allow"] == "DELETE, GET"  # every method of the path
     assert no_key.status_code == 401
     assert active.status_code == 409 and active.json()["error"]["type"] == "model_in_use"
     assert "active" in active.json()["error"]["message"] and str(model_store.root) not in active.text
