@@ -23,6 +23,7 @@ STATUSES: tuple[Status, ...] = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 CancelOutcome = Literal["cancelled", "requested", "ended", "missing"]
+DeleteOutcome = Literal["deleted", "active", "missing"]
 ClaimOutcome = Literal["claimed", "leased", "terminal", "cancelled", "exhausted", "missing"]
 
 
@@ -227,6 +228,14 @@ class CancelResult(NamedTuple):
     @property
     def accepted(self) -> bool:
         return self.outcome in ("cancelled", "requested")
+
+
+class DeleteResult(NamedTuple):
+    """What `JobStore.delete_ended` did: `deleted` (it had ended with `status`), `active` (queued or running: kept),
+    or `missing`."""
+
+    outcome: DeleteOutcome
+    status: str
 
 
 @dataclass(frozen=True)

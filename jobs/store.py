@@ -22,12 +22,15 @@ from jobs.labelspec import LABEL_KIND, TRAIN_KIND, JobKind, LabelDataRecord, Lab
 from jobs.records import (
     QUEUED,
     RUNNING,
+    STATUSES,
     TERMINAL,
     CancelOutcome,
     CancelResult,
     Claim,
     ClaimOutcome,
     DataRecord,
+    DeleteOutcome,
+    DeleteResult,
     IdempotencyBinding,
     IterationSummary,
     Job,
@@ -163,6 +166,18 @@ return 1
 """
 
 
+# KEYS: job, events, lease. ARGV: prefix, id
+_DELETE_ENDED = _LUA_COMMON + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', ''} end
+if not terminal(status) then return {'active', status} end
+redis.call('ZREM', ARGV[1] .. ':jobs', ARGV[2])
+redis.call('ZREM', ARGV[1] .. ':jobs:' .. status, ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return {'deleted', status}
+"""
+
+
 def _plain(value: Any) -> Any:
     """Records as JSON values (by alias), containers element by element."""
     if isinstance(value, BaseModel):
@@ -246,6 +261,7 @@ class JobStore:
         self._cancel = client.register_script(_CANCEL)
         self._fail_if_active = client.register_script(_FAIL_IF_ACTIVE)
         self._release_model_id = client.register_script(_RELEASE_MODEL_ID)
+        self._delete_ended = client.register_script(_DELETE_ENDED)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ssa", retries: int = 12) -> JobStore:
@@ -281,6 +297,43 @@ class JobStore:
             pipe.hgetall(self.job_key(job_id))
         jobs = [decode_job(raw) for raw in pipe.execute() if raw]
         return jobs, int(cast(int, self.redis.zcard(key)))
+
+    def count_by_status(self) -> dict[Status, int]:
+        """How many jobs each status has (its index's size)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for status in STATUSES:
+            pipe.zcard(self.index_key(status))
+        return {status: int(count) for status, count in zip(STATUSES, pipe.execute(), strict=True)}
+
+    def ended_created_before(self, cutoff: float, limit: int = 500) -> list[Job]:
+        """Ended jobs (succeeded, failed, cancelled) created before `cutoff` (Unix seconds), oldest first: a job
+        that ended before a time was created before it, and the indexes are ordered by creation time."""
+        pipe = self.redis.pipeline(transaction=False)
+        for status in sorted(TERMINAL):
+            pipe.zrangebyscore(self.index_key(status), "-inf", f"({cutoff}", start=0, num=limit)
+        ids = [job_id for found in pipe.execute() for job_id in found]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.job_key(job_id))
+        jobs = [decode_job(raw) for raw in pipe.execute() if raw]
+        return sorted(jobs, key=lambda job: job.created_at)[:limit]
+
+    def recent_durations(self, limit: int = 1000) -> list[tuple[Status, float]]:
+        """(status, run seconds: finished_at - started_at) of the most recently created ended jobs that ran, at most
+        `limit` per status (jobs cancelled while queued never ran and are left out)."""
+        statuses = [status for status in STATUSES if status in TERMINAL]
+        pipe = self.redis.pipeline(transaction=False)
+        for status in statuses:
+            pipe.zrevrange(self.index_key(status), 0, limit - 1)
+        found = [(status, job_id) for status, ids in zip(statuses, pipe.execute(), strict=True) for job_id in ids]
+        pipe = self.redis.pipeline(transaction=False)
+        for _, job_id in found:
+            pipe.hmget(self.job_key(job_id), "started_at", "finished_at")
+        durations = []
+        for (status, _), (started, finished) in zip(found, pipe.execute(), strict=True):
+            if started and finished:
+                durations.append((status, max(0.0, float(finished) - float(started))))
+        return durations
 
     def orphans(self, limit: int = 500) -> list[str]:
         """Running jobs whose lease has expired: their worker died (a claim sets status and lease together, and
@@ -410,3 +463,10 @@ class JobStore:
         """Cancel a queued job at once, or ask a running one to stop (see CancelResult)."""
         outcome, status = self._cancel(keys=[self.job_key(job_id)], args=[self.prefix, job_id, time.time()])
         return CancelResult(cast(CancelOutcome, str(outcome)), str(status))
+
+    def delete_ended(self, job_id: str) -> DeleteResult:
+        """Remove an ended job's record (hash, index entries, events) in one step; a queued or running job is left
+        as it is (`active`). The job folder is the caller's (jobs.removal)."""
+        keys = [self.job_key(job_id), self.events_key(job_id), self.lease_key(job_id)]
+        outcome, status = self._delete_ended(keys=keys, args=[self.prefix, job_id])
+        return DeleteResult(cast(DeleteOutcome, str(outcome)), str(status))

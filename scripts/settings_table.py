@@ -17,7 +17,7 @@ def default_text(value: Any) -> str:
     if value is None:
         return "(unset)"
     if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
+        return ",".join(str(v) for v in value) or "(none)"
     if hasattr(value, "get_secret_value"):
         return "(secret)"
     return str(value)

@@ -42,8 +42,9 @@ def how_to_read(path: Path, created: bool) -> str:
 
 
 def with_stored_key(settings: Settings) -> Settings:
-    """`settings` unchanged when SSA_API_KEY is set (non-empty) or auth is off; else with the stored key."""
-    if settings.api_key_value() or settings.auth_disabled:
+    """`settings` unchanged when SSA_API_KEY or SSA_API_KEYS is set (non-empty) or auth is off; else with the stored
+    key."""
+    if settings.accepted_keys() or settings.auth_disabled:
         return settings
     key, path, created = load_or_create(settings.home)
     log.warning(how_to_read(path, created))

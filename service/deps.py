@@ -3,7 +3,8 @@ model, batcher, metrics, job store, job submitter, bootstrap status; and the API
 
 Write endpoints take `WriteKeyDep`, read endpoints `ReadKeyDep` (enforced only when SSA_READS_REQUIRE_KEY=true), the
 reads SSA_PRIVATE_READS may close `LabelsKeyDep`, `DownloadsKeyDep`, `LogsKeyDep` (labels and downloads by default).
-Both read the `X-API-Key` header and compare it in constant time. The dependencies are `async def` on purpose:
+Both read the `X-API-Key` header and compare it in constant time with every accepted key (SSA_API_KEY and
+SSA_API_KEYS, so that keys can be rotated without downtime). The dependencies are `async def` on purpose:
 FastAPI runs plain `def` dependencies in a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
@@ -109,17 +110,27 @@ UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]
 BootstrapStatusDep = Annotated[BootstrapStatus, Depends(get_bootstrap_status)]
 
 
+def key_matches(given: str, accepted: tuple[str, ...]) -> bool:
+    """Whether `given` is one of the accepted keys: every key is compared (constant time each, no early exit), so the
+    answer's timing says nothing of which key, or how much of one, matched."""
+    # header values arrive decoded as latin-1: compare the raw bytes with each key's UTF-8 bytes
+    raw = given.encode("latin-1", "replace")
+    matched = False
+    for key in accepted:
+        matched |= hmac.compare_digest(raw, key.encode("utf-8"))
+    return matched
+
+
 def check_api_key(settings: Settings, given: str | None) -> None:
-    """Raise 401 unless auth is disabled or `given` equals the configured key (constant-time comparison)."""
+    """Raise 401 unless auth is disabled or `given` equals one of the configured keys (SSA_API_KEY, SSA_API_KEYS)."""
     if settings.auth_disabled:
         return
-    expected = settings.api_key_value()
-    if expected is None:
+    accepted = settings.accepted_keys()
+    if not accepted:
         raise ApiError(401, "unauthorized", "this endpoint needs an API key but none is configured on the server "
                        "(set SSA_API_KEY, or SSA_AUTH_DISABLED=true for local development)",
                        {"field": API_KEY_HEADER}, {"WWW-Authenticate": API_KEY_HEADER})
-    # header values arrive decoded as latin-1: compare the raw bytes with the key's UTF-8 bytes
-    if given is None or not hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode("utf-8")):
+    if given is None or not key_matches(given, accepted):
         reason = "missing" if given is None else "wrong"
         raise ApiError(401, "unauthorized", f"{reason} {API_KEY_HEADER} header", {"field": API_KEY_HEADER},
                        {"WWW-Authenticate": API_KEY_HEADER})

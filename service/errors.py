@@ -6,7 +6,7 @@ the fields they carry, never their messages; handlers never leak internals (trac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from ssa_core.errors import ConfigError, InvalidId, NotFound
 
@@ -112,7 +113,29 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     type_name = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     headers = dict(exc.headers) if exc.headers else None
+    if status == 405:  # Starlette names only the first route of the path; a path may have several (GET, DELETE)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
     return error_response(status, type_name, message, None, headers)
+
+
+def leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves, through the wrappers of included routers (FastAPI keeps the router it included)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from leaf_routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path."""
+    methods: set[str] = set()
+    for route in leaf_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 @dataclass(frozen=True)

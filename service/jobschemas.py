@@ -88,6 +88,9 @@ class JobInfo(BaseModel):
     kind: JobKind = Field(TRAIN_KIND, description="ssa-train or ssa-label")
     events: list[dict[str, Any]] | None = Field(None, description="deliveries, deferrals and attempts (GET "
                                                 "/jobs/{id} only)")
+    disk_bytes: int | None = Field(None, ge=0, description="bytes of the job's files on disk (its folder: uploads, "
+                                   "log, weak labels, checkpoints while running); null where not measured",
+                                   examples=[1048576])
 
 
 class JobPage(BaseModel):
@@ -97,10 +100,11 @@ class JobPage(BaseModel):
     offset: int
 
 
-def job_info(job: Job, events: list[dict[str, Any]] | None = None, *, full: bool = False) -> JobInfo:
+def job_info(job: Job, events: list[dict[str, Any]] | None = None, *, full: bool = False,
+             disk_bytes: int | None = None) -> JobInfo:
     """A stored job as the API shows it; unless `full`, the split's dev rows are only counted."""
     values = job.to_dict()
     split = job.data.split if isinstance(job.data, DataRecord) else None
     if split is not None and not full:
         values["data"]["split"]["dev_rows"] = len(split.dev_rows)
-    return JobInfo(**values, events=events)
+    return JobInfo(**values, events=events, disk_bytes=disk_bytes)

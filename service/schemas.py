@@ -127,6 +127,8 @@ class ModelOut(BaseModel):
                                        "where quantized; POST /predict may name one")
     active: bool = Field(description="The store's active model (active.json)")
     loaded: bool = Field(description="The model this process is serving")
+    disk_bytes: int | None = Field(default=None, ge=0, description="Bytes of the model folder on disk (ONNX, "
+                                   "weights, tokenizer, metadata)", examples=[91226112])
 
 
 class ModelList(BaseModel):

@@ -29,6 +29,10 @@ class ModelLoadFailed(RuntimeError):
     """A model could not be loaded or warmed up; the message is fit for clients (see service.loaderrors)."""
 
 
+class ModelInUse(RuntimeError):
+    """A model that may not be removed: the active one (active.json) or the one being served."""
+
+
 class WarmUpFailed(RuntimeError):
     """The warm-up inference of a freshly loaded model failed or produced non-finite scores."""
 
@@ -135,6 +139,31 @@ class ModelManager:
         self.metrics.set_model(model_id, loaded.info.version, loaded.predictor.provider)
         log.info("serving model %s (version %s, %.2f s to load)", model_id, loaded.info.version, loaded.load_seconds)
         return loaded, previous
+
+    # ---- removing a model ---------------------------------------------------------------------------------
+    async def remove(self, model_id: str) -> None:
+        """Delete a stored model that is neither active nor served; raises ModelInUse, InvalidId, NotFound.
+
+        Under the deploy lock, so no deploy of this process runs meanwhile. The folder is first renamed out of
+        models/ (GET /models never sees half of it), then active.json is read again: if another process (the
+        worker's deploy gate) made the model active in between, it is put back and the removal refused."""
+        async with self._lock:
+            self._refuse_if_in_use(model_id, await asyncio.to_thread(self.store.active_model_id))
+            withdrawn = await asyncio.to_thread(self.store.withdraw_model, model_id)
+            if await asyncio.to_thread(self.store.active_model_id) == model_id:
+                await asyncio.to_thread(self.store.restore_model, withdrawn, model_id)
+                raise ModelInUse(f"model {model_id!r} was made active while it was being removed; it is kept")
+            async with self._side_lock:
+                self._side.pop(model_id, None)
+            self._failed.pop(model_id, None)
+        await asyncio.to_thread(self.store.discard, withdrawn)
+        log.info("removed model %s", model_id)
+
+    def _refuse_if_in_use(self, model_id: str, active: str | None) -> None:
+        if model_id == active:
+            raise ModelInUse(f"model {model_id!r} is the active model (active.json): deploy another model first")
+        if self.current is not None and self.current.info.model_id == model_id:
+            raise ModelInUse(f"model {model_id!r} is being served: deploy another model first")
 
     # ---- following active.json --------------------------------------------------------------------------
     async def sync_with_store(self) -> None:

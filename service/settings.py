@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="Key for write endpoints, sent in the X-API-Key header. "
         "Unset: writes are refused with 401 unless auth_disabled is true.")
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), description="More keys accepted for writes (and keyed reads) besides api_key: a comma list, so "
+        "that a key can be rotated without downtime (add the new key, move the clients, drop the old one).")
     auth_disabled: bool = Field(default=False, description="Allow writes without a key (local development only).")
     reads_require_key: bool = Field(default=False, description="Also require X-API-Key on read endpoints.")
     private_reads: Annotated[tuple[PrivateRead, ...], NoDecode] = Field(
@@ -109,6 +112,13 @@ class Settings(BaseSettings):
             parse_base_models(value)  # the worker's rule: ValueError naming a bad entry
         return value
 
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("private_reads", mode="before")
     @classmethod
     def _split_reads(cls, value: object) -> object:
@@ -123,6 +133,11 @@ class Settings(BaseSettings):
 
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None
+
+    def accepted_keys(self) -> tuple[str, ...]:
+        """Every key a request may send: api_key (when set, non-empty) and each of api_keys."""
+        keys = [self.api_key_value() or "", *(key.get_secret_value() for key in self.api_keys)]
+        return tuple(key for key in keys if key)
 
 
 @lru_cache(maxsize=1)

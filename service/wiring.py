@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.datastructures import State
 
-from jobs.producer import enqueue_labeling, enqueue_training, producer_app
+from jobs.producer import QUEUE, enqueue_labeling, enqueue_training, producer_app
 from jobs.store import JobStore
 from service.batcher import BatchStats, MicroBatcher
 from service.bootstrap import Bootstrap
+from service.jobmetrics import JobMetrics
 from service.jobsubmit import JobSubmitter
 from service.labelsubmit import LabelSubmitter
 from service.metrics import ServiceMetrics
@@ -67,6 +68,7 @@ def build_state(settings: Settings) -> AppState:
     state.download_limiter = RateLimiter(settings.downloads_per_minute)
     state.upload_slots = UploadSlots(settings.max_parallel_uploads)
     state.jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
+    state.metrics.registry.register(JobMetrics(state.jobs, QUEUE))
     redis_url = settings.redis_url
     state.job_submitter = JobSubmitter(settings, state.store, state.jobs,
                                        lambda job_id: enqueue_training(producer_app(redis_url), job_id))

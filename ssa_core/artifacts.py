@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ INCOMPRESSIBLE = frozenset({".onnx", ".safetensors", ".bin", ".pt", ".ort"})
 
 
 __all__ = ["ACTIVE_FILE", "ID_MAX_LENGTH", "ID_PATTERN", "SAFE_ID_PATTERN", "ArtifactStore", "InvalidId", "ModelInfo",
-           "NotFound", "atomic_write_text", "read_model_info", "slugify", "validate_id"]
+           "NotFound", "atomic_write_text", "folder_bytes", "read_model_info", "slugify", "validate_id"]
 
 
 def validate_id(value: str, kind: str = "model id") -> str:
@@ -101,6 +101,18 @@ def read_model_info(model_dir: Path, model_id: str) -> ModelInfo:
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:  # ModelMetaError is a ValueError
         raise ValueError(f"{model_dir}: unreadable model folder ({exc.__class__.__name__}: {exc})") from exc
+
+
+def folder_bytes(folder: Path) -> int:
+    """Total size of the regular files under `folder` (symlinks not followed; 0 when it does not exist)."""
+    total = 0
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:  # removed while we walked
+            continue
+    return total
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -238,6 +250,47 @@ class ArtifactStore:
         self.get_model(model_id)
         record = {"model_id": model_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
         atomic_write_text(self.root / ACTIVE_FILE, json.dumps(record))
+
+    # ---- disk use and removal -----------------------------------------------------------------------------
+    def model_bytes(self, model_id: str) -> int:
+        """Bytes of the model folder's regular files (0 when it is gone)."""
+        return folder_bytes(self.model_dir(model_id))
+
+    def job_bytes(self, job_id: str) -> int:
+        """Bytes of the job folder's regular files (0 when it has none)."""
+        return folder_bytes(self.job_dir(job_id))
+
+    def withdraw_model(self, model_id: str) -> Path:
+        """Move models/<id> out of the store's view in one rename (into .staging), so that no reader ever sees a
+        half-deleted model; returns where it went (for `restore_model` or `discard`). Raises InvalidId, NotFound."""
+        folder = self.model_dir(model_id)
+        if not (folder / SSA_FILE).is_file():
+            raise NotFound(f"model {model_id!r} not found")
+        target = Path(tempfile.mkdtemp(dir=self.staging_root, prefix="removed-")) / model_id
+        try:
+            os.rename(folder, target)
+        except FileNotFoundError:
+            shutil.rmtree(target.parent, ignore_errors=True)
+            raise NotFound(f"model {model_id!r} not found") from None
+        return target
+
+    def restore_model(self, withdrawn: Path, model_id: str) -> None:
+        """Put a withdrawn model folder back (a removal that was called off)."""
+        os.rename(withdrawn, self.model_dir(model_id))
+        shutil.rmtree(withdrawn.parent, ignore_errors=True)
+
+    def discard(self, withdrawn: Path) -> None:
+        """Delete a folder withdrawn into .staging (with the folder made for it)."""
+        shutil.rmtree(withdrawn.parent if withdrawn.parent.parent == self.staging_root else withdrawn,
+                      ignore_errors=True)
+
+    def remove_job_folder(self, job_id: str) -> None:
+        """Delete jobs/<id> (renamed into .staging first, then removed); nothing when there is none."""
+        folder = self.job_dir(job_id)
+        target = Path(tempfile.mkdtemp(dir=self.staging_root, prefix="removed-")) / job_id
+        with suppress(FileNotFoundError):
+            os.rename(folder, target)
+        self.discard(target)
 
     # ---- download ---------------------------------------------------------------------------------------
     def archive_model(self, model_id: str) -> Iterator[bytes]:

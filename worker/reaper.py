@@ -1,5 +1,6 @@
-"""Re-queues jobs whose worker died (their lease expired while they were `running`), so that they resume from
-their last checkpoint within about a lease lifetime, instead of waiting for the broker's visibility timeout."""
+"""The worker's periodic housekeeping: re-queues jobs whose worker died (their lease expired while they were
+`running`), so that they resume from their last checkpoint within about a lease lifetime, instead of waiting for the
+broker's visibility timeout; and, when SSA_JOB_RETENTION_DAYS is set, removes ended jobs past it (jobs.removal)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ class Reaper:
     """Every `interval_s`, finds orphaned jobs and sends each one a new delivery (once per dead run, whichever
     worker's reaper gets there first). A redelivery of the old message later finds the job leased or ended."""
 
-    def __init__(self, jobs: JobStore, requeue: Callable[[str], None], interval_s: float, marker_ttl_s: int) -> None:
-        self.jobs, self.requeue = jobs, requeue
+    def __init__(self, jobs: JobStore, requeue: Callable[[str], None], interval_s: float, marker_ttl_s: int,
+                 expire: Callable[[], list[str]] | None = None) -> None:
+        self.jobs, self.requeue, self.expire = jobs, requeue, expire
         self.interval_s, self.marker_ttl_s = interval_s, marker_ttl_s
         self._stop = threading.Event()
 
@@ -50,5 +52,7 @@ class Reaper:
         while not self._stop.wait(self.interval_s):
             try:
                 self.sweep()
+                if self.expire is not None and (removed := self.expire()):
+                    log.info("retention: removed %d ended jobs: %s", len(removed), ", ".join(removed))
             except redis.RedisError as exc:
                 log.warning("reaper: Redis unreachable (%s); trying again in %.0f s", exc, self.interval_s)

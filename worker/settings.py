@@ -32,6 +32,10 @@ class WorkerSettings(BaseSettings):
     reaper_interval_s: float = Field(
         default=30.0, ge=0.0, le=3600.0,
         description="How often a worker re-queues jobs whose lease expired (a dead worker's); 0 turns it off.")
+    job_retention_days: float = Field(
+        default=0.0, ge=0.0, le=36_500.0, description="Ended jobs (succeeded, failed, cancelled) whose end lies "
+        "this many days back are removed, record and folder, by the worker's housekeeping (every "
+        "reaper_interval_s); 0 keeps them until DELETE /jobs/{id}. Published models are never removed.")
     allowed_base_models: str = Field(
         default=DEFAULT_BASE_MODEL, description="Comma list of base-model names jobs may use; name=path for folders.")
     label_threads: int = Field(

@@ -15,6 +15,7 @@ from celery.exceptions import WorkerLostError
 from celery.signals import worker_init, worker_ready
 
 from jobs.producer import TASK_NAME, enqueue_training
+from jobs.removal import expire_jobs
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
 from worker.celery_app import app
@@ -83,12 +84,15 @@ def preload_training_code(sender: Any = None, **_: Any) -> None:
 
 @worker_ready.connect
 def start_reaper(sender: Any = None, **_: Any) -> None:
-    """In the worker's main process: re-queue jobs whose worker died (off when SSA_REAPER_INTERVAL_S is 0)."""
+    """In the worker's main process: re-queue jobs whose worker died and remove ended jobs past
+    SSA_JOB_RETENTION_DAYS (both off when SSA_REAPER_INTERVAL_S is 0)."""
     settings = WorkerSettings()
     if settings.reaper_interval_s <= 0:
         return
     jobs = JobStore.from_url(settings.redis_url)
+    store = ArtifactStore(settings.home)
+    retention = settings.job_retention_days
     reaper = Reaper(jobs, lambda job_id: enqueue_training(app, job_id), settings.reaper_interval_s,
-                    settings.visibility_timeout_s)
+                    settings.visibility_timeout_s, expire=lambda: expire_jobs(jobs, store, retention))
     reaper.start()
     log.info("reaper: looking for jobs of dead workers every %.0f s", settings.reaper_interval_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -55,5 +56,7 @@ async def readyz(manager: ManagerDep, bootstrap_status: BootstrapStatusDep) -> J
     200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Prometheus metrics"}})
 async def metrics(metrics: MetricsDep, batcher: BatcherDep) -> Response:
     """Prometheus metrics: request latency, batch sizes, queue depth, inference time, the active model."""
+    # and, read from Redis by service.jobmetrics: the job queue's depth, jobs by status, ended jobs' run times
     metrics.queue_depth.set(batcher.depth)
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    body = await asyncio.to_thread(metrics.render)  # the job metrics read Redis
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""Training jobs: submit (validated before queueing), list, inspect, cancel, weak labels and log.
+"""Training jobs: submit (validated before queueing), list, inspect, cancel, delete (ended jobs), weak labels and log.
 
 Jobs run on Celery workers; their state lives in Redis (jobs.store) and their files in the job folder."""
 
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from jobs.folder import LABEL_FILE, LABELS_DIR, LOG_FILE
 from jobs.labelspec import LABEL_KIND
 from jobs.records import Job
+from jobs.removal import remove_job
 from jobs.store import JobStore
 from service.deps import (
     JobsDep,
@@ -37,6 +38,8 @@ from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 CHUNK = 1 << 16
+MAX_OFFSET = 1_000_000  # far beyond any store's job count; larger values (3.4e23) overflow Redis' int64 ranges
+MAX_ITERATION = 10_000
 
 
 JobId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH, description="A job id",
@@ -87,20 +90,37 @@ def submit_job(
 def list_jobs(
     _: ReadKeyDep,
     jobs: JobsDep,
+    store: StoreDep,
     status: Annotated[JobStatus | None, Query(description="only jobs with this status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobPage:
-    """Jobs, newest first, in pages."""
+    """Jobs, newest first, in pages; `disk_bytes`: the size of each job's files."""
     found, total = jobs.list_jobs(status=status, offset=offset, limit=limit)
-    return JobPage(jobs=[job_info(job) for job in found], total=total, limit=limit, offset=offset)
+    return JobPage(jobs=[job_info(job, disk_bytes=store.job_bytes(job.id)) for job in found], total=total,
+                   limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", response_model=JobInfo, responses=error_responses(401, 404, 422, 503))
-def get_job(_: ReadKeyDep, jobs: JobsDep, job_id: JobId) -> JobInfo:
+def get_job(_: ReadKeyDep, jobs: JobsDep, store: StoreDep, job_id: JobId) -> JobInfo:
     """Status, stage, progress, ETA, per-iteration metrics, attempts, error and the resulting model."""
     job = find_job(jobs, job_id)
-    return job_info(job, jobs.events(job.id), full=True)
+    return job_info(job, jobs.events(job.id), full=True, disk_bytes=store.job_bytes(job.id))
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response,
+               responses=error_responses(401, 404, 409, 422, 503))
+def delete_job(_: WriteKeyDep, jobs: JobsDep, store: StoreDep, job_id: JobId) -> Response:
+    """Remove an ended job (succeeded, failed or cancelled): its record, events and files (the job folder: uploads,
+    log, weak labels). A queued or running job is refused with 409 `job_active` (cancel it first). A model the job
+    published stays in the store (DELETE /models/{id} removes it)."""
+    result = remove_job(jobs, store, validate_id(job_id, "job id"))
+    if result.outcome == "missing":
+        raise ApiError(404, "not_found", f"job {job_id!r} not found")
+    if result.outcome == "active":
+        raise ApiError(409, "job_active", f"job {job_id!r} is {result.status}: only ended jobs (succeeded, failed, "
+                       "cancelled) can be deleted; cancel it first", {"status": result.status})
+    return Response(status_code=204)
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobInfo,
@@ -127,7 +147,8 @@ def job_labels(
     jobs: JobsDep,
     store: StoreDep,
     job_id: JobId,
-    iteration: Annotated[int | None, Query(ge=0, description="one iteration (default: all of them)")] = None,
+    iteration: Annotated[int | None, Query(ge=0, le=MAX_ITERATION,
+                                           description="one iteration (default: all of them)")] = None,
     format: Annotated[LabelFormat, Query(description="label jobs: jsonl (streamed) or parquet")] = "jsonl",
 ) -> Response:
     """A training job: the weak token labels its probing produced, as JSONL (streamed): every probed copy of

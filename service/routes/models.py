@@ -1,13 +1,14 @@
-"""Model endpoints: list, inspect, deploy (atomic hot swap), download (tar.gz)."""
+"""Model endpoints: list, inspect, deploy (atomic hot swap), delete, download (tar.gz)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from jobs.basemodels import base_model_name
 from jobs.deploy import active_model, labels_check
@@ -24,8 +25,8 @@ from service.deps import (
 from service.errors import ApiError, error_responses
 from service.ratelimit import RateLimited, client_id
 from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
-from service.serving import ModelLoadFailed
-from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ModelInfo
+from service.serving import ModelInUse, ModelLoadFailed
+from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ArtifactStore, ModelInfo
 from ssa_core.modelmeta import read_card
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -35,7 +36,7 @@ ModelId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
 
 
 def model_out(info: ModelInfo, active: str | None, served: str | None, with_card: bool = False,
-              allowed_base_models: Iterable[str] = ()) -> ModelOut:
+              allowed_base_models: Iterable[str] = (), disk_bytes: int | None = None) -> ModelOut:
     """What readers see of a model: no server path (the folder is left out, the base model shown by its name, in
     the card too)."""
     data = info.to_dict()
@@ -49,7 +50,12 @@ def model_out(info: ModelInfo, active: str | None, served: str | None, with_card
             card = card.replace(info.base_model, str(data["base_model"]))
             card = card.replace(f"`{PurePath(info.base_model).name}`", f"`{data['base_model']}`")
         data["card"] = card
-    return ModelOut(**data, active=info.model_id == active, loaded=info.model_id == served)
+    return ModelOut(**data, active=info.model_id == active, loaded=info.model_id == served, disk_bytes=disk_bytes)
+
+
+def disk_use(store: ArtifactStore, infos: list[ModelInfo]) -> dict[str, int]:
+    """Bytes of each model's folder."""
+    return {info.model_id: store.model_bytes(info.model_id) for info in infos}
 
 
 def served_id(manager: ManagerDep) -> str | None:
@@ -61,7 +67,10 @@ async def list_models(store: StoreDep, manager: ManagerDep, settings: SettingsDe
     """Every model in the store, newest first, with its dev metrics and whether it is active / being served."""
     active = store.active_model_id()
     allowed = settings.allowed_base_models
-    models = [model_out(info, active, served_id(manager), allowed_base_models=allowed) for info in store.list_models()]
+    infos = store.list_models()
+    sizes = await asyncio.to_thread(disk_use, store, infos)
+    models = [model_out(info, active, served_id(manager), allowed_base_models=allowed,
+                        disk_bytes=sizes.get(info.model_id)) for info in infos]
     return ModelList(active=active, models=models)
 
 
@@ -69,8 +78,23 @@ async def list_models(store: StoreDep, manager: ManagerDep, settings: SettingsDe
 async def get_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, settings: SettingsDep,
                     _: ReadKeyDep) -> ModelOut:
     """One model: its ssa.json fields, SSA settings, metrics.json and model card."""
-    return model_out(store.get_model(model_id), store.active_model_id(), served_id(manager), with_card=True,
-                     allowed_base_models=settings.allowed_base_models)
+    info = store.get_model(model_id)
+    size = await asyncio.to_thread(store.model_bytes, model_id)
+    return model_out(info, store.active_model_id(), served_id(manager), with_card=True,
+                     allowed_base_models=settings.allowed_base_models, disk_bytes=size)
+
+
+@router.delete("/{model_id}", status_code=204, response_class=Response,
+               responses=error_responses(401, 404, 409, 422))
+async def delete_model(model_id: ModelId, manager: ManagerDep, _: WriteKeyDep) -> Response:
+    """Remove a published model from the store (its folder, in one step: listings never show half of it). The
+    active model (active.json) and the one being served are refused with 409 `model_in_use`: deploy another model
+    first. Jobs that made the model keep their records."""
+    try:
+        await manager.remove(model_id)
+    except ModelInUse as exc:
+        raise ApiError(409, "model_in_use", str(exc), {"field": "model_id"}) from exc
+    return Response(status_code=204)
 
 
 @router.post("/{model_id}/deploy", response_model=DeployResponse,

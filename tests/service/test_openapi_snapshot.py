@@ -6,8 +6,10 @@ POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the
 `model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`; ModelOut,
 PredictRequest, PredictResponse and the /predict description when int8 variants added `variants`, `variant` and
 `model_variant`; POST /jobs/ssa-train and POST /jobs/ssa-label when bounded uploads added their 429
-`too_many_uploads` (scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code
-is kept, and a schema may change only where a free-form object became a named, typed one."""
+`too_many_uploads`; the new DELETE /models/{model_id} and DELETE /jobs/{job_id} were added, GET /jobs (offset bounded:
+`maximum`) and GET /jobs/{job_id}/labels (iteration bounded) retaken, and JobInfo and ModelOut retaken for their new
+`disk_bytes` (scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code is
+kept, and a schema may change only where a free-form object became a named, typed one."""
 
 from __future__ import annotations
 
