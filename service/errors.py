@@ -129,13 +129,15 @@ def leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route answers on the request's path."""
-    methods: set[str] = set()
+    """Every method of the path operations the request's path belongs to: the routes whose path matches it with the
+    fewest parameters (/jobs/ssa-label is that operation's path, not a job id of /jobs/{job_id})."""
+    matching: dict[int, set[str]] = {}
     for route in leaf_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+            parameters = str(getattr(route, "path", "")).count("{")
+            matching.setdefault(parameters, set()).update(getattr(route, "methods", None) or ())
+    return sorted(matching[min(matching)]) if matching else []
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def find_job(jobs: JobStore, job_id: str) -> Job:
 
 
 @router.post("/ssa-train", status_code=202, response_model=JobCreated,
-             responses=error_responses(401, 409, 413, 422, 429, 503))
+             responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 def submit_job(
     _: WriteKeyDep,
     settings: SettingsDep,

@@ -22,7 +22,7 @@ LabelFormat = Literal["jsonl", "parquet"]
 
 
 @router.post("/ssa-label", status_code=202, response_model=JobCreated,
-             responses=error_responses(401, 404, 409, 413, 422, 429, 503))
+             responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 def submit_label_job(
     _: WriteKeyDep,
     settings: SettingsDep,

@@ -1,15 +1,16 @@
-"""The API's OpenAPI document against the snapshot taken before the jobs/ refactor (fixtures/openapi-before.json,
-made from create_app with default settings; PredictRequest, SpanOut, PredictionOut and the /predict description were
+"""The API's OpenAPI document against the snapshot taken before the jobs/ refactor (fixtures/openapi-before.json, made
+from create_app with default settings; PredictRequest, SpanOut, PredictionOut and the /predict description were
 retaken when the occlusion explainer added `explain`, `occlusion` and `explainer`; the labels, log and download
-operations were retaken when labels and downloads became private reads and downloads got their 429;
-POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
+operations were retaken when labels and downloads became private reads and downloads got their 429; POST
+/models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
 `model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`; ModelOut,
 PredictRequest, PredictResponse and the /predict description when int8 variants added `variants`, `variant` and
 `model_variant`; POST /jobs/ssa-train and POST /jobs/ssa-label when bounded uploads added their 429
-`too_many_uploads`; the new DELETE /models/{model_id} and DELETE /jobs/{job_id} were added, GET /jobs (offset bounded:
-`maximum`) and GET /jobs/{job_id}/labels (iteration bounded) retaken, and JobInfo and ModelOut retaken for their new
-`disk_bytes` (scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code is
-kept, and a schema may change only where a free-form object became a named, typed one."""
+`too_many_uploads` and again when they documented their 400 for a malformed multipart body; the new DELETE
+/models/{model_id} and DELETE /jobs/{job_id} were added, GET /jobs (offset bounded: `maximum`) and GET
+/jobs/{job_id}/labels (iteration bounded) retaken, and JobInfo and ModelOut retaken for their new `disk_bytes`
+(scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code is kept, and a
+schema may change only where a free-form object became a named, typed one."""
 
 from __future__ import annotations
 
@@ -92,11 +93,12 @@ def test_the_comparison_notices_a_lost_field() -> None:
     assert compatible(kept, typed) and not compatible(kept, lost) and not compatible(typed, kept)
 
 
-def test_every_json_body_documents_the_400_for_a_body_that_is_not_json(
+def test_every_body_documents_the_400_for_a_body_that_does_not_parse(
         documents: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    """A body that does not parse is answered 400 `invalid_json` (service/errors.py) by every route that reads one."""
+    """A body that does not parse is answered 400 by every route that reads one: `invalid_json` (service/errors.py),
+    or `bad_request` for a multipart body without a boundary or with broken parts."""
     _, now = documents
-    json_bodies = {key: op for key, op in operations(now).items()
-                   if "application/json" in op.get("requestBody", {}).get("content", {})}
-    assert {("/predict", "post"), ("/tokenize", "post"), ("/models/{model_id}/deploy", "post")} <= set(json_bodies)
-    assert [key for key, op in json_bodies.items() if "400" not in op["responses"]] == []
+    bodies = {key: op for key, op in operations(now).items() if op.get("requestBody", {}).get("content")}
+    assert {("/predict", "post"), ("/tokenize", "post"), ("/models/{model_id}/deploy", "post"),
+            ("/jobs/ssa-train", "post"), ("/jobs/ssa-label", "post")} <= set(bodies)
+    assert [key for key, op in bodies.items() if "400" not in op["responses"]] == []
