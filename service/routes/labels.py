@@ -1,5 +1,5 @@
 """Label jobs: POST /jobs/ssa-label queues one; its records are served by GET /jobs/{id}/labels (service.routes.jobs
-hands label jobs to `label_output`), as JSONL (streamed) or Parquet."""
+hands label jobs to `label_output`), as JSONL (streamed), Parquet, or review tasks (Label Studio, Argilla)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from service.errors import ApiError, error_responses, field_path
 from service.jobconfig import config_error
 from service.jobschemas import JobCreated
 from service.jobsubmit import read_upload
+from service.reviewexport import review_output
 from ssa_core.artifacts import ArtifactStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-LabelFormat = Literal["jsonl", "parquet"]
+LabelFormat = Literal["jsonl", "parquet", "label-studio", "argilla"]
 
 
 def parse_label_config(text: str | None) -> LabelJobSpec:
@@ -79,6 +80,8 @@ def label_output(job: Job, store: ArtifactStore, fmt: LabelFormat) -> Response:
     if fmt == "parquet":
         return FileResponse(job_dir / LABELS_PARQUET, media_type="application/vnd.apache.parquet",
                             filename=f"{job.id}-labels.parquet")
+    if fmt == "label-studio" or fmt == "argilla":
+        return review_output(job, job_dir / LABELS_JSONL, fmt)
     from service.routes.jobs import stream_files
 
     return StreamingResponse(stream_files([job_dir / LABELS_JSONL]), media_type="application/x-ndjson",
