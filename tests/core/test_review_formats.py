@@ -46,7 +46,7 @@ def record(words: list[LabelSpan], text: str = "", pair: str | None = None) -> L
 
 
 def test_the_rationale_is_the_top_share_of_positive_scores_probe_first() -> None:
-    texts = "a b c d e f g h i j".split()
+    texts = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
     words = [word(t, 2 * i, probe=p, attention=1.0 - p) for i, (t, p) in
              enumerate(zip(texts, [0.0, 0.5, -0.1, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0], strict=True))]
     # 10 scored words: the top 20 % are 2 words, by probe score (attention is ignored when probes exist)
