@@ -5,7 +5,8 @@ operations were retaken when labels and downloads became private reads and downl
 POST /models/{model_id}/deploy and DeployResponse when the deploy gate added the optional body `{"force"}`, 409
 `model_mismatch` and `forced`, and the deploy operation again when it documented its 400 `invalid_json`; ModelOut,
 PredictRequest, PredictResponse and the /predict description when int8 variants added `variants`, `variant` and
-`model_variant` (scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code is
+`model_variant`; GET /jobs/{job_id}/labels when its `format` query gained the review formats `label-studio` and
+`argilla` (scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code is
 kept, and a schema may change only where a free-form object became a named, typed one."""
 
 from __future__ import annotations
