@@ -227,7 +227,8 @@ class Trainer:
             rest = np.arange(len(train)) if augment else rng.choice(len(train), len(train) - len(chosen), replace=False)
             return chosen, rest
         share = wanted / max(1, len(train))
-        chosen_parts, rest_parts = [np.zeros(0, int)], [np.zeros(0, int)]
+        chosen_parts: list[np.ndarray] = [np.zeros(0, int)]  # annotated: numpy < 2.3 types the parts differently
+        rest_parts: list[np.ndarray] = [np.zeros(0, int)]
         for label in self.model_cfg.labels:
             pool = np.asarray([i for i, w in enumerate(weak) if str(w.encoded.example.label) == label], dtype=int)
             members = np.asarray([i for i, e in enumerate(train) if str(e.example.label) == label], dtype=int)
