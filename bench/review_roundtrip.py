@@ -59,7 +59,7 @@ def train_rows(clean: int, misleading: int, reviewed: bool) -> list[dict[str, An
 
 
 def train(rows: list[dict[str, Any]], folder: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from ssa_core.config import ModelConfig, TrainConfig
+    from ssa_core.config import ModelConfig, TrainConfig, default_base_model
     from ssa_core.data import load_dataset, stratified_split
     from ssa_core.pipeline import train_model
 
@@ -68,7 +68,8 @@ def train(rows: list[dict[str, Any]], folder: Path, args: argparse.Namespace) ->
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     data = load_dataset(path)
     train_split, dev = stratified_split(data, seed=args.seed)
-    model_cfg = ModelConfig(method="hybrid", max_length=args.max_length, labels=data.labels)
+    model_cfg = ModelConfig(base_model=default_base_model(), method="hybrid", max_length=args.max_length,
+                            labels=data.labels)
     train_cfg = TrainConfig(iterations=args.iterations, seed=args.seed, explain_sentences=0)
     started = time.perf_counter()
     result = train_model(train_split, dev, model_cfg, train_cfg, folder / "model", device="cpu")
