@@ -47,13 +47,38 @@ def reviewed_span(row: MisleadingRow) -> list[list[int]]:
     return [[left, right]]
 
 
-def train_rows(clean: int, misleading: int, reviewed: bool) -> list[dict[str, Any]]:
+def model_rationale_spans(model_dir: Path, rows: list[MisleadingRow]) -> list[list[list[int]] | None]:
+    """`--review rationale`: the words the unreviewed model's rationale rests on (ssa_core.review_formats' rule,
+    from a label run through ONNX Runtime), less those inside the inserted clause; None where nothing is left."""
+    from ssa_core.data import Example
+    from ssa_core.labeling import Labeler, LabelOptions
+    from ssa_core.review_formats import rationale_words
+    from ssa_core.runtime import Predictor
+
+    predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=1)
+    labeler = Labeler(predictor, LabelOptions(), labelled=True)
+    examples = [Example(i, i + 1, r.text, None, r.label) for i, r in enumerate(rows)]
+    spans: list[list[list[int]] | None] = []
+    for first in range(0, len(examples), 64):
+        for record, row in zip(labeler.label(examples[first:first + 64], first), rows[first:first + 64],
+                               strict=True):
+            kept = [[w.start, w.end] for w in rationale_words(record)
+                    if not (w.start < row.clause[1] and row.clause[0] < w.end)]
+            spans.append(kept or None)
+    return spans
+
+
+def train_rows(clean: int, misleading: int, reviewed: bool, model_dir: Path | None = None) -> list[dict[str, Any]]:
     lines = (DATA / "train.jsonl").read_text(encoding="utf-8").splitlines()
     rows: list[dict[str, Any]] = [json.loads(line) for line in lines[:clean]]
-    for row in build_with_spans(DATA / "dev.jsonl")[:misleading]:
+    bad = build_with_spans(DATA / "dev.jsonl")[:misleading]
+    reviews: list[Any] = [None] * len(bad)
+    if reviewed:
+        reviews = [reviewed_span(row) for row in bad] if model_dir is None else model_rationale_spans(model_dir, bad)
+    for row, spans in zip(bad, reviews, strict=True):
         item: dict[str, Any] = {"text": row.text, "label": row.label}
-        if reviewed:
-            item["rationale_spans"] = reviewed_span(row)
+        if spans:
+            item["rationale_spans"] = spans
         rows.append(item)
     return rows
 
@@ -114,6 +139,11 @@ def main() -> None:
     parser.add_argument("--test-rows", type=int, default=0, help="misleading test rows scored (default: all)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/ssa-review-roundtrip"))
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--review", choices=["sentence", "rationale"], default="sentence",
+                        help="the reviewed rationale of a misleading row: its whole text without the clause "
+                        "(sentence), or the unreviewed model's rationale words without those in the clause "
+                        "(rationale; needs the unreviewed run first) (default: sentence)")
+    parser.add_argument("--reuse", action="store_true", help="reuse a finished unreviewed model in --work")
     args = parser.parse_args()
     import torch
 
@@ -122,8 +152,15 @@ def main() -> None:
     test = build_with_spans(DATA / "test.jsonl")
     test = test[: args.test_rows] if args.test_rows else test
     results = {}
+    unreviewed = args.work / "without-reviews" / "model"
     for arm, reviewed in (("without reviews", False), ("with reviews", True)):
-        run = train(train_rows(args.clean, args.misleading, reviewed), args.work / arm.replace(" ", "-"), args)
+        if not reviewed and args.reuse and (unreviewed / "metrics.json").is_file():
+            run = {"seconds": float("nan"), "dir": unreviewed,
+                   "metrics": json.loads((unreviewed / "metrics.json").read_text())}
+        else:
+            rows = train_rows(args.clean, args.misleading, reviewed,
+                              unreviewed if reviewed and args.review == "rationale" else None)
+            run = train(rows, args.work / arm.replace(" ", "-"), args)
         results[arm] = {**score(run["dir"], test), "seconds": run["seconds"],
                         "human_rows": run["metrics"]["human_rationales"]["rows"],
                         "dev": run["metrics"]["dev"]["accuracy"]}
@@ -141,8 +178,13 @@ def main() -> None:
         f"Training: {args.clean} clean movie-sentiment train rows + {args.misleading} misleading-clause dev rows "
         f"(stratified 10 % dev split off the whole), hybrid on the shipped all-MiniLM-L6-v2, {args.iterations} "
         f"iterations, max length {args.max_length}, seed {args.seed}, default TrainConfig otherwise (graded). "
-        "With reviews: each misleading row's `rationale_spans` is its text without the inserted clause (a simulated "
-        "reviewer who removes the clause from the rationale; not derived from any model). "
+        + ("With reviews: each misleading row's `rationale_spans` is its text without the inserted clause (a "
+           "simulated reviewer who removes the clause from the rationale; not derived from any model). "
+           if args.review == "sentence" else
+           "With reviews: each misleading row's `rationale_spans` are the words the unreviewed model's rationale "
+           "rests on (ssa_core.review_formats' rule: top 20 % by probe score) less those inside the inserted clause "
+           "(a simulated reviewer who removes the clause from the model's rationale; rows with nothing left stay "
+           "unreviewed). ") +
         f"Scored on {len(test)} misleading-clause test rows (bench/misleading.py on the movie-sentiment test file).",
         "",
         "| run | reviewed train rows | dev accuracy | misleading test accuracy | clause-attention ratio (all) | "
