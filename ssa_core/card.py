@@ -68,6 +68,10 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
         counts = info.get("class_counts")
         detail = f"; classes: {counts}" if counts else ""
         lines.append(f"- {split}: {info['examples']} examples from `{Path(str(info['source'])).name}`{detail}")
+    human = metrics.get("human_rationales")
+    if human is not None:
+        lines.append(f"- human rationales: {human['rows']} of {human['train_rows']} training rows had reviewed "
+                     "rationales, which supervised their tokens in place of weak labels")
     lines += ["", "## Configuration", "",
               f"λ {meta['lambda_tok']}, τ {meta['tau']}, w {meta['cls_weight']}, max length {meta['max_length']}."]
     if train_cfg is not None:

@@ -70,6 +70,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--iterations", type=positive_int, default=T["iterations"], help="SSA iterations (default: %(default)s)"
     )
     p.add_argument("--max-examples", type=positive_int, help="use only the first N training rows")
+    p.add_argument("--rationales", type=existing_file,
+                   help="reviewed rationales: a Label Studio export (JSON list of tasks whose annotations mark "
+                   "spans of data.text; data.row is the train file's row number); they supervise those rows' tokens "
+                   "in place of weak labels (a train file's rationale_spans column does the same)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--base-model", help="encoder: local folder or hub id (default: the shipped all-MiniLM-L6-v2)")
     p.add_argument(
@@ -121,6 +125,9 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet; labels optional)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL file")
     p.add_argument("--parquet", type=Path, help="also write the records as Parquet to this file")
+    p.add_argument("--format", choices=["jsonl", "label-studio", "argilla"], default="jsonl",
+                   help="--out as label records (jsonl), Label Studio tasks (a JSON array; the labeling config is "
+                   "written next to it as OUT.label_config.xml) or Argilla settings and records (default: jsonl)")
     p.add_argument("--probes", type=int, default=64, help="words probed per row at most; 0: attention only "
                    "(default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="inputs per ONNX Runtime run "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from ssa_core.cli_progress import console, progress_bar
 from ssa_core.config import ModelConfig, TrainConfig, default_base_model
 from ssa_core.data import Dataset, DatasetColumns, check_splits, head, load_dataset, stratified_split
+from ssa_core.rationales import attach_file_rationales, label_studio_spans, reviewed_count
 from ssa_core.training import Progress as TrainProgress
 
 
@@ -24,6 +26,13 @@ def read_splits(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """Load and validate train/dev; without --dev make a stratified split and say so."""
     columns = columns_of(args)
     train = load_dataset(args.train, columns=columns, task=args.task)
+    if getattr(args, "rationales", None) is not None:
+        path = Path(args.rationales)
+        reviewed = label_studio_spans(path.read_bytes(), str(path))
+        train = replace(train, examples=attach_file_rationales(train.examples, reviewed, str(path)))
+    if reviewed_count(train.examples):
+        console.print(f"{reviewed_count(train.examples)} rows have reviewed rationales (token supervision in place "
+                      "of weak labels)")
     if args.max_examples:
         train = head(train, args.max_examples)
     if args.dev is None:

@@ -33,6 +33,7 @@ from ssa_core.datavalues import (
     label_value,
     text_value,
 )
+from ssa_core.rationales import RATIONALE_COLUMN, parse_spans
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -69,6 +70,7 @@ class Example:
     text: str
     text_pair: str | None
     label: str | float
+    rationale: tuple[tuple[int, int], ...] | None = None  # reviewed character spans of `text` (ssa_core.rationales)
 
 
 @dataclass(frozen=True)
@@ -235,11 +237,21 @@ def _build(
         for row, value in zip(table.rows, raw, strict=True)
     ]
     names = class_names([v for v in labels if v is not None]) if task == "classification" else ()
+    reviewed = RATIONALE_COLUMN in table.column_names()
     examples: list[Example] = []
     for row, text, label in zip(table.rows, texts, labels, strict=True):
         if text is not None and label is not None:
-            examples.append(Example(len(examples), row.row, text[0], text[1], _final(label, task)))
+            spans = _rationale(row, text[0], problems) if reviewed else None
+            examples.append(Example(len(examples), row.row, text[0], text[1], _final(label, task), spans))
     return Dataset(examples, task, names, source, columns)
+
+
+def _rationale(row: RawRow, text: str, problems: list[Problem]) -> tuple[tuple[int, int], ...] | None:
+    try:
+        return parse_spans(row.values.get(RATIONALE_COLUMN), text)
+    except ValueError as exc:
+        problems.append(Problem(row.row, RATIONALE_COLUMN, str(exc)))
+        return None
 
 
 def _unlabelled(table: RawTable, columns: DatasetColumns, source: str, problems: list[Problem]) -> Dataset:

@@ -31,6 +31,7 @@ from ssa_core.modelmeta import (
     file_digest,
 )
 from ssa_core.probing import WeakExample
+from ssa_core.rationales import reviewed_count
 from ssa_core.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
 from ssa_core.weak_labels import label_file, weak_label_record, write_jsonl
@@ -98,6 +99,7 @@ def train_model(
     total = outcome.state.global_step
     callback.on_progress(Progress("exporting", train_cfg.iterations - 1, train_cfg.iterations, total, total))
     metrics = metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task))
+    metrics["human_rationales"] = {"rows": reviewed_count(train.examples), "train_rows": len(train.examples)}
     explained = explanation_summary(model, dev_enc[: train_cfg.explain_sentences], tokenizer.pad_token_id or 0,
                                     trainer.device, train_cfg.probe_batch_tokens)
     if explained is not None:

@@ -19,6 +19,7 @@ from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.metrics import classification_metrics, regression_metrics
 from ssa_core.modeling import IGNORE_INDEX, SSAModel, ssa_loss
 from ssa_core.probing import Prober, ProbeStats, WeakExample, all_ones_labels, originals_of, packed_outputs
+from ssa_core.rationales import reviewed_count, token_targets
 from ssa_core.tokenize import Encoded, batch_tensors, pad_labels
 
 
@@ -81,7 +82,9 @@ def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, train: Sequence[
     """Identifies a run, so that a checkpoint is only resumed by the run that wrote it."""
     digest = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict()], sort_keys=True).encode())
     for e in train:
-        digest.update(repr((e.input_ids, e.example.label)).encode())
+        key = (e.input_ids, e.example.label) if e.example.rationale is None else (e.input_ids, e.example.label,
+                                                                                  e.example.rationale)
+        digest.update(repr(key).encode())
     return digest.hexdigest()[:16]
 
 
@@ -121,7 +124,7 @@ class Trainer:
         best = self._weights()
         if checkpoint_dir is not None:
             state, best = self._resume(checkpoint_dir, state, best)
-        total = self.total_steps(len(train))
+        total = self.total_steps(len(train), reviewed_count(e.example for e in train))
         for iteration in range(state.completed_iterations, self.cfg.iterations):
             started = time.perf_counter()
             record = self._iteration(iteration, train, dev, state, total)
@@ -136,9 +139,11 @@ class Trainer:
                 save_checkpoint(checkpoint_dir, self.model, best, self.optimizer, state)
         return TrainOutcome(best, state)
 
-    def total_steps(self, n: int) -> int:
-        """Optimizer steps over all iterations (an "augment" iteration e >= 1 also runs its r·N probed copies)."""
-        sizes = [n + (round(self.cfg.share(e) * n) if e and self.cfg.schedule == "augment" else 0)
+    def total_steps(self, n: int, reviewed: int = 0) -> int:
+        """Optimizer steps over all iterations (an "augment" iteration e >= 1 also runs its r·N probed copies; rows
+        with reviewed rationales are never probed)."""
+        probed = n - reviewed if self.model_cfg.has_token_head else n
+        sizes = [n + (round(self.cfg.share(e) * probed) if e and self.cfg.schedule == "augment" else 0)
                  for e in range(self.cfg.iterations)]
         return sum(math.ceil(size / self.cfg.batch_size) for size in sizes)
 
@@ -160,10 +165,22 @@ class Trainer:
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
     ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any] | None]:
         """Iteration 0 (and baseline): all originals. Later: r·N probed copies + (1 − r)·N originals ("replace"),
-        or all N originals + r·N probed copies ("augment")."""
+        or all N originals + r·N probed copies ("augment"). Rows with reviewed rationales are never probed: they
+        train in every iteration with their reviewed token targets, and r·N counts the other rows only."""
         originals = [(e, self._original_labels(e)) for e in train]
         if iteration == 0 or not self.model_cfg.has_token_head:
             return originals, None
+        reviewed = [item for item in originals if item[0].example.rationale]
+        if reviewed:
+            others = [e for e in train if not e.example.rationale]
+            items, probe = self._weak_set(iteration, others, rng, state, total)
+            return items + reviewed, {**probe, "reviewed": len(reviewed)}
+        return self._weak_set(iteration, train, rng, state, total)
+
+    def _weak_set(
+        self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
+    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
+        originals = [(e, self._original_labels(e)) for e in train]
         self._progress("probing", iteration, state.global_step, total)
         if self.graded:
             return self._graded_set(iteration, train, rng)
@@ -210,7 +227,8 @@ class Trainer:
             rest = np.arange(len(train)) if augment else rng.choice(len(train), len(train) - len(chosen), replace=False)
             return chosen, rest
         share = wanted / max(1, len(train))
-        chosen_parts, rest_parts = [np.zeros(0, int)], [np.zeros(0, int)]
+        chosen_parts: list[np.ndarray] = [np.zeros(0, int)]  # annotated: numpy < 2.3 types the parts differently
+        rest_parts: list[np.ndarray] = [np.zeros(0, int)]
         for label in self.model_cfg.labels:
             pool = np.asarray([i for i, w in enumerate(weak) if str(w.encoded.example.label) == label], dtype=int)
             members = np.asarray([i for i, e in enumerate(train) if str(e.example.label) == label], dtype=int)
@@ -220,6 +238,8 @@ class Trainer:
         return np.concatenate(chosen_parts), np.concatenate(rest_parts)
 
     def _original_labels(self, encoded: Encoded) -> list[float]:
+        if encoded.example.rationale and self.model_cfg.has_token_head:
+            return token_targets(encoded.positions, len(encoded), encoded.example.rationale)
         if self.cfg.original_labels == "ignore" or self.graded:
             return [IGNORE_INDEX] * len(encoded)
         return all_ones_labels(encoded)

@@ -138,7 +138,8 @@ def cancel_job(_: WriteKeyDep, jobs: JobsDep, job_id: JobId) -> JSONResponse:
 
 
 @router.get("/{job_id}/labels", response_model=None,
-            responses={200: {"content": {"application/x-ndjson": {}, "application/vnd.apache.parquet": {}},
+            responses={200: {"content": {"application/x-ndjson": {}, "application/vnd.apache.parquet": {},
+                                         "application/json": {}},
                              "description": "training job: weak token labels; label job: one record per input "
                              "row (LabelRecord), one JSON object a line or Parquet"},
                        **error_responses(401, 404, 409, 422, 503)})
@@ -149,11 +150,13 @@ def job_labels(
     job_id: JobId,
     iteration: Annotated[int | None, Query(ge=0, le=MAX_ITERATION,
                                            description="one iteration (default: all of them)")] = None,
-    format: Annotated[LabelFormat, Query(description="label jobs: jsonl (streamed) or parquet")] = "jsonl",
+    format: Annotated[LabelFormat, Query(description="label jobs: jsonl (streamed), parquet, "
+                                                "or review tasks: label-studio, argilla (docs/API.md)")] = "jsonl",
 ) -> Response:
     """A training job: the weak token labels its probing produced, as JSONL (streamed): every probed copy of
     iteration k >= 1 with its wordpieces, character offsets and 0/1 labels, `selected` when it was trained on.
-    A label job (once succeeded; 409 before): one record per input row in input order, as JSONL or Parquet."""
+    A label job (once succeeded; 409 before): one record per input row in input order, as JSONL or Parquet, or as
+    review tasks with rationale spans: Label Studio tasks (a JSON array) or Argilla settings and records."""
     job = find_job(jobs, job_id)
     if job.kind == LABEL_KIND:
         return label_output(job, store, format)

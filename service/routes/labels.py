@@ -1,5 +1,5 @@
 """Label jobs: POST /jobs/ssa-label queues one; its records are served by GET /jobs/{id}/labels (service.routes.jobs
-hands label jobs to `label_output`), as JSONL (streamed) or Parquet."""
+hands label jobs to `label_output`), as JSONL (streamed), Parquet, or review tasks (Label Studio, Argilla)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from service.deps import LabelSubmitterDep, SettingsDep, StoreDep, UploadSlotsDe
 from service.errors import ApiError, error_responses
 from service.jobconfig import parse_label_config
 from service.jobschemas import JobCreated
+from service.reviewexport import review_output
 from service.uploads import stage_upload, staging_folder
 from ssa_core.artifacts import ArtifactStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-LabelFormat = Literal["jsonl", "parquet"]
+LabelFormat = Literal["jsonl", "parquet", "label-studio", "argilla"]
 
 
 @router.post("/ssa-label", status_code=202, response_model=JobCreated,
@@ -64,6 +65,8 @@ def label_output(job: Job, store: ArtifactStore, fmt: LabelFormat) -> Response:
     if fmt == "parquet":
         return FileResponse(job_dir / LABELS_PARQUET, media_type="application/vnd.apache.parquet",
                             filename=f"{job.id}-labels.parquet")
+    if fmt == "label-studio" or fmt == "argilla":
+        return review_output(job, job_dir / LABELS_JSONL, fmt)
     from service.routes.jobs import stream_files
 
     return StreamingResponse(stream_files([job_dir / LABELS_JSONL]), media_type="application/x-ndjson",
