@@ -7,50 +7,18 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
 
 from service.errors import ApiError
-from ssa_core.config import Task
-from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary, Problem, summarize_dataset_file
+from service.validation_task import Rejected, SummaryRequest, lower_priority, summarize
+from ssa_core.data import DatasetError, DatasetSummary
 
 log = logging.getLogger("ssa.service")
 NICENESS = 10  # added to the validation processes' niceness: /predict's threads go first
+__all__ = ["NICENESS", "Rejected", "SummaryRequest", "ValidationPool", "summarize_here"]
 RETRY_AFTER_S = 5
-
-
-@dataclass(frozen=True)
-class SummaryRequest:
-    """One staged upload to validate: where it is, its uploaded name (the only name problems show), the columns and
-    task asked for, the size limit, and whether labels are required."""
-
-    path: Path
-    filename: str
-    columns: DatasetColumns
-    task: Task | None
-    max_bytes: int
-    require_labels: bool = True
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """The problems that failed the upload (a DatasetError's, which does not pickle with its source)."""
-
-    problems: list[Problem]
-    source: str | None
-
-
-def summarize(request: SummaryRequest) -> DatasetSummary | Rejected:
-    """Validate one upload (runs in a pool process)."""
-    try:
-        return summarize_dataset_file(request.path, request.filename, columns=request.columns, task=request.task,
-                                      max_bytes=request.max_bytes, require_labels=request.require_labels)
-    except DatasetError as exc:
-        return Rejected(exc.problems, exc.source)
 
 
 def summarize_here(request: SummaryRequest) -> DatasetSummary:
@@ -62,10 +30,6 @@ def _unwrap(outcome: DatasetSummary | Rejected) -> DatasetSummary:
     if isinstance(outcome, Rejected):
         raise DatasetError(outcome.problems, outcome.source)
     return outcome
-
-
-def _lower_priority(niceness: int) -> None:
-    os.nice(niceness)
 
 
 class ValidationPool:
@@ -96,7 +60,7 @@ class ValidationPool:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_lower_priority, initargs=(self.niceness,))
+                                                 initializer=lower_priority, initargs=(self.niceness,))
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:

@@ -1,0 +1,48 @@
+"""What a validation process runs, and the typed records that cross to it and back: a SummaryRequest in, a
+DatasetSummary or the problems (Rejected) out. Imports nothing of the API (fastapi, the model runtime), so that each
+validation process stays small."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssa_core.config import Task
+from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary, Problem, summarize_dataset_file
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """One staged upload to validate: where it is, its uploaded name (the only name problems show), the columns and
+    task asked for, the size limit, and whether labels are required."""
+
+    path: Path
+    filename: str
+    columns: DatasetColumns
+    task: Task | None
+    max_bytes: int
+    require_labels: bool = True
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The problems that failed the upload (a DatasetError's, which does not pickle with its source)."""
+
+    problems: list[Problem]
+    source: str | None
+
+
+def summarize(request: SummaryRequest) -> DatasetSummary | Rejected:
+    """Validate one upload (runs in a pool process)."""
+    try:
+        return summarize_dataset_file(request.path, request.filename, columns=request.columns, task=request.task,
+                                      max_bytes=request.max_bytes, require_labels=request.require_labels)
+    except DatasetError as exc:
+        return Rejected(exc.problems, exc.source)
+
+
+def lower_priority(niceness: int) -> None:
+    os.nice(niceness)
+
+
