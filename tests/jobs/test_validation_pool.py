@@ -70,7 +70,8 @@ def test_the_app_validates_in_its_pool_and_stops_it_on_shutdown(tmp_path: Path, 
         validation = stack.client.app.state.validation  # type: ignore[attr-defined]
         bad = stack.submit([{"text": "a", "label": "x"}, {"text": "", "label": "x"}], QUICK)
         assert bad.status_code == 422
-        assert bad.json()["error"]["detail"][0] == {"field": "train", "row": 2, "column": "text", "message": "empty text"}
+        problem = {"field": "train", "row": 2, "column": "text", "message": "empty text"}
+        assert bad.json()["error"]["detail"][0] == problem
         assert validation.started
         children = multiprocessing.active_children()
     finally:
