@@ -44,11 +44,9 @@ def summarize(request: SummaryRequest) -> DatasetSummary | Rejected:
 
 
 def lower_priority(niceness: int) -> None:
-    """Run behind the API: `niceness` more, and on Linux the idle scheduling class (it still counts where the API
-    itself already runs at the lowest niceness, 19)."""
-    os.nice(niceness)
-    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+    """Run behind the API: `niceness` steps more. Where niceness cannot go that far (it stops at 19, e.g. an API
+    started with `nice -n 19`), on Linux the idle scheduling class instead, which still ranks below the API."""
+    before = os.nice(0)
+    if os.nice(niceness) - before < niceness and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
         with contextlib.suppress(OSError):  # not allowed here: niceness alone
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-

@@ -1,7 +1,10 @@
 """Load and validate datasets: JSONL, CSV, TSV or Parquet; single texts or text pairs; class or float labels.
 
 Validation reads the whole file and collects every problem with its 1-based row number before raising one
-`DatasetError`. Torch-free: only the standard library, and pyarrow (imported lazily) for Parquet.
+`DatasetError`. It is one streaming pass over the rows (`_validate`) whose valid examples go either into a list
+(`load_dataset*`: the worker, the CLI) or into a `DatasetSummary` of row numbers and labels (`summarize_dataset_file`:
+the API, whose memory then stays flat in the upload's size). Torch-free: only the standard library, and pyarrow
+(imported lazily) for Parquet.
 """
 
 from __future__ import annotations
