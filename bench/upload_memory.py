@@ -72,9 +72,14 @@ def make_upload(path: Path, size: int) -> int:
 
 
 def rss_mb(pid: int) -> float:
-    """The RSS of `pid` and all its descendants (the API validates uploads in child processes)."""
+    """The RSS of `pid` and all its descendants (the API validates uploads in child processes). A child that is still
+    a bare fork of the API (its command line the API's: spawned, not yet exec'd) is left out: its pages are the API's
+    own, shared, and counting them would double the API for a moment."""
     total = 0.0
+    mine = cmdline(pid)
     for each in [pid, *descendants(pid)]:
+        if each != pid and cmdline(each) == mine:
+            continue
         try:
             status = Path(f"/proc/{each}/status").read_text()
         except OSError:  # ended meanwhile
@@ -82,6 +87,13 @@ def rss_mb(pid: int) -> float:
         values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         total += int(values.get("VmRSS", "0 kB").split()[0]) / 1024
     return total
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def descendants(pid: int) -> list[int]:
