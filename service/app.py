@@ -67,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.manager.stop()
         await state.batcher.stop()
         state.occlusion.shutdown()
+        await asyncio.to_thread(state.validation.shutdown)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

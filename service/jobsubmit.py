@@ -22,8 +22,9 @@ from service.errors import ApiError
 from service.jobconfig import config_error
 from service.settings import Settings
 from service.uploads import Upload, keep
+from service.validation import SummaryRequest, summarize_here
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import Dataset, DatasetColumns, DatasetError, check_splits, load_dataset_file, stratified_split
+from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary, check_splits, split_summary
 from ssa_core.dataformats import format_of
 from ssa_core.errors import ConfigError
 
@@ -51,11 +52,17 @@ def dataset_error(field: str, exc: DatasetError) -> ApiError:
     return ApiError(422, "invalid_dataset", message, problems[:MAX_LISTED_PROBLEMS])
 
 
-class JobSubmitter:
-    """Validates and queues training jobs; `enqueue(job_id)` hands a job to the broker."""
+Validator = Callable[[SummaryRequest], DatasetSummary]  # raises DatasetError (the API's: a ValidationPool)
 
-    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None]):
+
+class JobSubmitter:
+    """Validates and queues training jobs; `enqueue(job_id)` hands a job to the broker, `summarize` checks one staged
+    upload (default: in this process)."""
+
+    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None],
+                 summarize: Validator = summarize_here):
         self.settings, self.store, self.jobs, self.enqueue = settings, store, jobs, enqueue
+        self.summarize = summarize
 
     def submit(self, config: TrainJobSpec, train: Upload, dev: Upload | None,
                idempotency_key: str | None = None) -> Submitted:
@@ -100,17 +107,19 @@ class JobSubmitter:
         dev_ds = self._load(dev, train_ds.columns, config) if dev is not None else None
         try:
             check_splits(train_ds, dev_ds)
-            split_train, split_dev = stratified_split(train_ds, dev_fraction=config.dev_fraction, seed=config.seed) \
-                if dev_ds is None else (train_ds, dev_ds)
+            if dev_ds is None:
+                train_count, dev_rows = split_summary(train_ds, dev_fraction=config.dev_fraction, seed=config.seed)
+            else:
+                train_count, dev_rows = train_ds.count, list(dev_ds.rows)
         except DatasetError as exc:
             raise dataset_error("train" if dev is None else "dev", exc) from None
         check_configs(config, train_ds)
-        return data_record(train, dev, train_ds, split_train, split_dev, config, split=dev_ds is None)
+        return data_record(train, dev, train_ds, train_count, dev_rows, config, split=dev_ds is None)
 
-    def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobSpec) -> Dataset:
+    def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobSpec) -> DatasetSummary:
         try:
-            return load_dataset_file(upload.path, upload.filename, columns=columns, task=config.task,
-                                     max_bytes=self.settings.max_upload_bytes)
+            return self.summarize(SummaryRequest(upload.path, upload.filename, columns, config.task,
+                                                self.settings.max_upload_bytes))
         except DatasetError as exc:
             raise dataset_error(upload.field, exc) from None
 
@@ -165,7 +174,7 @@ def record_and_queue(jobs: JobStore, enqueue: Callable[[str], None], job_dir: Pa
                        {"job_id": job_id}, {"Retry-After": "10"}) from None
 
 
-def check_configs(config: TrainJobSpec, train: Dataset) -> None:
+def check_configs(config: TrainJobSpec, train: DatasetSummary) -> None:
     """Build ssa_core's configs once (the worker's rule), so that their own checks fail here (422) rather than on
     a worker."""
     try:
@@ -174,18 +183,17 @@ def check_configs(config: TrainJobSpec, train: Dataset) -> None:
         raise config_error("config" if exc.field is None else f"config.{exc.field}", exc.reason) from None
 
 
-def data_record(train: Upload, dev: Upload | None, full: Dataset, split_train: Dataset, split_dev: Dataset,
+def data_record(train: Upload, dev: Upload | None, full: DatasetSummary, train_count: int, dev_rows: list[int],
                 config: TrainJobSpec, split: bool) -> DataRecord:
     """What the worker needs to read the data back exactly as validated here (see worker.jobdata)."""
     columns = full.columns
-    dev_rows = [example.row for example in split_dev.examples]
     return DataRecord(
         files=FilePair(train=stored_name("train", train.filename),
                        dev=stored_name("dev", dev.filename) if dev is not None else None),
         uploaded=FilePair(train=train.filename, dev=dev.filename if dev is not None else None),
         columns=Columns(text=columns.text, text_pair=columns.text_pair, label=columns.label),
         task=full.task, labels=list(full.labels), pair=full.pair,
-        train_examples=len(split_train.examples), dev_examples=len(split_dev.examples),
+        train_examples=train_count, dev_examples=len(dev_rows),
         split=SplitRecord(dev_fraction=config.dev_fraction, seed=config.seed, dev_rows=dev_rows) if split else None)
 
 

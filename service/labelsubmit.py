@@ -18,6 +18,7 @@ from service.jobconfig import config_error
 from service.jobsubmit import (
     IDEMPOTENCY_TTL_S,
     Submitted,
+    Validator,
     dataset_error,
     earlier_submission,
     record_and_queue,
@@ -25,9 +26,10 @@ from service.jobsubmit import (
 )
 from service.settings import Settings
 from service.uploads import Upload, keep
+from service.validation import SummaryRequest, summarize_here
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.config import Task
-from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset_file
+from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary
 from ssa_core.modelmeta import ModelMeta, ModelMetaError
 
 log = logging.getLogger("ssa.service")
@@ -35,10 +37,13 @@ INPUT_FIELD = "data"
 
 
 class LabelSubmitter:
-    """Validates and queues label jobs; `enqueue(job_id)` hands a job to the broker."""
+    """Validates and queues label jobs; `enqueue(job_id)` hands a job to the broker, `summarize` checks the staged
+    upload (default: in this process)."""
 
-    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None]):
+    def __init__(self, settings: Settings, store: ArtifactStore, jobs: JobStore, enqueue: Callable[[str], None],
+                 summarize: Validator = summarize_here):
         self.settings, self.store, self.jobs, self.enqueue = settings, store, jobs, enqueue
+        self.summarize = summarize
 
     def submit(self, spec: LabelJobSpec, upload: Upload, idempotency_key: str | None = None) -> Submitted:
         """Validate, then record and queue the job (or return the one an earlier submission with the same
@@ -73,12 +78,12 @@ class LabelSubmitter:
             raise ApiError(404, "not_found", f"model {model_id!r} is unreadable",
                            [{"field": "config.model_id", "message": "unreadable"}]) from None
 
-    def validate(self, spec: LabelJobSpec, meta: ModelMeta, upload: Upload) -> Dataset:
+    def validate(self, spec: LabelJobSpec, meta: ModelMeta, upload: Upload) -> DatasetSummary:
         columns = DatasetColumns(spec.text_column, spec.text_pair_column, spec.label_column)
         task: Task = "regression" if meta.task == "regression" else "classification"
         try:
-            dataset = load_dataset_file(upload.path, upload.filename, columns=columns, task=task,
-                                        max_bytes=self.settings.max_upload_bytes, require_labels=False)
+            dataset = self.summarize(SummaryRequest(upload.path, upload.filename, columns, task,
+                                                    self.settings.max_upload_bytes, require_labels=False))
         except DatasetError as exc:
             raise dataset_error(upload.field, exc) from None
         if dataset.pair != meta.pair:
@@ -94,14 +99,14 @@ class LabelSubmitter:
         return dataset
 
     def _create(self, job_id: str, spec: LabelJobSpec, meta: ModelMeta, upload: Upload,
-                dataset: Dataset) -> Submitted:
+                dataset: DatasetSummary) -> Submitted:
         name = stored_name("input", upload.filename)
         columns = dataset.columns
         data = LabelDataRecord(file=name, uploaded=upload.filename, text_column=columns.text or "text",
                                text_pair_column=columns.text_pair, label_column=columns.label,
                                task="regression" if meta.task == "regression" else "classification",
                                labelled=dataset.labelled, labels=list(dataset.labels), pair=dataset.pair,
-                               rows=len(dataset.examples))
+                               rows=dataset.count)
         job_dir = self.store.job_dir(job_id)
         keep(upload, job_dir / name)
         record = {"kind": "ssa-label", "config": spec.model_dump(mode="json"), "data": data.model_dump(mode="json")}

@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * MiB, ge=1024, description="Largest dataset upload (bodies under /jobs).")
     max_parallel_uploads: int = Field(
         default=2, ge=1, le=64, description="Most dataset-upload submissions (POST /jobs/ssa-train, /jobs/ssa-label) "
-        "staged and validated at once; beyond: 429 + Retry-After.")
+        "staged and validated at once (in a pool of as many validation processes, at a lower CPU priority); beyond: "
+        "429 + Retry-After.")
 
     # jobs
     allowed_base_models: Annotated[tuple[str, ...], NoDecode] = Field(

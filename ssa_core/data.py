@@ -1,17 +1,22 @@
 """Load and validate datasets: JSONL, CSV, TSV or Parquet; single texts or text pairs; class or float labels.
 
 Validation reads the whole file and collects every problem with its 1-based row number before raising one
-`DatasetError`. Torch-free: only the standard library, and pyarrow (imported lazily) for Parquet.
+`DatasetError`. It is one streaming pass over the rows (`_validate`) whose valid examples go either into a list
+(`load_dataset*`: the worker, the CLI) or into a `DatasetSummary` of row numbers and labels (`summarize_dataset_file`:
+the API, whose memory then stays flat in the upload's size). Torch-free: only the standard library, and pyarrow
+(imported lazily) for Parquet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ssa_core.config import Task
 from ssa_core.dataformats import (
@@ -19,17 +24,17 @@ from ssa_core.dataformats import (
     DatasetError,
     Problem,
     RawRow,
-    RawTable,
+    Table,
+    TableFile,
     format_of,
     read_table,
-    read_table_file,
 )
 from ssa_core.datavalues import (
     BadValue,
+    TaskGuess,
     as_class,
     as_number,
     class_names,
-    infer_task,
     label_value,
     text_value,
 )
@@ -40,13 +45,16 @@ __all__ = [
     "Dataset",
     "DatasetColumns",
     "DatasetError",
+    "DatasetSummary",
     "Example",
     "Problem",
     "check_splits",
     "head",
     "load_dataset",
     "load_dataset_bytes",
+    "split_summary",
     "stratified_split",
+    "summarize_dataset_file",
 ]
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -85,6 +93,76 @@ class Dataset:
     @property
     def pair(self) -> bool:
         return self.columns.text_pair is not None
+
+    def labelled_rows(self) -> Iterator[tuple[str | float, int]]:
+        """Each example's label and row number, in file order."""
+        return ((example.label, example.row) for example in self.examples)
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """A validated dataset without its texts (what the API keeps of an upload): per example only its row number and,
+    for classification, its label as an index into `classes` (first-seen order). Picklable (crosses processes)."""
+
+    task: Task
+    labels: tuple[str, ...]  # sorted class names; () for regression
+    source: str
+    columns: DatasetColumns
+    labelled: bool
+    rows: array[int]  # array("q"): the file row of each example
+    classes: tuple[str, ...] = ()  # the distinct final labels, first-seen order (classification)
+    codes: array[int] = field(default_factory=lambda: array("l"))  # index into classes
+
+    @property
+    def pair(self) -> bool:
+        return self.columns.text_pair is not None
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def labelled_rows(self) -> Iterator[tuple[str | float, int]]:
+        if self.task != "classification":
+            return ((0.0, row) for row in self.rows)
+        return ((self.classes[code], row) for code, row in zip(self.codes, self.rows, strict=True))
+
+
+class _Summarizer:
+    """Collects a DatasetSummary's per-example fields from validated examples."""
+
+    def __init__(self, classify: bool) -> None:
+        self.classify = classify
+        self.rows: array[int] = array("q")
+        self.codes: array[int] = array("l")
+        self.classes: dict[str, int] = {}
+
+    def add(self, example: Example) -> None:
+        self.rows.append(example.row)
+        if self.classify:
+            self.codes.append(self.classes.setdefault(str(example.label), len(self.classes)))
+
+
+def summarize_dataset_file(
+    path: Path,
+    filename: str,
+    *,
+    columns: DatasetColumns | None = None,
+    task: Task | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int | None = None,
+    require_labels: bool = True,
+) -> DatasetSummary:
+    """Validate an upload staged at `path` exactly as `load_dataset_file` does (same problems), keeping no texts:
+    memory stays flat in the file's size except for a few bytes per row. Raises DatasetError."""
+    fmt = _format_or_raise(filename)
+    _check_size(path.stat().st_size, max_bytes, filename)
+    if not _has_content(path):
+        raise DatasetError([Problem(None, None, "the file is empty")], filename)
+    summary = _Summarizer(classify=True)
+    shape = _validate(TableFile(path, fmt), filename, columns, task, max_rows, require_labels, summary.add)
+    classify = shape.labelled and shape.task == "classification"
+    return DatasetSummary(shape.task, shape.labels, filename, shape.columns, shape.labelled, summary.rows,
+                          tuple(summary.classes) if classify else (), summary.codes if classify else array("l"))
 
 
 def load_dataset(
@@ -138,7 +216,7 @@ def load_dataset_file(
     _check_size(path.stat().st_size, max_bytes, filename)
     if not _has_content(path):
         raise DatasetError([Problem(None, None, "the file is empty")], filename)
-    return _from_table(read_table_file(path, fmt), filename, columns, task, max_rows, require_labels)
+    return _from_table(TableFile(path, fmt), filename, columns, task, max_rows, require_labels)
 
 
 def _has_content(path: Path) -> bool:
@@ -180,25 +258,87 @@ def _load(
     return _from_table(read_table(data, fmt), source, wanted, task, max_rows, require_labels)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What validation found besides the examples."""
+
+    columns: DatasetColumns
+    task: Task
+    labels: tuple[str, ...]
+    labelled: bool
+
+
 def _from_table(
-    table: RawTable, source: str, wanted: DatasetColumns | None, task: Task | None, max_rows: int | None,
+    table: Table, source: str, wanted: DatasetColumns | None, task: Task | None, max_rows: int | None,
     require_labels: bool,
 ) -> Dataset:
-    problems = list(table.problems)
-    if not table.rows:
-        raise DatasetError(problems or [Problem(None, None, "no data rows")], source)
+    examples: list[Example] = []
+    shape = _validate(table, source, wanted, task, max_rows, require_labels, examples.append)
+    return Dataset(examples, shape.task, shape.labels, source, shape.columns, labelled=shape.labelled)
+
+
+def _validate(
+    table: Table, source: str, wanted: DatasetColumns | None, task: Task | None, max_rows: int | None,
+    require_labels: bool, sink: Callable[[Example], None],
+) -> _Shape:
+    """The one validation of a dataset's rows: each valid example goes to `sink` as it is read (the rows are never
+    all held here); raises DatasetError listing every problem. A file on disk is read once more to find its columns
+    (JSONL) and once more to infer the task (labels, no task given)."""
+    if not table.has_rows():
+        raise DatasetError(table.problems or [Problem(None, None, "no data rows")], source)
     wanted = wanted or DatasetColumns()
-    labelled = require_labels or wanted.label in table.column_names()
-    columns = _resolve_columns(table, wanted, problems, labelled)
+    names = table.column_names()
+    labelled = require_labels or wanted.label in names
+    problems: list[Problem] = []
+    columns = _resolve_columns(names, wanted, problems, labelled)
     if columns is None:
-        raise DatasetError(problems, source)
-    if max_rows is not None and len(table.rows) > max_rows:
-        problems.append(Problem(None, None, f"too many rows: {len(table.rows)}, the limit is {max_rows}"))
-    dataset = _build(table, columns, task, source, problems) if labelled else _unlabelled(table, columns, source,
-                                                                                           problems)
-    if problems:
-        raise DatasetError(sorted(problems, key=_problem_order), source)
-    return dataset
+        for _ in table.iter_rows():  # the reader's problems of every row are reported too
+            pass
+        raise DatasetError([*table.problems, *problems], source)
+    if labelled and task is None:
+        task = _infer_task(table, columns.label)
+    task = task or "classification"
+    classes: dict[int | str, None] = {}
+    reviewed = labelled and RATIONALE_COLUMN in names  # reviewed rationales (ssa_core.rationales)
+    count = kept = 0
+    for row in table.iter_rows():
+        count += 1
+        example = _example(kept, row, columns, task, table.typed, labelled, problems, classes, reviewed)
+        if example is not None:
+            sink(example)
+            kept += 1
+    found = list(table.problems)
+    if max_rows is not None and count > max_rows:
+        found.append(Problem(None, None, f"too many rows: {count}, the limit is {max_rows}"))
+    if found or problems:
+        raise DatasetError(sorted([*found, *problems], key=_problem_order), source)
+    labels = class_names(list(classes)) if labelled and task == "classification" else ()
+    return _Shape(columns, task if labelled else "classification", labels, labelled)
+
+
+def _infer_task(table: Table, column: str) -> Task:
+    guess = TaskGuess(table.typed)
+    for row in table.iter_rows():
+        with contextlib.suppress(BadValue):
+            guess.add(label_value(row.values, column))
+    return guess.task
+
+
+def _example(
+    example_id: int, row: RawRow, columns: DatasetColumns, task: Task, typed: bool, labelled: bool,
+    problems: list[Problem], classes: dict[int | str, None], reviewed: bool = False,
+) -> Example | None:
+    """One row checked: its Example, or None with its problems recorded; `classes` gains its class label."""
+    text = _row_texts(row, columns, problems)
+    if not labelled:
+        return None if text is None else Example(example_id, row.row, text[0], text[1], "")
+    label = _label(row, _raw_label(row, columns.label, problems), task, typed, columns.label, problems)
+    if label is not None and task == "classification":
+        classes[label] = None  # type: ignore[index]
+    if text is None or label is None:
+        return None
+    spans = _rationale(row, text[0], problems) if reviewed else None
+    return Example(example_id, row.row, text[0], text[1], _final(label, task), spans)
 
 
 def _problem_order(problem: Problem) -> tuple[int, int]:
@@ -206,10 +346,9 @@ def _problem_order(problem: Problem) -> tuple[int, int]:
 
 
 def _resolve_columns(
-    table: RawTable, wanted: DatasetColumns, problems: list[Problem], labelled: bool = True
+    available: list[str], wanted: DatasetColumns, problems: list[Problem], labelled: bool = True
 ) -> DatasetColumns | None:
     """Fill in auto-detected columns; None (with problems added) when a needed column is absent."""
-    available = table.column_names()
     found = f"found columns: {', '.join(map(repr, available)) or 'none'}"
     text, pair = wanted.text, wanted.text_pair
     if text is None:
@@ -226,42 +365,12 @@ def _resolve_columns(
     return None if missing else DatasetColumns(text, pair, wanted.label)
 
 
-def _build(
-    table: RawTable, columns: DatasetColumns, task: Task | None, source: str, problems: list[Problem]
-) -> Dataset:
-    texts = [_row_texts(row, columns, problems) for row in table.rows]
-    raw = [_raw_label(row, columns.label, problems) for row in table.rows]
-    task = task or infer_task([value for value in raw if value is not None], table.typed)
-    labels = [
-        _label(row, value, task, table.typed, columns.label, problems)
-        for row, value in zip(table.rows, raw, strict=True)
-    ]
-    names = class_names([v for v in labels if v is not None]) if task == "classification" else ()
-    reviewed = RATIONALE_COLUMN in table.column_names()
-    examples: list[Example] = []
-    for row, text, label in zip(table.rows, texts, labels, strict=True):
-        if text is not None and label is not None:
-            spans = _rationale(row, text[0], problems) if reviewed else None
-            examples.append(Example(len(examples), row.row, text[0], text[1], _final(label, task), spans))
-    return Dataset(examples, task, names, source, columns)
-
-
 def _rationale(row: RawRow, text: str, problems: list[Problem]) -> tuple[tuple[int, int], ...] | None:
     try:
         return parse_spans(row.values.get(RATIONALE_COLUMN), text)
     except ValueError as exc:
         problems.append(Problem(row.row, RATIONALE_COLUMN, str(exc)))
         return None
-
-
-def _unlabelled(table: RawTable, columns: DatasetColumns, source: str, problems: list[Problem]) -> Dataset:
-    """A dataset of texts only: every label "", no class names."""
-    texts = [_row_texts(row, columns, problems) for row in table.rows]
-    examples: list[Example] = []
-    for row, text in zip(table.rows, texts, strict=True):
-        if text is not None:
-            examples.append(Example(len(examples), row.row, text[0], text[1], ""))
-    return Dataset(examples, "classification", (), source, columns, labelled=False)
 
 
 def _row_texts(
@@ -303,7 +412,28 @@ def _final(label: int | str | float, task: Task) -> str | float:
     return str(label) if task == "classification" else float(label)
 
 
-def check_splits(train: Dataset, dev: Dataset | None, *, min_per_class: int = 2) -> None:
+class Split(Protocol):
+    """What check_splits and the dev split need of a dataset: a Dataset, or an upload's DatasetSummary."""
+
+    @property
+    def task(self) -> Task: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    @property
+    def columns(self) -> DatasetColumns: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def pair(self) -> bool: ...
+
+    def labelled_rows(self) -> Iterator[tuple[str | float, int]]: ...
+
+
+def check_splits(train: Split, dev: Split | None, *, min_per_class: int = 2) -> None:
     """Raise DatasetError when train and dev do not fit together or a class has too few training examples."""
     problems: list[Problem] = []
     if dev is not None and dev.task != train.task:
@@ -319,8 +449,8 @@ def check_splits(train: Dataset, dev: Dataset | None, *, min_per_class: int = 2)
         raise DatasetError(problems)
 
 
-def _thin_classes(train: Dataset, min_per_class: int) -> list[Problem]:
-    counts = Counter(example.label for example in train.examples)
+def _thin_classes(train: Split, min_per_class: int) -> list[Problem]:
+    counts = Counter(label for label, _ in train.labelled_rows())
     names = dict.fromkeys([*train.labels, *map(str, counts)])
     return [
         Problem(
@@ -334,12 +464,12 @@ def _thin_classes(train: Dataset, min_per_class: int) -> list[Problem]:
     ]
 
 
-def _unseen_labels(train: Dataset, dev: Dataset) -> list[Problem]:
-    known = {example.label for example in train.examples}
+def _unseen_labels(train: Split, dev: Split) -> list[Problem]:
+    known = {label for label, _ in train.labelled_rows()}
     rows: dict[str, list[int]] = defaultdict(list)
-    for example in dev.examples:
-        if example.label not in known:
-            rows[str(example.label)].append(example.row)
+    for label, row in dev.labelled_rows():
+        if label not in known:
+            rows[str(label)].append(row)
     return [
         Problem(
             found[0],
@@ -359,23 +489,33 @@ def stratified_split(ds: Dataset, *, dev_fraction: float = 0.1, seed: int = 42) 
     """Split off a dev set, the same for the same seed. Classification: every class keeps >= 1 example in
     train and, where it has >= 2, puts >= 1 into dev. Regression: a seeded shuffle split. Rows and example
     ids still point at the original file."""
-    if not 0 < dev_fraction < 1:
-        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
-    if len(ds.examples) < 2:
-        raise DatasetError(
-            [Problem(None, None, "need at least 2 examples to split off a dev set")], ds.source
-        )
-    rng = random.Random(seed)
-    groups: dict[str | float, list[int]] = defaultdict(list)
-    for index, example in enumerate(ds.examples):
-        groups[example.label if ds.task == "classification" else 0.0].append(index)
-    dev = {index for key in sorted(groups, key=str) for index in _pick(groups[key], dev_fraction, rng)}
+    dev = dev_positions(ds, len(ds.examples), dev_fraction, seed)
     train_examples = [e for i, e in enumerate(ds.examples) if i not in dev]
     dev_examples = [e for i, e in enumerate(ds.examples) if i in dev]
     return replace(ds, examples=train_examples), replace(ds, examples=dev_examples)
 
 
-def _pick(indices: list[int], fraction: float, rng: random.Random) -> list[int]:
+def split_summary(ds: DatasetSummary, *, dev_fraction: float = 0.1, seed: int = 42) -> tuple[int, list[int]]:
+    """`stratified_split` of an upload's summary: the number of training examples left, and the dev rows (the same
+    rows as stratified_split of the full dataset gives)."""
+    dev = dev_positions(ds, ds.count, dev_fraction, seed)
+    return ds.count - len(dev), [row for index, row in enumerate(ds.rows) if index in dev]
+
+
+def dev_positions(ds: Split, count: int, dev_fraction: float, seed: int) -> set[int]:
+    """The positions (0-based, among the examples) that go to dev; see stratified_split."""
+    if not 0 < dev_fraction < 1:
+        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
+    if count < 2:
+        raise DatasetError([Problem(None, None, "need at least 2 examples to split off a dev set")], ds.source)
+    rng = random.Random(seed)
+    groups: dict[str | float, array[int]] = defaultdict(lambda: array("q"))
+    for index, (label, _) in enumerate(ds.labelled_rows()):
+        groups[label if ds.task == "classification" else 0.0].append(index)
+    return {index for key in sorted(groups, key=str) for index in _pick(groups[key], dev_fraction, rng)}
+
+
+def _pick(indices: array[int], fraction: float, rng: random.Random) -> Iterable[int]:
     """A random `fraction` of `indices`: at least one when there are two or more, never all of them."""
     if len(indices) < 2:
         return []

@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Protocol
 
 MAX_LISTED = 20
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
@@ -75,6 +75,94 @@ class RawTable:
             return self.header
         return list(dict.fromkeys(key for row in self.rows for key in row.values))
 
+    def has_rows(self) -> bool:
+        return bool(self.rows)
+
+    def iter_rows(self) -> Iterator[RawRow]:
+        return iter(self.rows)
+
+
+class Table(Protocol):
+    """Rows to validate, read as often as needed: a RawTable held in memory, or a TableFile read from disk on each
+    pass. `problems` holds what kept rows from being read (complete once a pass over `iter_rows()` has ended)."""
+
+    typed: bool
+    problems: list[Problem]
+
+    def column_names(self) -> list[str]: ...
+
+    def has_rows(self) -> bool: ...
+
+    def iter_rows(self) -> Iterator[RawRow]: ...
+
+
+class TableFile:
+    """A file on disk read row by row on each pass (never held whole, nor all its rows): the same rows, row numbers
+    and problems as `read_table` of its bytes. Parquet is read one row group at a time."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        if fmt not in ("jsonl", "csv", "tsv", "parquet"):
+            raise ValueError(f"unknown format {fmt!r}")
+        self.path, self.fmt = path, fmt
+        self.typed = fmt in ("jsonl", "parquet")
+        self.problems: list[Problem] = []
+        self._names: list[str] | None = None
+
+    def column_names(self) -> list[str]:
+        if self._names is None:
+            if self.fmt in ("csv", "tsv", "parquet"):
+                with self._open() as stream:
+                    self._names = self._header(stream, [])
+            else:
+                self._names = list(dict.fromkeys(key for row in self.iter_rows() for key in row.values))
+        return self._names
+
+    def has_rows(self) -> bool:
+        rows = self.iter_rows()
+        try:
+            return next(rows, None) is not None
+        finally:
+            rows.close()  # type: ignore[attr-defined]
+
+    def iter_rows(self) -> Iterator[RawRow]:
+        problems: list[Problem] = []
+        self.problems = problems
+        with self._open() as stream:
+            if self.fmt == "jsonl":
+                yield from _jsonl_rows(stream, problems)
+            elif self.fmt == "parquet":
+                yield from _parquet_rows(stream, problems)
+            else:
+                header = self._header(stream, problems)
+                if header and not problems:
+                    yield from _delimited_rows(stream.reader, header, self.fmt.upper(), problems)
+
+    def _open(self) -> Any:
+        if self.fmt == "parquet":  # a file object, not the path: arrow's messages then never name the path
+            return self.path.open("rb")
+        # newline="\n": lines end at "\n" only, as in _read_jsonl; CSV wants newline="" (the csv module's own rule)
+        text = self.path.open(encoding="utf-8-sig", errors="surrogateescape",
+                              newline="\n" if self.fmt == "jsonl" else "")
+        return text if self.fmt == "jsonl" else _Delimited(text, "," if self.fmt == "csv" else "\t")
+
+    def _header(self, stream: Any, problems: list[Problem]) -> list[str]:
+        if self.fmt == "parquet":
+            return _parquet_names(stream, problems)
+        return _delimited_header(stream.reader, self.fmt.upper(), problems)
+
+
+class _Delimited:
+    """A text file and its csv reader, closed together."""
+
+    def __init__(self, text: Any, delimiter: str) -> None:
+        self.text, self.reader = text, _csv_reader(text, delimiter)
+
+    def __enter__(self) -> _Delimited:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.text.close()
+
 
 def format_of(filename: str) -> str | None:
     """The format picked by the file's extension (case-insensitive), or None when it is not supported."""
@@ -95,18 +183,10 @@ def read_table(data: bytes, fmt: str) -> RawTable:
 def read_table_file(path: Path, fmt: str) -> RawTable:
     """Parse the file at `path` in format `fmt` row by row, as `read_table` parses the same bytes (same rows, row
     numbers and problems), without holding the file's bytes or text whole in memory."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        with path.open("rb") as handle:  # a file object, not the path: arrow's messages then never name the path
-            return _arrow_table(lambda: pq.read_table(handle))
-    # newline="\n": lines end at "\n" only, as in _read_jsonl; CSV wants newline="" (the csv module's own rule)
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n" if fmt == "jsonl" else "") as text:
-        if fmt == "jsonl":
-            return _jsonl_lines(text)
-        if fmt in ("csv", "tsv"):
-            return _delimited_lines(text, "," if fmt == "csv" else "\t", fmt.upper())
-    raise ValueError(f"unknown format {fmt!r}")
+    table = TableFile(path, fmt)
+    rows = list(table.iter_rows())
+    header = None if fmt == "jsonl" else table.column_names()
+    return RawTable(header=header, rows=rows, typed=table.typed, problems=table.problems)
 
 
 def decode(data: bytes) -> str:
@@ -119,7 +199,12 @@ def _read_jsonl(data: bytes) -> RawTable:
 
 
 def _jsonl_lines(lines: Iterable[str]) -> RawTable:
-    table = RawTable(header=None, rows=[], typed=True)
+    problems: list[Problem] = []
+    rows = list(_jsonl_rows(lines, problems))
+    return RawTable(header=None, rows=rows, typed=True, problems=problems)
+
+
+def _jsonl_rows(lines: Iterable[str], problems: list[Problem]) -> Iterator[RawRow]:
     first = True
     for number, ending in enumerate(lines, start=1):
         line = ending.removesuffix("\n")  # a file's lines keep their "\n"; split("\n") drops it
@@ -127,11 +212,12 @@ def _jsonl_lines(lines: Iterable[str]) -> RawTable:
             continue
         if first and line.lstrip().startswith("["):
             message = "expected JSON lines (one object per line), found a JSON array"
-            table.problems.append(Problem(None, None, message))
-            return table
+            problems.append(Problem(None, None, message))
+            return
         first = False
-        _parse_json_line(table, number, line)
-    return table
+        row = _parse_json_line(problems, number, line)
+        if row is not None:
+            yield row
 
 
 class _DuplicateKey(ValueError):
@@ -161,22 +247,22 @@ def duplicated(names: Sequence[str]) -> list[str]:
     return list(repeated)
 
 
-def _parse_json_line(table: RawTable, number: int, line: str) -> None:
+def _parse_json_line(problems: list[Problem], number: int, line: str) -> RawRow | None:
     try:
         value = json.loads(line, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
-        table.problems.append(Problem(number, exc.key, "the object names this key more than once"))
-        return
+        problems.append(Problem(number, exc.key, "the object names this key more than once"))
+        return None
     except json.JSONDecodeError as exc:
-        table.problems.append(Problem(number, None, f"invalid JSON: {exc.msg} (character {exc.colno})"))
-        return
+        problems.append(Problem(number, None, f"invalid JSON: {exc.msg} (character {exc.colno})"))
+        return None
     except (ValueError, RecursionError) as exc:  # e.g. an integer with too many digits, deep nesting
-        table.problems.append(Problem(number, None, f"invalid JSON: {exc}"))
-        return
+        problems.append(Problem(number, None, f"invalid JSON: {exc}"))
+        return None
     if not isinstance(value, dict):
-        table.problems.append(Problem(number, None, f"expected a JSON object, found {describe(value)}"))
-        return
-    table.rows.append(RawRow(number, value))
+        problems.append(Problem(number, None, f"expected a JSON object, found {describe(value)}"))
+        return None
+    return RawRow(number, value)
 
 
 def _read_delimited(data: bytes, delimiter: str, name: str) -> RawTable:
@@ -185,69 +271,108 @@ def _read_delimited(data: bytes, delimiter: str, name: str) -> RawTable:
 
 
 def _delimited_lines(stream: Iterable[str], delimiter: str, name: str) -> RawTable:
+    reader = _csv_reader(stream, delimiter)
+    problems: list[Problem] = []
+    header = _delimited_header(reader, name, problems)
+    rows = list(_delimited_rows(reader, header, name, problems)) if header and not problems else []
+    return RawTable(header=header, rows=rows, typed=False, problems=problems)
+
+
+def _csv_reader(stream: Iterable[str], delimiter: str) -> Any:
     if delimiter == ",":
-        reader = csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
-    else:
-        reader = csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_NONE)
-    table = RawTable(header=[], rows=[], typed=False)
+        return csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
+    return csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+
+
+def _delimited_header(reader: Any, name: str, problems: list[Problem]) -> list[str]:
+    """The header (stripped names); [] with a problem when it is unreadable or names a column twice."""
+    try:
+        header = [column.strip() for column in next((fields for fields in reader if fields), [])]
+    except csv.Error as exc:
+        problems.append(Problem(None, None, f"unreadable {name}: {exc}"))
+        return []
+    if duplicates := duplicated(header):
+        problems += [Problem(None, column, "the header names this column more than once") for column in duplicates]
+    return header
+
+
+def _delimited_rows(reader: Any, header: list[str], name: str, problems: list[Problem]) -> Iterator[RawRow]:
     number = 0
     try:
-        header = next((fields for fields in reader if fields), [])
-        table.header = [column.strip() for column in header]
-        if duplicates := duplicated(table.header):
-            table.problems += [Problem(None, name, "the header names this column more than once")
-                               for name in duplicates]
-            return table
         for number, fields in enumerate(reader, start=1):
-            _add_fields(table, number, fields)
+            if not fields:  # a blank line: counted as a row, holds nothing
+                continue
+            if len(fields) != len(header):
+                problems.append(Problem(number, None, f"{len(fields)} fields, but the header has {len(header)}"))
+                continue
+            yield RawRow(number, dict(zip(header, fields, strict=True)))
     except csv.Error as exc:
-        table.problems.append(
-            Problem(number + 1 if table.header else None, None, f"unreadable {name}: {exc}")
-        )
-    return table
-
-
-def _add_fields(table: RawTable, number: int, fields: list[str]) -> None:
-    header = table.header or []
-    if not fields:  # a blank line: counted as a row, holds nothing
-        return
-    if len(fields) != len(header):
-        message = f"{len(fields)} fields, but the header has {len(header)}"
-        table.problems.append(Problem(number, None, message))
-        return
-    table.rows.append(RawRow(number, dict(zip(header, fields, strict=True))))
+        problems.append(Problem(number + 1, None, f"unreadable {name}: {exc}"))
 
 
 def _read_parquet(data: bytes) -> RawTable:
     try:
         import pyarrow as pa
+    except ImportError:
+        pa = None
+    problems: list[Problem] = []
+    source = data if pa is None else pa.BufferReader(data)
+    rows = list(_parquet_rows(source, problems))
+    names = [] if problems and not rows else _parquet_names(source, [])
+    return RawTable(header=names, rows=rows, typed=True, problems=problems)
+
+
+def _duplicate_columns(duplicates: list[str]) -> list[Problem]:
+    return [Problem(None, name, "the file has more than one column of this name") for name in duplicates]
+
+
+def _arrow_rows(pa: Any, arrow: Any, names: list[str], before: int) -> Iterator[RawRow]:
+    """The rows of an Arrow table or record batch whose first row is row `before + 1` of the file."""
+    columns = [_arrow_values(pa, arrow.column(index)) for index in range(arrow.num_columns)]
+    for index, values in enumerate(zip(*columns, strict=True)):
+        yield RawRow(before + index + 1, dict(zip(names, values, strict=True)))
+
+
+def _parquet_file(handle: Any, problems: list[Problem]) -> Any:
+    """The opened ParquetFile, or None with the problem recorded (pyarrow missing, or not a Parquet file)."""
+    try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        problem = Problem(None, None, "Parquet files need pyarrow, which this installation lacks (pip install "
-                          "'ssa-service[parquet]'); send JSONL, CSV or TSV instead")
-        return RawTable(header=[], rows=[], typed=True, problems=[problem])
+        problems.append(Problem(None, None, "Parquet files need pyarrow, which this installation lacks (pip install "
+                                "'ssa-service[parquet]'); send JSONL, CSV or TSV instead"))
+        return None
+    try:
+        return pq.ParquetFile(handle)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        problems.append(Problem(None, None, f"not a readable Parquet file: {exc}"))
+        return None
 
-    return _arrow_table(lambda: pq.read_table(pa.BufferReader(data)))
+
+def _parquet_names(handle: Any, problems: list[Problem]) -> list[str]:
+    parquet = _parquet_file(handle, problems)
+    return [] if parquet is None else [str(name) for name in parquet.schema_arrow.names]
 
 
-def _arrow_table(load: Callable[[], Any]) -> RawTable:
+def _parquet_rows(handle: Any, problems: list[Problem]) -> Iterator[RawRow]:
+    """The rows of a Parquet file, one row group in memory at a time."""
+    parquet = _parquet_file(handle, problems)
+    if parquet is None:
+        return
     import pyarrow as pa
 
-    try:
-        arrow = load()
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        problem = Problem(None, None, f"not a readable Parquet file: {exc}")
-        return RawTable(header=[], rows=[], typed=True, problems=[problem])
-    names = [str(name) for name in arrow.column_names]
+    names = [str(name) for name in parquet.schema_arrow.names]
     if duplicates := duplicated(names):
-        problems = [Problem(None, name, "the file has more than one column of this name") for name in duplicates]
-        return RawTable(header=names, rows=[], typed=True, problems=problems)
-    columns = [_arrow_values(pa, arrow.column(index)) for index in range(arrow.num_columns)]
-    rows = [
-        RawRow(index + 1, dict(zip(names, values, strict=True)))
-        for index, values in enumerate(zip(*columns, strict=True))
-    ]
-    return RawTable(header=names, rows=rows, typed=True)
+        problems += _duplicate_columns(duplicates)
+        return
+    before = 0
+    try:
+        for group in range(parquet.num_row_groups):
+            batch = parquet.read_row_group(group)
+            yield from _arrow_rows(pa, batch, names, before)
+            before += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        problems.append(Problem(None, None, f"not a readable Parquet file: {exc}"))
 
 
 def _arrow_values(pa: Any, column: Any) -> list[Any]:

@@ -62,12 +62,29 @@ def number_view(value: Any, typed: bool) -> int | float | None:
     return None
 
 
+class TaskGuess:
+    """`infer_task` one label at a time (a streaming pass keeps no labels)."""
+
+    def __init__(self, typed: bool) -> None:
+        self.typed, self.seen, self.numbers, self.floats = typed, False, True, False
+
+    def add(self, value: Any) -> None:
+        number = number_view(value, self.typed)
+        self.seen = True
+        self.numbers = self.numbers and number is not None
+        self.floats = self.floats or isinstance(number, float)
+
+    @property
+    def task(self) -> Task:
+        return "regression" if self.seen and self.numbers and self.floats else "classification"
+
+
 def infer_task(values: list[Any], typed: bool) -> Task:
     """Regression when every label is a number and at least one is not an integer; else classification."""
-    numbers = [number_view(value, typed) for value in values]
-    if values and all(n is not None for n in numbers) and any(isinstance(n, float) for n in numbers):
-        return "regression"
-    return "classification"
+    guess = TaskGuess(typed)
+    for value in values:
+        guess.add(value)
+    return guess.task
 
 
 def as_class(value: Any, typed: bool) -> int | str:
