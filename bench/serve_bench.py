@@ -406,7 +406,7 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "handling plus the benchmark's own httpx clients, which share the same cores.",
         "- The int8 rows (with --quantize) serve the same model's int8 variant (`ssa export --quantize int8`: "
         "dynamic quantization, int8 weights per output channel), named per request with `\"variant\": \"int8\"`; "
-        "fp32 stays the default (SSA_VARIANT).",
+        "fp32 stays the default (SSA_ONNX_VARIANT).",
         "",
     ]
     return "\n".join(lines)

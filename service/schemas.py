@@ -45,7 +45,7 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
         variant=(VARIANT_CHOICE | None, Field(
             None, description="The model's ONNX variant to answer with: fp32, or int8 where the model has one "
             "(`ssa export --quantize int8`; GET /models/{id} lists them with int8's measured agreement), else 422. "
-            "Omit for the deployment's default (SSA_VARIANT).")),
+            "Omit for the deployment's default (SSA_ONNX_VARIANT).")),
     )
 
 

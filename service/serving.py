@@ -96,7 +96,7 @@ class ModelManager:
                                        allow_spinning=self.settings.ort_spinning, variant=variant.name)
             warm_up(predictor)
             variants[variant.name] = predictor
-        default = variants.get(self.settings.variant, variants[DEFAULT_VARIANT])
+        default = variants.get(self.settings.onnx_variant, variants[DEFAULT_VARIANT])
         return Loaded(default, info, time.perf_counter() - start, variants)
 
     async def side_model(self, model_id: str) -> Loaded:

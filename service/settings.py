@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 
     # model variants (`ssa export --quantize int8`, or a job's `quantize: int8`)
-    variant: Literal["fp32", "int8"] = Field(
+    # not SSA_VARIANT: the images set that to their build (cpu or gpu)
+    onnx_variant: Literal["fp32", "int8"] = Field(
         default="fp32", description="The ONNX variant that answers /predict requests that name none: int8 where the "
         "served model has one (else fp32); a request's `variant` overrides it.")
 

@@ -1,5 +1,5 @@
 """Serving a model's int8 variant: GET /models lists the variants, POST /predict names one (422 for one the model
-lacks), and SSA_VARIANT picks the default for requests that name none."""
+lacks), and SSA_ONNX_VARIANT picks the default for requests that name none."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def test_a_variant_the_model_lacks_is_refused_naming_those_it_has(server: LiveSe
 
 
 def test_the_variant_setting_is_the_default_where_the_model_has_it(variant_store: ArtifactStore) -> None:
-    with LiveServer(create_app(make_settings(variant_store.root, variant="int8"))) as live, live.client() as client:
+    app = create_app(make_settings(variant_store.root, onnx_variant="int8"))
+    with LiveServer(app) as live, live.client() as client:
         live.wait_ready("with-int8")
         served = client.post("/predict", json={"inputs": TEXT}).json()
         asked = client.post("/predict", json={"inputs": TEXT, "variant": "fp32"}).json()
