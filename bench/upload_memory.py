@@ -30,13 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import quietness  # noqa: E402
 from bench.serve_bench import Server, dev_texts, start_server, train_default  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "uploads.md"
 API_KEY = "bench-uploads"
 MEMORY_TARGET = 2.0
 LATENCY_TARGET = 2.0
-QUIET = 0.6
 MiB = 1024 * 1024
 
 
@@ -207,7 +207,6 @@ def main() -> int:
 
 def write_report(args: argparse.Namespace, model: Path, size: int, load_before: tuple[float, ...],
                  load_after: tuple[float, ...], idle: Phase, phases: list[Phase]) -> None:
-    quiet = max(load_before[0], load_after[0]) < QUIET
     command = (f"python bench/upload_memory.py{' --model ' + str(args.model) if args.model else ''} "
                f"--mb {args.mb:g} --parallel {args.parallel}")
     lines = [
@@ -216,9 +215,9 @@ def write_report(args: argparse.Namespace, model: Path, size: int, load_before: 
         f"{os.cpu_count()} cores",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- command: `{command}`",
-        f"- load average (1 min) at start / end: {load_before[0]:.2f} / {load_after[0]:.2f} — "
-        + ("quiet (< 0.6)" if quiet else "NOT quiet (≥ 0.6): the machine was shared, so these numbers are not "
-           "evidence for the targets; rerun on a quiet machine"),
+        f"- load average (1 min) at start / end: {load_before[0]:.2f} / {load_after[0]:.2f} "
+        f"({quietness(load_before[0])}; the end includes the benchmark's own load: the API, its validation "
+        "processes and the /predict client)",
         f"- upload: a {size / MiB:.1f} MiB CSV (text,label) whose last row lacks its label: each upload is streamed, "
         "parsed and validated to the end, then rejected with 422 (no job queued)",
         f"- model: `{model.name}`; SSA_MAX_PARALLEL_UPLOADS={args.parallel}; one /predict client, one sentence per "
