@@ -298,12 +298,10 @@ def main() -> int:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="S")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    from bench.serve_bench import train_default
+    from bench.serve_bench import benchmark_model
 
     args.work.mkdir(parents=True, exist_ok=True)
-    model_dir = args.model or args.work / "bench-minilm"
-    if args.model is None and not (model_dir / "model.onnx").is_file():
-        train_default(model_dir)
+    model_dir = benchmark_model(args.model, args.work)
     small = two_layer_model(args.work) if args.big else None
     load_before = wait_until_quiet(args.wait_quiet)
     rows = unique_rows(args.rows)

@@ -81,6 +81,16 @@ def train_default(out: Path) -> Path:
     return out
 
 
+def benchmark_model(given: Path | None, work: Path) -> Path:
+    """The model folder a benchmark measures: the one given, else the default one in `work` (trained on first use)."""
+    if given is not None:
+        return given
+    model_dir = work / "bench-minilm"
+    if not (model_dir / "model.onnx").is_file():
+        train_default(model_dir)
+    return model_dir
+
+
 # ---- arms ------------------------------------------------------------------------------------------------
 def hf_pipeline(model_dir: Path) -> Any:
     """text-classification pipeline on a plain BertForSequenceClassification loaded from the SSA folder: its encoder,
@@ -425,9 +435,7 @@ def main() -> int:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                         help=f"first wait up to S seconds for the 1-minute load average to fall below {QUIET_LOAD}")
     args = parser.parse_args()
-    model_dir = args.model or args.work / "bench-minilm"
-    if args.model is None and not (model_dir / "model.onnx").is_file():
-        train_default(model_dir)
+    model_dir = benchmark_model(args.model, args.work)
     texts = dev_texts(args.texts)
     env = {"SSA_INTRA_OP_THREADS": str(args.threads)} if args.threads else {}
     load_before = wait_until_quiet(args.wait_quiet)
