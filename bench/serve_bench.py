@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -136,18 +137,53 @@ def pipeline_arms(model_dir: Path, texts: list[str]) -> list[Arm]:
     return [arm(1), arm(8), arm(32)]
 
 
-def runtime_arms(model_dir: Path, texts: list[str], threads: int | None) -> list[Arm]:
-    """The runtime as the service uses it: idle threads sleep, length-sorted chunks of 8 inside a call."""
+def concurrent_calls(call: Callable[[Sequence[str]], Any], texts: Sequence[str], batch: int,
+                     callers: int) -> Timing:
+    """`callers` threads take batches of `batch` texts in turn until all are done (as the service's inference
+    workers do); the latency of a call is one batch's."""
+    chunks = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        while True:
+            with lock:
+                if not chunks:
+                    return
+                chunk = chunks.pop(0)
+            t0 = time.perf_counter()
+            call(chunk)
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, latencies
+
+
+def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: str = "",
+                 variant: str = "fp32") -> list[Arm]:
+    """The runtime as the service uses it: idle threads sleep, length-sorted chunks of 8 inside a call; one caller
+    at batch 1 and 32, and two callers at batch 32 (the service's two inference workers, without HTTP)."""
     from ssa_core.runtime import Predictor
 
-    predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False)
+    predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
+                               variant=variant)
     predictor.predict(texts[:32])
 
-    def arm(b: int) -> Arm:
-        return Arm(f"ONNX runtime in-process, batch {b}", "tokens + words + attention",
-                   lambda: timed_calls(lambda chunk: predictor.predict(chunk, batch_size=8), texts, b))
+    def call(chunk: Sequence[str]) -> Any:
+        return predictor.predict(chunk, batch_size=8)
 
-    return [arm(1), arm(32)]
+    def arm(b: int) -> Arm:
+        return Arm(f"ONNX runtime{label} in-process, batch {b}", "tokens + words + attention",
+                   lambda: timed_calls(call, texts, b))
+
+    return [arm(1), arm(32), Arm(f"ONNX runtime{label} in-process, batch 32, 2 callers", "tokens + words + attention",
+                                 lambda: concurrent_calls(call, texts, 32, 2))]
 
 
 def run_interleaved(arms: list[Arm], texts: list[str], repeats: int) -> list[Row]:
@@ -312,20 +348,6 @@ def int8_copy(model_dir: Path, work: Path, check_texts: list[str]) -> tuple[Path
     return out, add_int8_variant(out, check_texts, min_agreement=1e-9)
 
 
-def int8_runtime_arms(model_dir: Path, texts: list[str], threads: int | None) -> list[Arm]:
-    from ssa_core.runtime import Predictor
-
-    predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
-                               variant="int8")
-    predictor.predict(texts[:32])
-
-    def arm(b: int) -> Arm:
-        return Arm(f"ONNX runtime int8 in-process, batch {b}", "tokens + words + attention",
-                   lambda: timed_calls(lambda chunk: predictor.predict(chunk, batch_size=8), texts, b))
-
-    return [arm(1), arm(32)]
-
-
 def int8_lines(rows: list[Row], report: Any, checked: int) -> list[str]:
     """The int8 variant against fp32, from this run's rows: speed ratios and the agreement check."""
     from ssa_core.quantize import DEFAULT_MIN_AGREEMENT
@@ -356,6 +378,15 @@ def int8_lines(rows: list[Row], report: Any, checked: int) -> list[str]:
 
 
 # ---- report ----------------------------------------------------------------------------------------------
+def service_defaults() -> str:
+    """The service's batching settings as the arms ran them (the settings classes' own defaults)."""
+    from service.settings import Settings
+
+    fields = Settings.model_fields
+    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers")
+    return ", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
+
+
 def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str]:
     lines = ["| arm | texts/s | × pipeline best | p50 ms | p99 ms | p50 × pipeline batch 1 | returns |",
              "|---|---:|---:|---:|---:|---:|---|"]
@@ -389,8 +420,8 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "- latency = one call: one HTTP request (one text) / one pipeline or runtime call (one batch); the wrk arms "
         "report wrk's latency percentiles (wrk: a compiled load generator, one thread, each connection sends its next "
         "request when the last is answered, for a fixed time; the Python arms send the texts once)",
-        "- service settings: defaults (SSA_MAX_BATCH_SIZE=32, SSA_MAX_WAIT_MS=5, SSA_BUCKET_SIZE=8, ORT graph "
-        "optimizations all, intra-op threads = cores, no spinning); the runtime arms run the same way", "",
+        f"- service settings: defaults ({service_defaults()}; ORT graph optimizations all, intra-op threads = "
+        "cores, no spinning) unless an arm names one; the runtime arms run the same way", "",
         *table(rows, best, single), "",
         "## Targets", "",
         f"- HTTP throughput (best fp32 arm: {best_http.arm}) vs the pipeline's best ({best.arm}): "
@@ -406,7 +437,8 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         f"{info['VmHWM']:.0f} MB peak (target ≤ 600 MB); libtorch mapped: {info['torch_mapped']}",
         *extra, "",
         "## Notes", "",
-        "- In use: micro-batching (concurrent requests grouped up to 32 inputs, waiting up to 5 ms under load); "
+        "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, with "
+        "two batches running at once on the same ONNX Runtime session by default: SSA_INFERENCE_WORKERS); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
         "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
         "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "
@@ -446,14 +478,19 @@ def main() -> int:
         arms += http_arms(servers[0], texts)
         if shutil.which("wrk"):
             arms += wrk_arms(servers[0], texts, args.work)
+            # the same service with one inference worker (SSA_INFERENCE_WORKERS=1: one batch at a time), for the
+            # gain of running two batches at once
+            servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
+                     if arm.name.endswith("32 clients")]
         checked = dev_texts(1000)
         if args.quantize:
             int8_dir, int8_report = int8_copy(model_dir, args.work, checked)
-            arms += int8_runtime_arms(int8_dir, texts, args.threads)
+            arms += runtime_arms(int8_dir, texts, args.threads, " int8", "int8")
             servers.append(start_server(int8_dir, env))
-            arms += http_arms(servers[1], texts, " int8", variant="int8")
+            arms += http_arms(servers[-1], texts, " int8", variant="int8")
             if shutil.which("wrk"):
-                arms += wrk_arms(servers[1], texts, args.work, " int8", variant="int8")
+                arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked))

@@ -1,5 +1,10 @@
 """Micro-batching: concurrent predict requests are grouped into one model call, run off the event loop.
 
+Up to `workers` batches run at once, each on a thread of its own, on the same ONNX Runtime session (its run() is
+thread-safe). On a CPU this keeps every core busy: while one batch is in Python (tokenization, character spans,
+rendering) or waiting for the event loop, another is in the model, and a core taken by the event loop slows one
+batch instead of stalling a parallel-for that spans both cores.
+
 A request becomes a Job holding the Predictor it was admitted with, so that a hot swap never changes the model
 under a request: batches already queued or running finish on the old Predictor. The queue is bounded (QueueFull)
 and every request has a deadline (DeadlineExceeded)."""
@@ -133,20 +138,22 @@ def _finish(job: Job, predictions: list[Prediction]) -> Any:
 
 class MicroBatcher:
     """Groups queued jobs into batches of at most `max_batch_size` inputs, waiting at most `max_wait_s` for more;
-    a batch runs length-sorted in chunks of `bucket_size` inputs."""
+    a batch runs length-sorted in chunks of `bucket_size` inputs; at most `workers` batches run at once."""
 
     def __init__(self, *, max_batch_size: int, max_wait_s: float, queue_size: int, bucket_size: int = 8,
-                 on_batch: Callable[[BatchStats], None] | None = None,
+                 workers: int = 1, on_batch: Callable[[BatchStats], None] | None = None,
                  on_queue: Callable[[int], None] | None = None) -> None:
         self.max_batch_size, self.max_wait_s, self.queue_size = max_batch_size, max_wait_s, queue_size
-        self.bucket_size = bucket_size
+        self.bucket_size, self.workers = bucket_size, workers
         self.on_batch, self.on_queue = on_batch, on_queue
         self._pending: deque[Job] = deque()
         self._wake = asyncio.Event()
-        self._running = False
+        self._slots = asyncio.Semaphore(workers)  # one per batch that may run at once
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._running = 0  # batches running now
         self._idle = threading.Event()  # set while nothing is queued or running (read from other threads)
         self._idle.set()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssa-infer")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssa-infer")
         self._task: asyncio.Task[None] | None = None
         self._recent_batch_s = 0.05
         self._last_requests = 0
@@ -156,10 +163,13 @@ class MicroBatcher:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="ssa-batcher")
 
     async def stop(self) -> None:
+        """Stop taking batches; batches already running finish and answer their requests; queued ones fail."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         while self._pending:
             job = self._pending.popleft()
             if not job.future.done():
@@ -188,7 +198,7 @@ class MicroBatcher:
             raise DeadlineExceeded(f"no answer within {timeout_s:g} s") from None
 
     def _retry_after(self) -> int:
-        batches_ahead = len(self._pending) / max(1, self.max_batch_size)
+        batches_ahead = len(self._pending) / max(1, self.max_batch_size) / self.workers
         return max(1, round(batches_ahead * self._recent_batch_s + 0.5))
 
     def wait_until_idle(self, timeout_s: float) -> bool:
@@ -211,11 +221,17 @@ class MicroBatcher:
 
     # ---- the loop ---------------------------------------------------------------------------------------
     async def _loop(self) -> None:
+        """Wait for work and a free worker, collect a batch, start it; meanwhile collect the next."""
         while True:
             await self._wait_for_work()
+            await self._slots.acquire()
             jobs = await self._collect()
-            if jobs:
-                await self._run(jobs)
+            if not jobs:
+                self._slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._run(jobs), name="ssa-batch")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
 
     async def _wait_for_work(self) -> None:
         while not self._pending:
@@ -246,21 +262,23 @@ class MicroBatcher:
                 continue
             jobs.append(job)
             size += len(job.items)
+        if jobs:
+            self._running += 1  # counted before the queue is seen to shrink, so idle is never set in between
         self._queue_changed()
         return jobs
 
     async def _run(self, jobs: list[Job]) -> None:
+        """Run one batch on a worker thread and answer its requests; frees its worker slot."""
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
-        self._running = True
-        self._update_idle()
         try:
             outcomes = await loop.run_in_executor(self._executor, run_jobs, jobs, self.bucket_size)
         except Exception as exc:
             log.exception("inference batch failed")
             outcomes = [exc] * len(jobs)
         finally:
-            self._running = False
+            self._running -= 1
+            self._slots.release()
             self._update_idle()
         seconds = time.perf_counter() - start
         self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * seconds

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     bucket_size: int = Field(
         default=8, ge=1, le=1024, description="A batch is sorted by length and run in chunks of this many inputs, "
         "so that little padding is computed (CPU: small, 4-8; GPU: as large as max_batch_size).")
+    inference_workers: int = Field(
+        default=2, ge=1, le=64, description="Batches that run at once, each on a thread of its own over the same "
+        "ONNX Runtime session: while one batch is in Python (tokenization, spans, rendering), another is in the model "
+        "(1: one batch at a time; measured in bench/results/serving.md).")
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 

@@ -55,7 +55,8 @@ def make_batcher(settings: Settings, metrics: ServiceMetrics) -> MicroBatcher:
         metrics.inference_seconds.observe(stats.seconds)
 
     return MicroBatcher(max_batch_size=settings.max_batch_size, max_wait_s=settings.max_wait_ms / 1000,
-                        queue_size=settings.queue_size, bucket_size=settings.bucket_size, on_batch=on_batch,
+                        queue_size=settings.queue_size, bucket_size=settings.bucket_size,
+                        workers=settings.inference_workers, on_batch=on_batch,
                         on_queue=metrics.queue_depth.set)
 
 

@@ -129,6 +129,11 @@ def length_buckets(lengths: Sequence[int], max_size: int, overhead: int) -> list
     return runs[::-1]
 
 
+def as_tokenizer_input(item: Item) -> str | tuple[str, str]:
+    """A text, or a (text, text_pair) pair as the tokenizer takes it."""
+    return (item[0], item[1]) if isinstance(item, (tuple, list)) else item
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
@@ -166,6 +171,11 @@ class Predictor:
         self.provider: str = session.get_providers()[0]
         self.input_names = [i.name for i in session.get_inputs()]
         self.pad_id = meta.pad_token_id
+        # A second tokenizer that always truncates to max_length: predict() runs on several threads at once (the
+        # service's inference workers, the occlusion lane), so the shared tokenizer's settings are never changed.
+        self.truncating_tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        self.truncating_tokenizer.no_padding()
+        self.truncating_tokenizer.enable_truncation(self.max_length)
 
     @classmethod
     def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto", intra_op_threads: int | None = None,
@@ -203,8 +213,7 @@ class Predictor:
     # ---- tokenization ---------------------------------------------------------------------------------
     def encode(self, items: Sequence[Item]) -> list[Encoding]:
         """Untruncated encodings (with special tokens) of texts or (text, text_pair) pairs."""
-        batch = [tuple(item) if isinstance(item, (tuple, list)) else item for item in items]
-        return self.tokenizer.encode_batch(batch)
+        return self.tokenizer.encode_batch([as_tokenizer_input(item) for item in items])
 
     def token_count(self, item: Item) -> int:
         return len(self.encode([item])[0].ids)
@@ -218,11 +227,8 @@ class Predictor:
                 raise InputTooLong(index, len(encoding.ids), self.max_length)
             cut.append(too_long)
         if any(cut):
-            self.tokenizer.enable_truncation(self.max_length)
-            try:
-                redo = self.encode([items[i] for i, c in enumerate(cut) if c])
-            finally:
-                self.tokenizer.no_truncation()
+            redo = self.truncating_tokenizer.encode_batch([as_tokenizer_input(items[i])
+                                                           for i, c in enumerate(cut) if c])
             for i, encoding in zip([i for i, c in enumerate(cut) if c], redo, strict=True):
                 encodings[i] = encoding
         return cut

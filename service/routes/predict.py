@@ -1,9 +1,9 @@
 """POST /predict: labels, scores and per-token / per-word SSA attention for texts or text pairs."""
 
 # No `from __future__ import annotations` here: FastAPI must see the request model built in build_router.
-import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Response
 
 from service.batcher import BatcherStopped, DeadlineExceeded, Options, QueueFull
@@ -48,8 +48,7 @@ def renderer(loaded: Loaded) -> Any:
     head = {"model_id": loaded.info.model_id, "model_version": loaded.info.version, "model_variant": loaded.variant}
 
     def render(predictions: list[Prediction]) -> bytes:
-        body = {**head, "predictions": [prediction_dict(p) for p in predictions]}
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return orjson.dumps({**head, "predictions": [prediction_dict(p) for p in predictions]})
 
     return render
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +180,74 @@ def test_wait_until_idle_holds_other_threads_while_plain_work_is_queued_or_runni
     (idle_before, timed_out, waited, became_idle), _ = asyncio.run(with_batcher(body))
     assert idle_before and not timed_out  # busy while the plain batch runs: the short wait gives up
     assert became_idle and 0.1 < waited < 2.0  # released when the batch ends, not at the timeout
+
+
+def test_with_two_workers_two_batches_run_at_once_and_answer_in_order(predictor: Predictor) -> None:
+    """Each batch's finish waits at a barrier of two: it only passes if both batches are running together."""
+    barrier = threading.Barrier(2, timeout=5)
+
+    def finish(predictions: list[Prediction]) -> list[Prediction]:
+        barrier.wait()
+        return predictions
+
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(*(batcher.submit(predictor, [text], Options(), finish, 10)
+                                      for text in ("a fine film", "a dull film")))
+
+    results, stats = asyncio.run(with_batcher(body, workers=2, max_batch_size=1))
+    assert [labels(r) for r in results] == [labels(predictor.predict([t])) for t in ("a fine film", "a dull film")]
+    assert [(s.inputs, s.requests) for s in stats] == [(1, 1), (1, 1)]
+    assert not barrier.broken
+
+
+def test_one_worker_runs_one_batch_at_a_time(predictor: Predictor) -> None:
+    barrier = threading.Barrier(2, timeout=0.5)
+
+    def finish(predictions: list[Prediction]) -> list[Prediction]:
+        barrier.wait()
+        return predictions
+
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        return await asyncio.gather(*(batcher.submit(predictor, [text], Options(), finish, 10)
+                                      for text in ("a fine film", "a dull film")), return_exceptions=True)
+
+    results, _ = asyncio.run(with_batcher(body, workers=1, max_batch_size=1))
+    assert all(isinstance(r, threading.BrokenBarrierError) for r in results)
+
+
+def test_stop_lets_running_batches_answer(tiny_model_dir: Path) -> None:
+    slow = Slow.load(tiny_model_dir, provider="cpu")
+
+    async def body() -> list[Any]:
+        batcher = MicroBatcher(max_batch_size=1, max_wait_s=0, queue_size=10, workers=2)
+        batcher.start()
+        jobs = [asyncio.ensure_future(submit(batcher, slow, [t])) for t in ("one", "two")]
+        await asyncio.sleep(0.1)  # both batches are running now
+        idle_while_running = batcher.wait_until_idle(0)
+        await batcher.stop()
+        return [idle_while_running, *(await asyncio.gather(*jobs, return_exceptions=True))]
+
+    idle_while_running, one, two = asyncio.run(body())
+    assert not idle_while_running
+    assert labels(one) == labels(slow.predict(["one"])) and labels(two) == labels(slow.predict(["two"]))
+
+
+def test_predict_from_many_threads_truncates_only_what_it_should(predictor: Predictor) -> None:
+    """Threads share one Predictor: one thread cutting an over-long input (truncate=True) must not cut the input of
+    another that asked not to (truncate=False must still raise InputTooLong)."""
+    long_texts = [f"word{i} " * (predictor.max_length + 40) for i in range(8)]
+
+    def work(index: int) -> str:
+        text = long_texts[index % len(long_texts)]
+        if index % 2 == 0:
+            (prediction,) = predictor.predict([text], truncate=True)
+            return "cut" if prediction.truncated else "not cut"
+        try:
+            predictor.predict([text], truncate=False)
+        except InputTooLong:
+            return "refused"
+        return "answered"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(400)))
+    assert results == ["cut", "refused"] * 200
