@@ -433,6 +433,10 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         f"- p50 single-request latency, {one_client.arm} vs pipeline batch 1: {one_client.pct(0.5):.1f} ms vs "
         f"{single.pct(0.5):.1f} ms = {one_client.pct(0.5) / single.pct(0.5):.2f} (target ≤ 0.5) — "
         f"{'met' if one_client.pct(0.5) <= 0.5 * single.pct(0.5) else 'NOT met'}",
+        f"- stretch (3× the pipeline's best = {3 * best.throughput:.0f} texts/s): the best HTTP arm is "
+        f"{best_http.throughput / (3 * best.throughput):.0%} of it; the runtime's best in process is "
+        f"{in_process.throughput / best.throughput:.2f}× the pipeline, so 3× needs a model that does less work per "
+        "text, not only less HTTP overhead (where an API thread's time goes: `bench/results/api-profile.md`)",
         f"- API process memory serving this model: {info['VmRSS']:.0f} MB resident at the end, "
         f"{info['VmHWM']:.0f} MB peak (target ≤ 600 MB); libtorch mapped: {info['torch_mapped']}",
         *extra, "",
