@@ -11,7 +11,7 @@ from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 
 EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
 EXPLAIN_CHOICE: Any = Literal["attention", "occlusion"]
-VARIANT_CHOICE: Any = Literal["fp32", "int8"]
+VARIANT_CHOICE: Any = Literal["fp32", "int8", "fp16"]
 
 
 def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
@@ -43,8 +43,8 @@ def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
                                  description="A stored model to answer instead of the deployed one (to compare "
                                  "models; loaded on first use): 404 if unknown. Omit for the deployed model.")),
         variant=(VARIANT_CHOICE | None, Field(
-            None, description="The model's ONNX variant to answer with: fp32, or int8 where the model has one "
-            "(`ssa export --quantize int8`; GET /models/{id} lists them with int8's measured agreement), else 422. "
+            None, description="The model's ONNX variant to answer with: fp32, or int8 / fp16 where the model has one "
+            "(`ssa export --quantize int8|fp16`; GET /models/{id} lists them with their measured agreement), else 422. "
             "Omit for the deployment's default (SSA_ONNX_VARIANT).")),
     )
 
@@ -83,15 +83,15 @@ class PredictResponse(BaseModel):
 
     model_id: str = Field(examples=["sentiment-minilm"])
     model_version: str = Field(examples=["3f2a9c1b7d40"])
-    model_variant: Literal["fp32", "int8"] = Field(default="fp32", description="The ONNX variant that answered",
+    model_variant: Literal["fp32", "int8", "fp16"] = Field(default="fp32", description="The ONNX variant that answered",
                                                    examples=["fp32"])
     predictions: list[PredictionOut] = Field(description="One per input, in input order")
 
 
 class VariantOut(BaseModel):
-    """An ONNX file that can serve the model: fp32 (model.onnx), or int8 with the agreement it was checked at."""
+    """An ONNX file that can serve the model: fp32 (model.onnx), or int8 / fp16 with the agreement it was checked at."""
 
-    name: Literal["fp32", "int8"] = Field(examples=["int8"])
+    name: Literal["fp32", "int8", "fp16"] = Field(examples=["int8"])
     file: str = Field(examples=["model.int8.onnx"])
     agreement: float | None = Field(default=None, description="int8: share of the check's inputs (the dev set) on "
                                     "which it predicted fp32's label", examples=[0.996])
@@ -101,6 +101,11 @@ class VariantOut(BaseModel):
     attention_max_abs_diff: float | None = Field(
         default=None, description="int8: largest difference of a token's attention to fp32's in that check",
         examples=[0.02])
+    score_max_abs_diff: float | None = Field(
+        default=None, description="fp16: largest difference of the predicted class's probability to fp32's in that "
+        "check", examples=[0.0004])
+    checked_on: str | None = Field(default=None, description="fp16: the ONNX Runtime provider that check ran on",
+                                   examples=["CUDAExecutionProvider"])
 
 
 class ModelOut(BaseModel):
@@ -124,7 +129,7 @@ class ModelOut(BaseModel):
     card: str | None = Field(default=None, description="The model card (markdown: README.md without its metadata "
                                   "block, or card.md of older folders), in GET /models/{id} only")
     variants: list[VariantOut] = Field(default_factory=list, description="Its ONNX variants: fp32 always, int8 "
-                                       "where quantized; POST /predict may name one")
+                                       "/ fp16 where made; POST /predict may name one")
     active: bool = Field(description="The store's active model (active.json)")
     loaded: bool = Field(description="The model this process is serving")
     disk_bytes: int | None = Field(default=None, ge=0, description="Bytes of the model folder on disk (ONNX, "

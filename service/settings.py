@@ -80,11 +80,11 @@ class Settings(BaseSettings):
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 
-    # model variants (`ssa export --quantize int8`, or a job's `quantize: int8`)
+    # model variants (`ssa export --quantize int8|fp16`, or a job's `quantize: int8`)
     # not SSA_VARIANT: the images set that to their build (cpu or gpu)
-    onnx_variant: Literal["fp32", "int8"] = Field(
-        default="fp32", description="The ONNX variant that answers /predict requests that name none: int8 where the "
-        "served model has one (else fp32); a request's `variant` overrides it.")
+    onnx_variant: Literal["fp32", "int8", "fp16"] = Field(
+        default="fp32", description="The ONNX variant that answers /predict requests that name none: int8 or fp16 "
+        "where the served model has it (else fp32); a request's `variant` overrides it.")
 
     # occlusion explainer (POST /predict with "explain": "occlusion")
     occlusion_max_words: int = Field(

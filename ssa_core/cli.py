@@ -147,19 +147,25 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="export model.onnx again (parity-checked), or add its int8 variant (--quantize int8)",
+        help="export model.onnx again (parity-checked), or add its int8 or fp16 variant (--quantize int8|fp16)",
         description="Re-export model.onnx from the folder's weights and check it against PyTorch; or, with "
-        "--quantize int8, write model.int8.onnx beside it (dynamic quantization), kept only when its predictions "
-        "agree with fp32's on --data (model.onnx is left as it is).",
+        "--quantize int8, write model.int8.onnx beside it (dynamic quantization), or with --quantize fp16, "
+        "model.fp16.onnx (float16, for the CUDA provider), kept only when its predictions agree with fp32's on --data "
+        "(model.onnx is left as it is).",
     )
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("--data", type=existing_file,
                    help="texts for the check, e.g. the dev set (default: the shipped sentiment sample)")
-    p.add_argument("--quantize", choices=["int8"], help="add the int8 variant instead of exporting fp32 again")
-    p.add_argument("--min-agreement", type=float, default=0.99,
-                   help="--quantize: the share of --data inputs on which int8 must predict fp32's label "
-                   "(default 0.99); below it nothing is written and the command exits with status 3, printing the "
-                   "measured share")
+    p.add_argument("--quantize", choices=["int8", "fp16"],
+                   help="add the int8 or fp16 variant instead of exporting fp32 again")
+    p.add_argument("--min-agreement", type=float, default=None,
+                   help="--quantize: the share of --data inputs on which the variant must predict fp32's label "
+                   "(default 0.99 for int8, 0.999 for fp16); below it nothing is written and the command exits with "
+                   "status 3, printing the measured share")
+    p.add_argument("--max-score-diff", type=float, default=0.01,
+                   help="--quantize fp16: the most the predicted class's probability may move on any input "
+                   "(default 0.01); beyond it nothing is written (status 3). The check runs on the CUDA provider "
+                   "where this host can use it, else on the CPU provider")
     p.set_defaults(handler=_lazy("ssa_core.cli_export", "run_export"))
 
 

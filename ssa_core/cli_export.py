@@ -1,5 +1,5 @@
 """`ssa export`: model.onnx again from a folder's weights (parity-checked; needs torch), or with `--quantize int8`
-the int8 variant beside it, kept only when it agrees with fp32 on the given data (torch-free)."""
+(or fp16) that variant beside it, kept only when it agrees with fp32 on the given data (torch-free)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import argparse
 from pathlib import Path
 
 from ssa_core.cli_progress import console, progress_bar
-from ssa_core.modelmeta import INT8_ONNX_FILE, ONNX_FILE, ModelMeta
+from ssa_core.modelmeta import FP16_ONNX_FILE, INT8_ONNX_FILE, ONNX_FILE, ModelMeta
 from ssa_core.predict_io import read_items
 
-# exit status when the int8 variant agreed too little with fp32 (2 stays "bad arguments or files")
+# exit status when the int8 or fp16 variant agreed too little with fp32 (2 stays "bad arguments or files")
 REFUSED = 3
 STAGES = ("loading the weights", "exporting ONNX", "parity check against PyTorch")
 
@@ -26,7 +26,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError("this model takes text pairs: give --data with pairs for the check")
     data: Path = args.data or sample_dev_file()
     if args.quantize == "int8":
-        return quantize(model_dir, data, meta.pair, args.min_agreement)
+        return quantize(model_dir, data, meta.pair, 0.99 if args.min_agreement is None else args.min_agreement)
+    if args.quantize == "fp16":
+        return to_fp16(model_dir, data, meta.pair, args.min_agreement, args.max_score_diff)
     return reexport(model_dir, data)
 
 
@@ -67,4 +69,29 @@ def quantize(model_dir: Path, data: Path, pair: bool, min_agreement: float) -> i
     console.print(f"wrote {model_dir / INT8_ONNX_FILE}: int8 predicted what fp32 did on {report.agreement:.2%} of "
                   f"{report.inputs} inputs (required {min_agreement:.2%}); attention differs by at most "
                   f"{report.attention_max_abs_diff:.1e}")
+    return 0
+
+
+def to_fp16(model_dir: Path, data: Path, pair: bool, min_agreement: float | None, max_score_diff: float) -> int:
+    from ssa_core.quantize import DEFAULT_FP16_MIN_AGREEMENT, QuantizationRefused, add_fp16_variant, fp16_check_provider
+
+    min_agreement = DEFAULT_FP16_MIN_AGREEMENT if min_agreement is None else min_agreement
+    if not 0.0 < min_agreement <= 1.0:
+        raise ValueError("--min-agreement must be in (0, 1]")
+    if not 0.0 < max_score_diff <= 1.0:
+        raise ValueError("--max-score-diff must be in (0, 1]")
+    items = read_items(data, pair)
+    console.print(f"converting {model_dir / ONNX_FILE} to fp16; checking it against fp32 on {len(items)} inputs of "
+                  f"{data.name} on the {fp16_check_provider().upper()} provider")
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("fp16 vs fp32", total=len(items))
+            report = add_fp16_variant(model_dir, items, min_agreement=min_agreement, max_score_diff=max_score_diff,
+                                      progress=lambda n: bar.advance(task, n))
+    except QuantizationRefused as exc:
+        console.print(f"ssa export: refused: {exc}")
+        return REFUSED
+    console.print(f"wrote {model_dir / FP16_ONNX_FILE}: fp16 predicted what fp32 did on {report.agreement:.2%} of "
+                  f"{report.inputs} inputs (required {min_agreement:.2%}); the predicted class's probability moved by "
+                  f"at most {report.score_max_abs_diff:.1e} (allowed {max_score_diff:g})")
     return 0

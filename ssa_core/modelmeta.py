@@ -18,8 +18,11 @@ METRICS_FILE = "metrics.json"
 ONNX_FILE = "model.onnx"
 # The int8 variant (`ssa export --quantize int8`): dynamic quantization of model.onnx, written beside it.
 INT8_ONNX_FILE = "model.int8.onnx"
+# The fp16 variant (`ssa export --quantize fp16`): model.onnx's weights and activations in float16, inputs and outputs
+# kept as they are (int64 ids in, float32 out); meant for a GPU (CUDA provider), where float16 runs on tensor cores.
+FP16_ONNX_FILE = "model.fp16.onnx"
 DEFAULT_VARIANT = "fp32"
-VARIANT_NAMES = (DEFAULT_VARIANT, "int8")
+VARIANT_NAMES = (DEFAULT_VARIANT, "int8", "fp16")
 # The model card: README.md with the Hub's metadata block; folders written before it have card.md (no metadata).
 CARD_FILE = "README.md"
 LEGACY_CARD_FILE = "card.md"
@@ -39,7 +42,7 @@ SSA_SETTINGS = ("lambda_tok", "tau", "cls_weight", "attention_temperature", "att
 @dataclass(frozen=True)
 class VariantInfo:
     """One ONNX file of a model folder that can serve it: fp32 (model.onnx, always) or int8, which records how well
-    its predictions agreed with fp32's when it was made (`ssa_core.quantize`)."""
+    its predictions agreed with fp32's when it was made (`ssa_core.quantize`), or fp16, likewise."""
 
     name: str
     file: str
@@ -47,6 +50,8 @@ class VariantInfo:
     checked_inputs: int | None = None
     min_agreement: float | None = None  # the threshold it had to reach
     attention_max_abs_diff: float | None = None  # largest attention difference to fp32 over the checked inputs
+    score_max_abs_diff: float | None = None  # fp16: largest difference of the fp32-predicted class's probability
+    checked_on: str | None = None  # fp16: the ONNX Runtime provider the check ran on (CUDA where usable, else CPU)
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> VariantInfo:
@@ -57,7 +62,9 @@ class VariantInfo:
         rows = data.get("checked_inputs")
         return cls(name=name, file=str(data["file"]), agreement=number("agreement"),
                    checked_inputs=None if rows is None else int(rows), min_agreement=number("min_agreement"),
-                   attention_max_abs_diff=number("attention_max_abs_diff"))
+                   attention_max_abs_diff=number("attention_max_abs_diff"),
+                   score_max_abs_diff=number("score_max_abs_diff"),
+                   checked_on=None if data.get("checked_on") is None else str(data["checked_on"]))
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "name" and value is not None}

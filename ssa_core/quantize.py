@@ -1,10 +1,11 @@
-"""The int8 variant of a model folder: dynamic quantization of model.onnx (int8 weights of every MatMul/Gemm, per
-output channel; activations quantized on the fly), kept only when its predictions agree with fp32's on the caller's
-data. Torch-free: ONNX Runtime's quantization tools and the runtime only.
+"""The int8 and fp16 variants of a model folder. int8: dynamic quantization of model.onnx (int8 weights of every
+MatMul/Gemm, per output channel; activations quantized on the fly); fp16: model.onnx converted to float16 (for the
+CUDA provider). Each is kept only when its predictions agree with fp32's on the caller's data. Torch-free: ONNX
+Runtime's quantization and float16 tools and the runtime only.
 
-The candidate is written under a temporary name, run beside fp32, and only then renamed to model.int8.onnx and listed
-in ssa.json (`variants.int8`, with the measured agreement), so a refused or interrupted quantization leaves the folder
-as it was."""
+The candidate is written under a temporary name, run beside fp32, and only then renamed to model.int8.onnx (or
+model.fp16.onnx) and listed in ssa.json (`variants.int8` / `variants.fp16`, with the measured agreement), so a
+refused or interrupted conversion leaves the folder as it was."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ssa_core.modelmeta import INT8_ONNX_FILE, ONNX_FILE, SSA_FILE, VariantInfo, file_digest
-from ssa_core.runtime import Item, Prediction, Predictor
+from ssa_core.modelmeta import FP16_ONNX_FILE, INT8_ONNX_FILE, ONNX_FILE, SSA_FILE, VariantInfo, file_digest
+from ssa_core.runtime import CUDA, Item, Prediction, Predictor, ProviderChoice, cuda_usable
 
 DEFAULT_MIN_AGREEMENT = 0.99
 # Regression: an int8 prediction agrees when it is within this share of the fp32 predictions' range.
@@ -34,6 +35,7 @@ class AgreementReport:
     agreement: float  # share of inputs with the same label (regression: within the tolerance)
     attention_max_abs_diff: float
     score_mean_abs_diff: float  # the predicted class's probability (regression: the value)
+    score_max_abs_diff: float = 0.0  # its largest difference over the checked inputs
 
 
 class QuantizationRefused(ValueError):
@@ -61,7 +63,8 @@ def agreement(fp32: Sequence[Prediction], int8: Sequence[Prediction], regression
               for a, b in zip(fp32, int8, strict=True)]
     return AgreementReport(inputs=len(same), agreement=float(np.mean(same)) if same else 0.0,
                            attention_max_abs_diff=max(attention, default=0.0),
-                           score_mean_abs_diff=float(np.mean(scores)) if scores else 0.0)
+                           score_mean_abs_diff=float(np.mean(scores)) if scores else 0.0,
+                           score_max_abs_diff=max(scores, default=0.0))
 
 
 def quantize_dynamic_int8(source: Path, target: Path) -> None:
@@ -88,17 +91,7 @@ def add_int8_variant(model_dir: Path, items: Sequence[Item], *, min_agreement: f
     candidate = model_dir / f".{INT8_ONNX_FILE}.candidate"
     try:
         quantize_dynamic_int8(model_dir / ONNX_FILE, candidate)
-        fp32 = Predictor.load(model_dir, provider="cpu")
-        int8 = Predictor.load(model_dir, provider="cpu", onnx_file=candidate.name)
-        fp32_out: list[Prediction] = []
-        int8_out: list[Prediction] = []
-        for start in range(0, len(items), CHECK_BATCH):
-            chunk = items[start : start + CHECK_BATCH]
-            fp32_out += fp32.predict(chunk, return_words=False)
-            int8_out += int8.predict(chunk, return_words=False)
-            if progress is not None:
-                progress(len(chunk))
-        report = agreement(fp32_out, int8_out, regression=fp32.meta.task == "regression")
+        report = compare(model_dir, candidate.name, items, "cpu", progress)
         if report.agreement < min_agreement:
             raise QuantizationRefused(
                 f"int8 predicted what fp32 did on {report.agreement:.2%} of {report.inputs} inputs, below the "
@@ -107,6 +100,86 @@ def add_int8_variant(model_dir: Path, items: Sequence[Item], *, min_agreement: f
         record_variant(model_dir, VariantInfo(
             "int8", INT8_ONNX_FILE, agreement=round(report.agreement, 6), checked_inputs=report.inputs,
             min_agreement=min_agreement, attention_max_abs_diff=round(report.attention_max_abs_diff, 6)))
+        return report
+    finally:
+        candidate.unlink(missing_ok=True)
+
+
+def compare(model_dir: Path, candidate: str, items: Sequence[Item], provider: ProviderChoice,
+            progress: Callable[[int], object] | None = None) -> AgreementReport:
+    """fp32 (model.onnx) and the folder's file `candidate` predict `items` on `provider`; their agreement."""
+    fp32 = Predictor.load(model_dir, provider=provider)
+    other = Predictor.load(model_dir, provider=provider, onnx_file=candidate)
+    fp32_out: list[Prediction] = []
+    other_out: list[Prediction] = []
+    for start in range(0, len(items), CHECK_BATCH):
+        chunk = items[start : start + CHECK_BATCH]
+        fp32_out += fp32.predict(chunk, return_words=False)
+        other_out += other.predict(chunk, return_words=False)
+        if progress is not None:
+            progress(len(chunk))
+    return agreement(fp32_out, other_out, regression=fp32.meta.task == "regression")
+
+
+# ---- fp16 ------------------------------------------------------------------------------------------------
+# fp16 must predict fp32's label on every checked input but this share, and the predicted class's probability may
+# move by at most this much on any of them (regression: the value, in the fp32 predictions' range as for int8).
+DEFAULT_FP16_MIN_AGREEMENT = 0.999
+DEFAULT_FP16_MAX_SCORE_DIFF = 0.01
+
+
+def convert_fp16(source: Path, target: Path) -> None:
+    """model.onnx with float16 weights and activations; inputs and outputs keep their types (keep_io_types), so the
+    runtime feeds and reads it exactly like fp32. ONNX Runtime's own converter (no extra dependency)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    logging.disable(logging.WARNING)
+    try:
+        model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    finally:
+        logging.disable(logging.NOTSET)
+    onnx.save(model, str(target))
+
+
+def fp16_check_provider() -> ProviderChoice:
+    """Where the fp16 parity check runs: the CUDA provider when this host can use it (where fp16 is served), else
+    the CPU provider (ONNX Runtime runs the float16 graph there too, inserting casts where a kernel lacks float16)."""
+    return "cuda" if cuda_usable() else "cpu"
+
+
+def add_fp16_variant(model_dir: Path, items: Sequence[Item], *,
+                     min_agreement: float = DEFAULT_FP16_MIN_AGREEMENT,
+                     max_score_diff: float = DEFAULT_FP16_MAX_SCORE_DIFF,
+                     progress: Callable[[int], object] | None = None) -> AgreementReport:
+    """Convert `model_dir`'s model.onnx to float16, check it against fp32 on `items` (label agreement at least
+    `min_agreement` and the predicted class's probability within `max_score_diff` on every input), and keep it as the
+    fp16 variant (model.fp16.onnx, listed in ssa.json with the provider the check ran on); otherwise raise
+    QuantizationRefused and leave the folder unchanged."""
+    if not items:
+        raise QuantizationRefused("no inputs to check the fp16 model against fp32")
+    model_dir = Path(model_dir)
+    candidate = model_dir / f".{FP16_ONNX_FILE}.candidate"
+    provider = fp16_check_provider()
+    try:
+        convert_fp16(model_dir / ONNX_FILE, candidate)
+        report = compare(model_dir, candidate.name, items, provider, progress)
+        checked_on = CUDA if provider == "cuda" else "CPUExecutionProvider"
+        failed = []
+        if report.agreement < min_agreement:
+            failed.append(f"fp16 predicted what fp32 did on {report.agreement:.2%} of {report.inputs} inputs, below "
+                          f"the required {min_agreement:.2%}")
+        if report.score_max_abs_diff > max_score_diff:
+            failed.append(f"the predicted class's probability moved by up to {report.score_max_abs_diff:.4f}, more "
+                          f"than the allowed {max_score_diff:g}")
+        if failed:
+            raise QuantizationRefused("; ".join(failed) + f" (checked on {checked_on}): {FP16_ONNX_FILE} not written",
+                                      report)
+        candidate.replace(model_dir / FP16_ONNX_FILE)
+        record_variant(model_dir, VariantInfo(
+            "fp16", FP16_ONNX_FILE, agreement=round(report.agreement, 6), checked_inputs=report.inputs,
+            min_agreement=min_agreement, attention_max_abs_diff=round(report.attention_max_abs_diff, 6),
+            score_max_abs_diff=round(report.score_max_abs_diff, 6), checked_on=checked_on))
         return report
     finally:
         candidate.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -70,6 +71,20 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.learning_rate)
 
 
+def bf16_autocast_usable(device: torch.device) -> bool:
+    """Training runs its forward pass and loss under bfloat16 autocast on a CUDA device that supports bfloat16
+    (weights, gradients and the optimizer stay float32; bfloat16 has float32's range, so no loss scaling); on CPU and
+    older GPUs it runs in float32 as before."""
+    return device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[object]:
+    """bfloat16 autocast on `device` when `enabled`, else nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 def linear_schedule(step: int, total: int, warmup_ratio: float) -> float:
     """Multiplier of the base learning rate: linear warm-up, then linear decay to 0."""
     warmup = max(1, int(total * warmup_ratio))
@@ -115,6 +130,7 @@ class Trainer:
         self.callback = callback or SilentCallback()
         self.sink = weak_label_sink
         self.optimizer = make_optimizer(model, train_cfg)
+        self.bf16 = bf16_autocast_usable(device)
         self.prober = Prober(model, mask_id, pad_id, device, train_cfg.probe_batch_tokens,
                              train_cfg.regression_tolerance)
 
@@ -275,9 +291,10 @@ class Trainer:
         targets = self._targets(encoded)  # [B]
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.learning_rate * linear_schedule(step, total, self.cfg.warmup_ratio)
-        output = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
-        loss, cls_loss, tok_loss = ssa_loss(output, targets.to(self.device), token_labels.to(self.device),
-                                            self.model_cfg, graded=self.graded)
+        with autocast(self.device, self.bf16):
+            output = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
+            loss, cls_loss, tok_loss = ssa_loss(output, targets.to(self.device), token_labels.to(self.device),
+                                                self.model_cfg, graded=self.graded)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)

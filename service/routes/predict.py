@@ -146,8 +146,8 @@ def build_router(settings: Settings) -> APIRouter:
 
         Each prediction has the label, its probability, every class's probability and, unless turned off, the
         SSA attention and token importance of every wordpiece and word with character offsets into the input.
-        Concurrent requests are grouped into batches (micro-batching). "variant": "int8" answers with the model's
-        int8 variant where it has one. With "explain": "occlusion" every token and
+        Concurrent requests are grouped into batches (micro-batching). "variant": "int8" (or "fp16") answers with
+        the model's int8 (fp16) variant where it has one. With "explain": "occlusion" every token and
         word also carries its leave-one-word-out occlusion score, computed in a lane of its own."""
         loaded = with_variant(await served_model(manager, store, body.model), body.variant)
         single = isinstance(body.inputs, str)

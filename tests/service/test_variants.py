@@ -1,8 +1,9 @@
-"""Serving a model's int8 variant: GET /models lists the variants, POST /predict names one (422 for one the model
-lacks), and SSA_ONNX_VARIANT picks the default for requests that name none."""
+"""Serving a model's int8 (or fp16) variant: GET /models lists the variants, POST /predict names one (422 for one the
+model lacks), and SSA_ONNX_VARIANT picks the default for requests that name none."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from service.app import create_app
 from ssa_core.artifacts import ArtifactStore
+from ssa_core.quantize import add_fp16_variant
+from tests.conftest import sentiment_dev_texts
 from tests.service.conftest import LiveServer, make_settings, publish_copy
 
 TEXT = "A gorgeous, witty, seductive movie."
@@ -21,6 +24,10 @@ def variant_store(tmp_path_factory: pytest.TempPathFactory, int8_model_dir: Path
     store = ArtifactStore(tmp_path_factory.mktemp("variants") / "home")
     publish_copy(store, int8_model_dir, "with-int8")
     publish_copy(store, tiny_model_dir, "fp32-only")
+    fp16 = tmp_path_factory.mktemp("fp16") / "with-fp16"
+    shutil.copytree(tiny_model_dir, fp16)
+    add_fp16_variant(fp16, sentiment_dev_texts(32))
+    publish_copy(store, fp16, "with-fp16")
     store.set_active_model("with-int8")
     return store
 
@@ -41,8 +48,22 @@ def test_models_list_their_variants(server: LiveServer) -> None:
     assert with_int8[1]["file"] == "model.int8.onnx" and 0.5 <= with_int8[1]["agreement"] <= 1
     assert with_int8[1]["checked_inputs"] == 200 and with_int8[1]["min_agreement"] == 0.5
     assert fp32_only == [{"name": "fp32", "file": "model.onnx", "agreement": None, "checked_inputs": None,
-                          "min_agreement": None, "attention_max_abs_diff": None}]
+                          "min_agreement": None, "attention_max_abs_diff": None, "score_max_abs_diff": None,
+                          "checked_on": None}]
     assert listed["with-int8"] == with_int8
+
+
+def test_an_fp16_variant_is_listed_and_answers(server: LiveServer) -> None:
+    with server.client() as client:
+        variants = client.get("/models/with-fp16").json()["variants"]
+        fp32 = client.post("/predict", json={"inputs": TEXT, "model": "with-fp16"}).json()
+        fp16 = client.post("/predict", json={"inputs": TEXT, "model": "with-fp16", "variant": "fp16"}).json()
+    assert [v["name"] for v in variants] == ["fp32", "fp16"]
+    assert variants[1]["file"] == "model.fp16.onnx" and variants[1]["checked_inputs"] == 32
+    assert variants[1]["checked_on"] == "CPUExecutionProvider" and variants[1]["score_max_abs_diff"] <= 0.01
+    assert (fp32["model_variant"], fp16["model_variant"]) == ("fp32", "fp16")
+    a, b = fp32["predictions"][0], fp16["predictions"][0]
+    assert a["label"] == b["label"] and abs(a["score"] - b["score"]) < 0.01
 
 
 def test_predict_names_the_variant_that_answers(server: LiveServer) -> None:
