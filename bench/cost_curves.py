@@ -206,6 +206,30 @@ def long_input_copy(model_dir: Path, work: Path, max_length: int) -> Path:
     return out
 
 
+def long_input_parity(model_dir: Path, long_dir: Path, text: str) -> dict[str, float] | None:
+    """Largest difference between the copy's ONNX Runtime outputs and PyTorch's (the folder's weights) on one input
+    of the copy's full length; None when the folder has no weights or torch is not installed."""
+    if not (model_dir / "model.safetensors").is_file():
+        return None
+    try:
+        import numpy as np
+        import torch
+
+        from ssa_core.pipeline import load_trained
+    except ImportError:
+        return None
+    from ssa_core.runtime import Predictor
+
+    model, _, _ = load_trained(model_dir)
+    predictor = Predictor.load(long_dir, provider="cpu", allow_spinning=False)
+    encoding = predictor.encode([text])[0]
+    got = predictor.run([encoding])
+    ids = torch.tensor([encoding.ids])
+    with torch.no_grad():
+        ref = model(ids, torch.ones_like(ids), torch.tensor([encoding.type_ids]))
+    return {name: float(np.abs(getattr(ref, name).numpy() - got[name]).max()) for name in ("logits", "attention")}
+
+
 # ---- the API under load --------------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads)."""
@@ -663,6 +687,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             limit = position_limit(model_dir)
             lengths = [n for n in sizes.lengths if n <= limit]
             long_dir = long_input_copy(model_dir, args.work, limit)
+            parity = long_input_parity(model_dir, long_dir, texts_of_length(tokenizer, sentences, limit, 1)[0])
+            checked = ("not compared with PyTorch (no weights in the folder, or no torch)" if parity is None else
+                       f"at {limit} tokens its outputs differ from PyTorch's on the folder's weights by at most "
+                       f"{parity['logits']:.1e} (logits) and {parity['attention']:.1e} (attention)")
             server = start_server(long_dir, env)
             try:
                 if "length" in only:
@@ -671,7 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sections += ["## 1. Latency and throughput against input length", "",
                                  f"Served from a copy of the model with ssa.json max_length {limit} (the encoder's "
                                  f"position table; same weights, same ONNX graph), which the deploy gate loaded "
-                                 f"and ran at {limit} tokens with finite scores; each length: "
+                                 f"and ran at {limit} tokens with finite scores; {checked}. Each length: "
                                  f"{TEXTS_PER_LENGTH} dev-sentence texts cut to exactly that many tokens ([CLS] and "
                                  "[SEP] included), sent in turn."
                                  + ("" if len(lengths) == len(sizes.lengths) else

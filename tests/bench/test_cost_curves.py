@@ -76,6 +76,8 @@ def test_quick_run_writes_the_http_curves(quick_run: Path) -> None:
     check_curve(text, "## 1.", "curve-length.png", len(QUICK.lengths), quick_run.parent)
     check_curve(text, "## 2.", "curve-concurrency.png", len(QUICK.clients), quick_run.parent)
     assert "ssa.json max_length 512" in text  # served from the copy whose inputs may be as long as the encoder allows
+    found = re.search(r"differ from PyTorch's on the folder's weights by at most (\S+) \(logits\)", text)
+    assert found is not None and float(found.group(1)) < 1e-4
 
 
 def test_texts_are_cut_to_exact_token_counts(tiny_model_dir: Path) -> None:
