@@ -16,7 +16,7 @@ hybrid SSA, trained into --work on first use, unless --model names a model folde
 2. concurrency: throughput, p50 and p99 against 1 to 64 open connections, at the dev sentences' median length;
 3. memory: the API process's resident memory against the number of loaded models (1 to 4): copies of the model
    under other ids, each loaded by a request that names it (`"model": id`); the service keeps the deployed model and
-   SIDE_MODELS (2) others loaded, so this curve's server process raises SIDE_MODELS to hold them all;
+   SSA_SIDE_MODELS others loaded (default 2), so this curve's server sets SSA_SIDE_MODELS to hold them all;
 4. labelling: `ssa_core.labeling.Labeler` rows/s against the batch budget (inputs per ONNX Runtime run), in this
    process on one ONNX Runtime thread.
 HTTP load comes from wrk (a compiled client, one thread); without wrk curves 1 and 2 are left out, said so in the file.
@@ -70,10 +70,6 @@ FULL = Sizes((8, 16, 32, 64, 128, 256, 512), (1, 2, 4, 8, 16, 32, 64), 4, (1, 4,
 QUICK = Sizes((8, 32, 128), (1, 4, 16), 3, (1, 8, 64))
 SATURATION = 0.05  # throughput "stops rising" once no later point is more than 5 % above it
 TEXTS_PER_LENGTH = 8  # distinct texts of each length, sent in turn
-# Python that starts `ssa serve` with more side models kept loaded than the service's own limit (SIDE_MODELS), so
-# that the memory curve can hold every copy at once; argv: [-c, limit, serve, ...]
-SIDE_MODEL_LAUNCHER = ("-c", "import sys; import service.serving as s; s.SIDE_MODELS = int(sys.argv.pop(1)); "
-                             "from ssa_core.cli import main; raise SystemExit(main(sys.argv[1:]))")
 
 
 # ---- numbers ---------------------------------------------------------------------------------------------
@@ -330,7 +326,7 @@ def concurrency_curve(server: Server, tokenizer: Any, sentences: list[str], leng
 class MemoryCurve:
     rss_mb: list[float]  # after 1..N loaded models
     onnx_mb: float  # model.onnx on disk
-    side_limit: int  # the service's own SIDE_MODELS
+    side_limit: int  # the service's default SSA_SIDE_MODELS
 
 
 def memory_curve(model_dir: Path, models: int, env: dict[str, str], text: str) -> MemoryCurve:
@@ -338,14 +334,14 @@ def memory_curve(model_dir: Path, models: int, env: dict[str, str], text: str) -
     request naming it; the API's resident memory after each (and after a few requests to it)."""
     import httpx
 
-    import service.serving
+    from service.settings import Settings
     from ssa_core.artifacts import ArtifactStore
     from ssa_core.modelmeta import ONNX_FILE
 
     home = Path(tempfile.mkdtemp(prefix="ssa-bench-home-"))
     store = ArtifactStore(home)
     ids = [store.import_model(model_dir, f"curve-model-{k}") for k in range(2, models + 1)]
-    server = start_server(model_dir, env, home, (*SIDE_MODEL_LAUNCHER, str(max(models - 1, 1))))
+    server = start_server(model_dir, {**env, "SSA_SIDE_MODELS": str(max(models - 1, 1))}, home)
     rss = []
     try:
         for model_id in [None, *ids]:
@@ -357,7 +353,8 @@ def memory_curve(model_dir: Path, models: int, env: dict[str, str], text: str) -
             print(f"memory: {len(rss)} model(s) loaded: {rss[-1]:.0f} MB", flush=True)
     finally:
         server.stop()
-    return MemoryCurve(rss, (model_dir / ONNX_FILE).stat().st_size / 2**20, service.serving.SIDE_MODELS)
+    side_default = Settings.model_fields["side_models"].default
+    return MemoryCurve(rss, (model_dir / ONNX_FILE).stat().st_size / 2**20, side_default)
 
 
 @dataclass
@@ -580,8 +577,8 @@ def memory_section(curve: MemoryCurve, out: Path) -> list[str]:
                      f"{marginal[i]:.0f} MB per model): {why}.")
     if len(curve.rss_mb) > curve.side_limit + 1:
         lines.append(f"The service itself keeps {curve.side_limit + 1} loaded at most (the deployed model and "
-                     f"SIDE_MODELS={curve.side_limit} named by requests); this run raised that limit in its own server "
-                     "process so that all could stay loaded at once.")
+                     f"SSA_SIDE_MODELS={curve.side_limit} named by requests, by default); this run set SSA_SIDE_MODELS "
+                     "so that all could stay loaded at once.")
     return lines
 
 

@@ -208,18 +208,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-SSA_CLI = ("-m", "ssa_core.cli")
-
-
 class Server:
-    """`ssa serve --model DIR` in a subprocess with a fresh store (`python_args`: how Python starts the CLI)."""
+    """`ssa serve --model DIR` in a subprocess with a fresh store."""
 
-    def __init__(self, model_dir: Path, home: Path, env: dict[str, str], python_args: Sequence[str] = SSA_CLI) -> None:
+    def __init__(self, model_dir: Path, home: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "SSA_HOME": str(home), "SSA_BOOTSTRAP": "false", "SSA_LOG_LEVEL": "warning",
                        **env}
-        command = [sys.executable, *python_args, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        command = [sys.executable, "-m", "ssa_core.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--model", str(model_dir)]
         self.home = home
         self.process = subprocess.Popen(command, env=environment, cwd=ROOT)
@@ -332,10 +329,9 @@ def wrk_arms(server: Server, texts: list[str], work: Path, label: str = "", vari
     return [arm(1), arm(8), arm(32)]
 
 
-def start_server(model_dir: Path, env: dict[str, str], home: Path | None = None,
-                 python_args: Sequence[str] = SSA_CLI) -> Server:
+def start_server(model_dir: Path, env: dict[str, str], home: Path | None = None) -> Server:
     """A ready server; `home`: a store prepared beforehand (removed with the server), else a fresh one."""
-    server = Server(model_dir, home or Path(tempfile.mkdtemp(prefix="ssa-bench-home-")), env, python_args)
+    server = Server(model_dir, home or Path(tempfile.mkdtemp(prefix="ssa-bench-home-")), env)
     server.wait_ready()
     return server
 

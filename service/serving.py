@@ -22,7 +22,6 @@ from ssa_core.modelmeta import DEFAULT_VARIANT, UnknownVariant
 from ssa_core.runtime import Predictor
 
 log = logging.getLogger("ssa.serving")
-SIDE_MODELS = 2  # models other than the deployed one kept loaded for requests that name them
 
 
 class ModelLoadFailed(RuntimeError):
@@ -101,7 +100,7 @@ class ModelManager:
 
     async def side_model(self, model_id: str) -> Loaded:
         """A stored model other than the deployed one, for requests that name it (comparing models): loaded and
-        warmed up on first use; the SIDE_MODELS most recently used stay loaded."""
+        warmed up on first use; the SSA_SIDE_MODELS most recently used stay loaded."""
         async with self._side_lock:
             loaded = self._side.pop(model_id, None)
             if loaded is None:
@@ -111,7 +110,7 @@ class ModelManager:
                     raise ModelLoadFailed(load_failure(exc, model_id)) from exc
                 log.info("loaded model %s for side-by-side requests", model_id)
             self._side[model_id] = loaded
-            while len(self._side) > SIDE_MODELS:
+            while len(self._side) > self.settings.side_models:
                 self._side.popitem(last=False)
             return loaded
 

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     bootstrap_job: dict[str, Any] | None = Field(
         default=None, description="JSON object of training-job settings that replace the bootstrap job's defaults, "
         "e.g. {\"iterations\": 1} for a quick test.")
+    side_models: int = Field(
+        default=2, ge=0, le=64, description="Stored models other than the deployed one kept loaded for requests that "
+        "name them (`\"model\": id`), the most recently used first; each holds its weights in memory (0: such requests "
+        "load the model every time).")
     active_poll_s: float = Field(
         default=2.0, gt=0, le=3600, description="How often active.json is re-read, so that a model deployed by "
         "another process (the worker) is picked up.")

@@ -10,8 +10,9 @@ PredictRequest, PredictResponse and the /predict description when int8 variants 
 /models/{model_id} and DELETE /jobs/{job_id} were added, GET /jobs (offset bounded: `maximum`) and GET
 /jobs/{job_id}/labels (iteration bounded; its `format` query gained the review formats `label-studio` and `argilla`)
 retaken, JobInfo and ModelOut retaken for their new `disk_bytes`, and ModelOut, PredictRequest, PredictResponse
-and the /predict description when fp16 variants joined int8 (scripts/retake_openapi.py retakes named entries)): every path, method, parameter and status code is kept, and a schema may change only where a free-form
-object became a named, typed one."""
+and the /predict description when fp16 variants joined int8 (scripts/retake_openapi.py retakes named entries)):
+every path, method, parameter and status code is kept, and a schema may change only where a free-form object became
+a named, typed one."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ model lacks), and SSA_ONNX_VARIANT picks the default for requests that name none
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
+from service.metrics import ServiceMetrics
+from service.serving import Loaded, ModelManager
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.quantize import add_fp16_variant
 from tests.conftest import sentiment_dev_texts
@@ -98,3 +101,24 @@ def test_the_variant_setting_is_the_default_where_the_model_has_it(variant_store
         other = client.post("/predict", json={"inputs": TEXT, "model": "fp32-only"}).json()
     assert served["model_variant"] == "int8" and asked["model_variant"] == "fp32"
     assert other["model_variant"] == "fp32"  # no int8 there: its fp32 answers
+
+
+@pytest.mark.parametrize("kept", [0, 1, 2])
+def test_side_models_keep_the_most_recently_used_loaded(model_store: ArtifactStore, tiny_model_dir: Path,
+                                                        kept: int) -> None:
+    """SSA_SIDE_MODELS: models named by requests stay loaded, the most recently used first; beyond, reloaded."""
+    publish_copy(model_store, tiny_model_dir, "tiny-c")
+    manager = ModelManager(model_store, make_settings(model_store.root, side_models=kept), ServiceMetrics())
+
+    async def uses() -> list[bool]:
+        seen: list[Loaded] = []
+        reused = []
+        for model_id in ("tiny-b", "tiny-c", "tiny-b", "tiny-b"):
+            loaded = await manager.side_model(model_id)
+            reused.append(any(loaded is earlier for earlier in seen))
+            seen.append(loaded)
+        return reused
+
+    reused = asyncio.run(uses())
+    # tiny-b again after tiny-c: still loaded only when two are kept; right after itself: when any is kept
+    assert reused == [False, False, kept >= 2, kept >= 1]
