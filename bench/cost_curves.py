@@ -83,7 +83,7 @@ class Point:
     quantiles: list[float]  # seconds, wrk's 1st..99th percentiles
     batch_mean: float  # inputs per micro-batch, from the service's /metrics
     cpu_cores: float  # CPU seconds of the API process per wall second
-    busy: float  # share of the wall time the micro-batcher's inference thread ran batches (tokenize, model, render)
+    busy: float  # share of the inference workers' time spent running batches (tokenize, model, render)
 
     @property
     def throughput(self) -> float:
@@ -269,7 +269,16 @@ def measure(server: Server, script: Path, clients: int, seconds: float, x: int) 
     batches = after["ssa_batch_size_count"] - before["ssa_batch_size_count"]
     batch_mean = (after["ssa_batch_size_sum"] - before["ssa_batch_size_sum"]) / batches if batches else 0.0
     inference = after["ssa_inference_seconds_sum"] - before["ssa_inference_seconds_sum"]
-    return Point(x, requests, wall, quantiles, batch_mean, cpu / elapsed, min(1.0, inference / elapsed))
+    workers = inference_workers()
+    return Point(x, requests, wall, quantiles, batch_mean, cpu / elapsed, min(1.0, inference / (elapsed * workers)))
+
+
+def inference_workers() -> int:
+    """The micro-batcher's inference workers in the servers this script starts (the setting's default, or the
+    SSA_INFERENCE_WORKERS this process passes on)."""
+    from service.settings import Settings
+
+    return int(os.environ.get("SSA_INFERENCE_WORKERS", Settings.model_fields["inference_workers"].default))
 
 
 def best_of(runs: list[Callable[[], Point]], repeats: int, key: Callable[[Point], float]) -> list[Point]:
@@ -449,8 +458,9 @@ def plot(path: Path, title: str, xlabel: str, panels: list[tuple[str, dict[str, 
 def length_section(curve: LengthCurve, out: Path) -> list[str]:
     xs = [p.x for p in curve.latency]
     c = curve.clients
-    lines = [f"| tokens | p50 ms, 1 client | p99 ms, 1 client | inference thread busy, 1 client | texts/s, {c} clients "
-             f"| tokens/s, {c} clients | p50 ms, {c} clients | inputs per micro-batch, {c} clients |",
+    lines = [f"| tokens | p50 ms, 1 client | p99 ms, 1 client | inference workers busy, 1 client "
+             f"| texts/s, {c} clients | tokens/s, {c} clients | p50 ms, {c} clients "
+             f"| inputs per micro-batch, {c} clients |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for one, many in zip(curve.latency, curve.load, strict=True):
         lines.append(f"| {one.x} | {one.p50:.1f} | {one.p99:.1f} | {one.busy:.0%} | {many.throughput:.1f} | "
@@ -503,7 +513,7 @@ def length_section(curve: LengthCurve, out: Path) -> list[str]:
 
 def concurrency_section(points: list[Point], length: int, max_batch: int, cores: int, out: Path) -> list[str]:
     xs = [p.x for p in points]
-    lines = ["| clients | texts/s | p50 ms | p99 ms | inputs per micro-batch | inference thread busy | API CPU, "
+    lines = ["| clients | texts/s | p50 ms | p99 ms | inputs per micro-batch | inference workers busy | API CPU, "
              "cores |", "|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {p.x} | {p.throughput:.1f} | {p.p50:.1f} | {p.p99:.1f} | {p.batch_mean:.1f} | {p.busy:.0%} | "
               f"{p.cpu_cores:.2f} |" for p in points]
@@ -517,23 +527,23 @@ def concurrency_section(points: list[Point], length: int, max_batch: int, cores:
     if i == len(points) - 1:
         lines.append(f"Throughput still rises at {at.x} clients (by more than {SATURATION:.0%} over every earlier "
                      f"point): no bend within the range measured ({at.batch_mean:.1f} inputs per micro-batch, "
-                     f"inference thread busy {at.busy:.0%}, the API used {at.cpu_cores:.2f} of {cores} cores).")
+                     f"inference workers busy {at.busy:.0%}, the API used {at.cpu_cores:.2f} of {cores} cores).")
         return lines
     full = at.batch_mean >= 0.9 * max_batch
     size = f"{at.batch_mean:.1f} inputs, {'full at' if full else 'of at most'} SSA_MAX_BATCH_SIZE={max_batch}"
     if at.busy >= 0.9:
-        why = (f"the micro-batcher's one inference thread is busy {at.busy:.0%} of the time there, so batches run "
-               f"back to back and more clients only make them larger ({size}); a larger batch saves the fixed cost "
-               f"per request but not the encoder's compute per input (the API used {at.cpu_cores:.2f} of {cores} "
-               "cores)")
+        why = (f"the micro-batcher's {inference_workers()} inference worker(s) are busy {at.busy:.0%} of the time "
+               f"there, so batches run back to back and more clients only make them larger ({size}); a larger "
+               f"batch saves the fixed cost per request but not the encoder's compute per input (the API used "
+               f"{at.cpu_cores:.2f} of {cores} cores)")
     elif full:
         why = f"the micro-batches are full there ({size}), so more clients only queue"
     elif at.cpu_cores >= 0.85 * cores:
         why = (f"the API process keeps the cores busy there ({at.cpu_cores:.2f} of {cores}) while its inference "
-               f"thread is busy only {at.busy:.0%} of the time: HTTP and JSON on the event loop compete with the "
+               f"workers are busy only {at.busy:.0%} of the time: HTTP and JSON on the event loop compete with the "
                f"model for the cores ({size})")
     else:
-        why = (f"neither the inference thread ({at.busy:.0%} busy) nor the cores ({at.cpu_cores:.2f} of {cores} used "
+        why = (f"neither the inference workers ({at.busy:.0%} busy) nor the cores ({at.cpu_cores:.2f} of {cores} used "
                f"by the API) nor the micro-batches ({size}) are full there: the limit is the serial request path "
                "(the single event-loop thread handling HTTP and JSON)")
     last = points[-1]
@@ -735,13 +745,14 @@ def main(argv: Sequence[str] | None = None) -> int:
              "log-log slope changes most; for throughput, the first point that no later point beats by more than "
              f"{SATURATION:.0%}; for memory, the inner point where the marginal MB per model changes most. The "
              "sentence after each table is chosen among prepared explanations by conditions on this run's numbers "
-             "(how busy the micro-batcher's inference thread was, the batches' fill against SSA_MAX_BATCH_SIZE, the "
+             "(how busy the micro-batcher's inference workers were, the batches' fill against SSA_MAX_BATCH_SIZE, the "
              "API's CPU against the cores, the slopes and ratios themselves); the mechanisms named are those of the "
-             "service's code (one inference thread running micro-batches one at a time, each length-sorted and cut "
-             "into runs of at most SSA_BUCKET_SIZE inputs).",
-             "- \"Inputs per micro-batch\" and \"inference thread busy\" (the share of the time the micro-batcher "
-             "ran batches: tokenization, model runs, rendering the responses) come from the service's own /metrics "
-             "(ssa_batch_size, ssa_inference_seconds) over each point; \"API CPU\" from /proc over the same time.",
+             "service's code (SSA_INFERENCE_WORKERS threads each running one micro-batch at a time, each "
+             "length-sorted and cut into runs of at most SSA_BUCKET_SIZE inputs).",
+             "- \"Inputs per micro-batch\" and \"inference workers busy\" (the share of the inference workers' "
+             "time spent running batches: tokenization, model runs, rendering the responses) come from the "
+             "service's own /metrics (ssa_batch_size, ssa_inference_seconds) over each point; \"API CPU\" from "
+             "/proc over the same time.",
              ""]
     write_results(args.out, "\n".join([*header(args, model_dir, load, sizes, done, settings), *sections, *notes]))
     return 0
