@@ -37,6 +37,15 @@ class Upload:
     path: Path
     size: int
     sha256: str
+    label_studio: LabelStudioSource | None = None  # a Label Studio export, converted to `path` while validated
+
+
+@dataclass(frozen=True)
+class LabelStudioSource:
+    """A staged Label Studio export (service.reviewupload): its path and its uploaded name."""
+
+    path: Path
+    filename: str
 
 
 def stage_upload(field: str, filename: str | None, stream: IO[bytes], limit: int, folder: Path,

@@ -80,7 +80,7 @@ def submit_job(
     limit = settings.max_upload_bytes
     with slots.slot(), staging_folder(store) as folder:
         train_upload = as_train_rows(stage_upload("train", train.filename, train.file, limit, folder,
-                                                  label_studio=True), parsed)
+                                                  label_studio=True))
         dev_upload = stage_upload("dev", dev.filename, dev.file, limit, folder) \
             if dev is not None and dev.filename else None
         done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)
