@@ -95,3 +95,27 @@ def test_training_job_above_the_setting_probes_through_shards(stack: JobStack,
     assert "probing runs as shards over the workers" in text, stack.logs()
     assert f"job {job_id} probe " in text  # a worker task (not the trainer's own loop) ran probe shards
     assert not (stack.store.job_dir(job_id) / PROBE_DIR).exists()
+
+
+def test_without_free_workers_or_broker_the_training_process_runs_every_shard(stack: JobStack, tiny_model_dir: Path,
+                                                                              sentiment_rows: list[dict[str, Any]]
+                                                                              ) -> None:
+    model, tokenizer, meta = load_trained(tiny_model_dir)
+    examples = [Example(example_id=i, row=i + 1, text=row["text"], text_pair=None, label=str(row["label"]))
+                for i, row in enumerate(sentiment_rows[:20])]
+    encoded = encode_examples(tokenizer, examples, int(meta["max_length"]))
+    labels = list(model.config.labels)
+    mask_id, pad_id = int(tokenizer.mask_token_id), int(tokenizer.pad_token_id or 0)
+    expected, _ = Prober(model, mask_id, pad_id, CPU).keep(encoded, labels, 15, np.random.default_rng(3), 0.3, 2)
+    job_id, token = running_job(stack)
+
+    def broker_away(message: ProbeShardMessage) -> None:
+        raise ConnectionError("broker unreachable")
+
+    forward = FanoutForward(stack.jobs, stack.store, job_id, token, shard_rows=6, worker="trainer", ttl_s=3,
+                            heartbeat_s=1, max_attempts=3, send=broker_away, should_stop=lambda: False)
+    remote = Prober(model, mask_id, pad_id, CPU, forward=forward)
+    remote.start(1)
+    found, _ = remote.keep(encoded, labels, 15, np.random.default_rng(3), 0.3, 2)
+    assert as_tuples(found) == as_tuples(expected)
+    assert forward.shards_sent == 0 and forward.shards_run_here >= 4
