@@ -101,11 +101,12 @@ class FanoutForward:
     def __init__(self, jobs: JobStore, store: ArtifactStore, job_id: str, job_token: str, *, shard_rows: int,
                  worker: str, ttl_s: float, heartbeat_s: float, max_attempts: int,
                  send: Callable[[ProbeShardMessage], None] | None, should_stop: Callable[[], bool],
-                 joblog: logging.Logger | None = None) -> None:
+                 joblog: logging.Logger | None = None, steal_after_s: float = 0.0) -> None:
         self.jobs, self.store, self.job_id, self.job_token = jobs, store, job_id, job_token
         self.shard_rows, self.worker, self.send, self.should_stop = shard_rows, worker, send, should_stop
         self.ttl_s, self.heartbeat_s, self.max_attempts = ttl_s, heartbeat_s, max_attempts
         self.joblog = joblog or log
+        self.steal_after_s = steal_after_s  # how long a pass leaves its shards to the workers alone (tests)
         self.calls = 0
         self.shards_sent = 0
         self.shards_run_here = 0
@@ -147,6 +148,7 @@ class FanoutForward:
 
     def _until_done(self, shards: ShardStore, messages: list[ProbeShardMessage]) -> None:
         """Run the shards nobody holds (last first), wait for the others."""
+        steal_from = time.monotonic() + (self.steal_after_s if self.shards_sent else 0.0)
         while True:
             done = shards.done(self.job_id)
             if len(done) == len(messages):
@@ -154,7 +156,7 @@ class FanoutForward:
             if self.should_stop():
                 raise TrainingCancelled("stopped while probing")
             ran = False
-            for message in reversed(messages):
+            for message in reversed(messages if time.monotonic() >= steal_from else []):
                 if message.shard.shard in done:
                     continue
                 outcome = self._run(message)

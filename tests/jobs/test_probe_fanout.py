@@ -40,8 +40,9 @@ def fanout(stack: JobStack, job_id: str, token: str) -> FanoutForward:
     def send(message: ProbeShardMessage) -> None:
         app.send_task(PROBE_SHARD_TASK_NAME, args=[message.model_dump(mode="json")], queue=QUEUE)
 
+    # each pass leaves its shards to the workers for up to 5 s (so that on a loaded machine they surely take some)
     return FanoutForward(stack.jobs, stack.store, job_id, token, shard_rows=7, worker="trainer", ttl_s=3,
-                         heartbeat_s=1, max_attempts=3, send=send, should_stop=lambda: False)
+                         heartbeat_s=1, max_attempts=3, send=send, should_stop=lambda: False, steal_after_s=5)
 
 
 def as_tuples(weak: list[WeakExample]) -> list[tuple[Any, ...]]:
