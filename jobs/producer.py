@@ -17,6 +17,9 @@ TASK_NAME: Final = "ssa.train"
 LABEL_TASK_NAME: Final = "ssa.label"
 LABEL_SHARD_TASK_NAME: Final = "ssa.label-shard"
 LABEL_MERGE_TASK_NAME: Final = "ssa.label-merge"
+# A training job whose training set is larger than SSA_TRAIN_PROBE_FANOUT_ROWS sends its probing passes as
+# `ssa.probe-shard` tasks (worker.probe_fanout), on the same queue.
+PROBE_SHARD_TASK_NAME: Final = "ssa.probe-shard"
 
 
 JOBS_EXTRA_MISSING: Final = ("this installation cannot run jobs: Celery is not installed (pip install "
@@ -46,7 +49,7 @@ def producer_config(redis_url: str) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "task_default_queue": QUEUE,
         "task_routes": {name: {"queue": QUEUE} for name in (TASK_NAME, LABEL_TASK_NAME, LABEL_SHARD_TASK_NAME,
-                                                             LABEL_MERGE_TASK_NAME)},
+                                                             LABEL_MERGE_TASK_NAME, PROBE_SHARD_TASK_NAME)},
         "task_send_sent_event": True,  # Flower shows queued jobs
     }
 

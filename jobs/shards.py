@@ -7,6 +7,10 @@ A label job's record and lease are the ones every job has (jobs.store); its shar
   set `ssa:job:<id>:shard-done` (a shard counts once, however often it ran), hash `ssa:job:<id>:shard-attempts`;
 - `ssa:shard-lease:<id>:<shard>`: which task copy runs a shard; it expires unless refreshed, so that a copy of a
   shard delivered again after its worker died can run, while a duplicate of a live one is deferred.
+
+A training job's fanned-out probing step (worker.probe_fanout) uses the same keys under a `scope` of its own per
+forward call (`probe-<call>:`, e.g. `ssa:job:<id>:probe-<call>:plan`), so that a shard message of an earlier call
+finds no plan and is dropped; those keys live `PROBE_TTL_S` at most and are deleted when the call has its rows.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from jobs.store import JobStore
 JoinOutcome = Literal["claimed", "leased", "done", "terminal", "cancelled", "exhausted", "lost", "missing"]
 _RANGES = TypeAdapter(list[ShardRange])
 PLAN_TTL_S = 7 * 24 * 3600
+PROBE_TTL_S = 24 * 3600
+_PLAN_KEYS = ("plan", "shard-rows", "shard-done", "shard-attempts")
 
-# KEYS: job, job lease, shard lease, attempts, done. ARGV: job token, shard token, ttl_ms, shard, max_attempts, now
+# KEYS: job, job lease, shard lease, attempts, done, plan. ARGV: job token, shard token, ttl_ms, shard, max_attempts,
+# now
 _JOIN = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
+if redis.call('EXISTS', KEYS[6]) == 0 then return {'missing', ''} end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' then return {'terminal', status} end
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return {'cancelled', ''} end
 if redis.call('SISMEMBER', KEYS[5], ARGV[4]) == 1 then return {'done', ''} end
@@ -90,8 +98,9 @@ class Plan(NamedTuple):
 class ShardStore:
     """Shard plan, leases, progress and completion of label jobs."""
 
-    def __init__(self, jobs: JobStore) -> None:
+    def __init__(self, jobs: JobStore, scope: str = "", ttl_s: int = PLAN_TTL_S) -> None:
         self.jobs, self.redis, self.prefix = jobs, jobs.redis, jobs.prefix
+        self.scope, self.ttl_s = scope, ttl_s
         self._join = self.redis.register_script(_JOIN)
         self._beat = self.redis.register_script(_BEAT)
         self._release = self.redis.register_script(_RELEASE)
@@ -99,10 +108,10 @@ class ShardStore:
 
     # ---- keys ----------------------------------------------------------------------------------------
     def _key(self, job_id: str, what: str) -> str:
-        return f"{self.prefix}:job:{job_id}:{what}"
+        return f"{self.prefix}:job:{job_id}:{self.scope}{what}"
 
     def shard_lease_key(self, job_id: str, shard: int) -> str:
-        return f"{self.prefix}:shard-lease:{job_id}:{shard}"
+        return f"{self.prefix}:shard-lease:{job_id}:{self.scope}{shard}"
 
     # ---- the plan ------------------------------------------------------------------------------------
     def save_plan(self, job_id: str, token: str, shards: list[ShardRange]) -> None:
@@ -112,9 +121,13 @@ class ShardStore:
         pipe.delete(key, self._key(job_id, "shard-rows"), self._key(job_id, "shard-done"),
                     self._key(job_id, "shard-attempts"))
         pipe.hset(key, mapping={"token": token, "shards": _RANGES.dump_json(shards).decode()})
-        for name in ("plan", "shard-rows", "shard-done", "shard-attempts"):
-            pipe.expire(self._key(job_id, name), PLAN_TTL_S)
+        for name in _PLAN_KEYS:
+            pipe.expire(self._key(job_id, name), self.ttl_s)
         pipe.execute()
+
+    def drop(self, job_id: str) -> None:
+        """Forget this scope's plan and shard state (a probing call that has its rows)."""
+        self.redis.delete(*(self._key(job_id, name) for name in _PLAN_KEYS))
 
     def mark_dispatched(self, job_id: str) -> None:
         self.redis.hset(self._key(job_id, "plan"), "dispatched", "1")
@@ -131,7 +144,7 @@ class ShardStore:
         """Take the shard's lease (and refresh the job's) unless the job ended or is being cancelled, the shard is
         done already, another live copy runs it, or it is out of attempts."""
         keys = [self.jobs.job_key(job_id), self.jobs.lease_key(job_id), self.shard_lease_key(job_id, shard),
-                self._key(job_id, "shard-attempts"), self._key(job_id, "shard-done")]
+                self._key(job_id, "shard-attempts"), self._key(job_id, "shard-done"), self._key(job_id, "plan")]
         outcome, detail = self._join(keys=keys, args=[job_token, token, int(ttl_s * 1000), shard, max_attempts, now])
         return Join(cast(JoinOutcome, outcome), str(detail), int(detail) if outcome == "claimed" else 0)
 
@@ -153,8 +166,9 @@ class ShardStore:
         key = self._key(job_id, "shard-rows")
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(key, str(shard), rows)
+        pipe.expire(key, self.ttl_s)
         pipe.hvals(key)
-        _, values = pipe.execute()
+        values = pipe.execute()[-1]
         return sum(int(value) for value in values)
 
     def finish_shard(self, job_id: str, shard: int, rows: int) -> int:
@@ -162,6 +176,8 @@ class ShardStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self._key(job_id, "shard-rows"), str(shard), rows)
         pipe.sadd(self._key(job_id, "shard-done"), str(shard))
+        for name in ("shard-rows", "shard-done"):  # a late copy of a dropped probing call leaves nothing for long
+            pipe.expire(self._key(job_id, name), self.ttl_s)
         pipe.scard(self._key(job_id, "shard-done"))
         return int(pipe.execute()[-1])
 

@@ -118,8 +118,11 @@ class JobSubmitter:
 
     def _load(self, upload: Upload, columns: DatasetColumns, config: TrainJobSpec) -> DatasetSummary:
         try:
+            source = upload.label_studio
             return self.summarize(SummaryRequest(upload.path, upload.filename, columns, config.task,
-                                                self.settings.max_upload_bytes))
+                                                self.settings.max_upload_bytes,
+                                                label_studio=source.path if source is not None else None,
+                                                label_studio_name=source.filename if source is not None else ""))
         except DatasetError as exc:
             raise dataset_error(upload.field, exc) from None
 

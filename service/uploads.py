@@ -20,6 +20,7 @@ from service.errors import ApiError
 from service.jobconfig import config_error
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.dataformats import format_of
+from ssa_core.rationales import is_label_studio_file
 
 CHUNK = 1 << 20
 RETRY_AFTER_S = 5
@@ -36,15 +37,30 @@ class Upload:
     path: Path
     size: int
     sha256: str
+    label_studio: LabelStudioSource | None = None  # a Label Studio export, converted to `path` while validated
 
 
-def stage_upload(field: str, filename: str | None, stream: IO[bytes], limit: int, folder: Path) -> Upload:
+@dataclass(frozen=True)
+class LabelStudioSource:
+    """A staged Label Studio export (service.reviewupload): its path and its uploaded name."""
+
+    path: Path
+    filename: str
+
+
+def stage_upload(field: str, filename: str | None, stream: IO[bytes], limit: int, folder: Path,
+                 label_studio: bool = False) -> Upload:
     """Copy an uploaded file into `folder` chunk by chunk, refusing it with 413 as soon as it passes `limit`
-    bytes (the partial copy is removed)."""
-    if not filename or format_of(filename) is None:
-        raise config_error(field, f"the file name must end in .jsonl, .csv, .tsv or .parquet (got {filename!r})")
+    bytes (the partial copy is removed). `label_studio`: a .json file (a Label Studio export) is accepted too."""
+    suffix = format_of(filename or "")
+    if label_studio and filename and is_label_studio_file(filename):
+        suffix = "json"
+    if not filename or suffix is None:
+        also = ", .json (a Label Studio export)" if label_studio else ""
+        raise config_error(field, f"the file name must end in .jsonl, .csv, .tsv or .parquet{also} "
+                           f"(got {filename!r})")
     folder.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=folder, prefix=f"{field}-", suffix=f".{format_of(filename)}")
+    handle, name = tempfile.mkstemp(dir=folder, prefix=f"{field}-", suffix=f".{suffix}")
     path, digest, size = Path(name), hashlib.sha256(), 0
     try:
         with os.fdopen(handle, "wb") as out:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ssa_core.config import Task
 from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary, Problem, summarize_dataset_file
+from ssa_core.rationales import ReviewedColumns, write_label_studio_as_jsonl
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class SummaryRequest:
     task: Task | None
     max_bytes: int
     require_labels: bool = True
+    label_studio: Path | None = None  # a Label Studio export: converted into `path` (JSONL) first
+    label_studio_name: str = ""  # its uploaded name (conversion problems show it)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,12 @@ class Rejected:
 def summarize(request: SummaryRequest) -> DatasetSummary | Rejected:
     """Validate one upload (runs in a pool process)."""
     try:
+        if request.label_studio is not None:
+            columns = request.columns
+            write_label_studio_as_jsonl(request.label_studio, request.path, request.label_studio_name,
+                                        ReviewedColumns(text=columns.text or "text",
+                                                        text_pair=columns.text_pair or "text_pair",
+                                                        label=columns.label))
         return summarize_dataset_file(request.path, request.filename, columns=request.columns, task=request.task,
                                       max_bytes=request.max_bytes, require_labels=request.require_labels)
     except DatasetError as exc:

@@ -62,7 +62,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="train an SSA model and write a model folder (weights, ONNX, metrics, labels)",
         description="Fine-tune an encoder with Self-Supervised Attention and export it.",
     )
-    p.add_argument("train", type=existing_file, help="training data: JSONL, CSV, TSV or Parquet")
+    p.add_argument("train", type=existing_file, help="training data: JSONL, CSV, TSV or Parquet; or a Label Studio "
+                   "export (.json) whose annotated spans train as reviewed rationales")
     p.add_argument("--dev", type=existing_file, help="dev data (default: a stratified 10%% split of TRAIN)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the model")
     p.add_argument("--method", choices=METHODS, default="hybrid", help="SSA variant (default: hybrid)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ from rich.table import Table
 from ssa_core.cli_progress import console, progress_bar
 from ssa_core.config import ModelConfig, TrainConfig, default_base_model
 from ssa_core.data import Dataset, DatasetColumns, check_splits, head, load_dataset, stratified_split
-from ssa_core.rationales import attach_file_rationales, label_studio_spans, reviewed_count
+from ssa_core.rationales import (
+    ReviewedColumns,
+    attach_file_rationales,
+    is_label_studio_file,
+    label_studio_spans,
+    reviewed_count,
+    write_label_studio_as_jsonl,
+)
 from ssa_core.training import Progress as TrainProgress
 
 
@@ -25,7 +33,7 @@ def columns_of(args: argparse.Namespace) -> DatasetColumns:
 def read_splits(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """Load and validate train/dev; without --dev make a stratified split and say so."""
     columns = columns_of(args)
-    train = load_dataset(args.train, columns=columns, task=args.task)
+    train = load_train_file(Path(args.train), columns, args.task)
     if getattr(args, "rationales", None) is not None:
         path = Path(args.rationales)
         reviewed = label_studio_spans(path.read_bytes(), str(path))
@@ -42,6 +50,20 @@ def read_splits(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
         dev = load_dataset(args.dev, columns=columns, task=train.task)
     check_splits(train, dev)
     return train, dev
+
+
+def load_train_file(path: Path, columns: DatasetColumns, task: Any) -> Dataset:
+    """A train file; a Label Studio export (.json) is read as rows with its annotated spans as reviewed rationales,
+    as POST /jobs/ssa-train does (ssa_core.rationales.label_studio_rows)."""
+    if not is_label_studio_file(path.name):
+        return load_dataset(path, columns=columns, task=task)
+    reviewed = ReviewedColumns(text=columns.text or "text", text_pair=columns.text_pair or "text_pair",
+                               label=columns.label)
+    with tempfile.TemporaryDirectory(prefix="ssa-label-studio-") as folder:
+        rows = Path(folder) / f"{path.stem}.jsonl"
+        write_label_studio_as_jsonl(path, rows, str(path), reviewed)
+        console.print(f"{path.name}: a Label Studio export, read as {sum(1 for _ in rows.open())} train rows")
+        return load_dataset(rows, columns=columns, task=task)
 
 
 class RichProgress:

@@ -219,6 +219,27 @@ def load_dataset_file(
     return _from_table(TableFile(path, fmt), filename, columns, task, max_rows, require_labels)
 
 
+def load_example_range(
+    path: Path, columns: DatasetColumns, task: Task, labelled: bool, start: int, end: int,
+) -> list[Example]:
+    """Examples [start, end) of a file that passed validation with these (resolved) columns and task, read only up
+    to `end` (TableFile.iter_range): a label shard holds its own rows, never the whole file. Reviewed rationales
+    are not read. Raises DatasetError when the file no longer reads as validated."""
+    fmt = _format_or_raise(path.name)
+    table = TableFile(path, fmt)
+    problems: list[Problem] = []
+    examples: list[Example] = []
+    for offset, row in enumerate(table.iter_range(start, end)):
+        example = _example(start + offset, row, columns, task, table.typed, labelled, problems, {})
+        if example is not None:
+            examples.append(example)
+    if table.problems or problems or len(examples) != end - start:
+        found = [*table.problems, *problems] or [Problem(None, None, f"rows {start + 1}-{end}: the file has "
+                                                         f"{len(examples)} of them")]
+        raise DatasetError(sorted(found, key=_problem_order), path.name)
+    return examples
+
+
 def _has_content(path: Path) -> bool:
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 16):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +138,26 @@ class TableFile:
                 if header and not problems:
                     yield from _delimited_rows(stream.reader, header, self.fmt.upper(), problems)
 
+    def iter_range(self, start: int, end: int) -> Iterator[RawRow]:
+        """Rows [start, end) (0-based, counted as `iter_rows` yields them) of a file that passed validation, read
+        only up to the range's end: rows before `start` are not kept (JSONL: lines only counted, not parsed;
+        CSV/TSV: split and dropped) and Parquet reads only the row groups that overlap the range. Problems (a file that
+        changed since its validation) land in `problems` as with `iter_rows`."""
+        problems: list[Problem] = []
+        self.problems = problems
+        if end <= start:
+            return
+        with self._open() as stream:
+            if self.fmt == "jsonl":
+                yield from _jsonl_range(stream, start, end, problems)
+            elif self.fmt == "parquet":
+                yield from _parquet_range(stream, start, end, problems)
+            else:
+                header = self._header(stream, problems)
+                if header and not problems:
+                    rows = _delimited_rows(stream.reader, header, self.fmt.upper(), problems)
+                    yield from itertools.islice(rows, start, end)
+
     def _open(self) -> Any:
         if self.fmt == "parquet":  # a file object, not the path: arrow's messages then never name the path
             return self.path.open("rb")
@@ -218,6 +239,23 @@ def _jsonl_rows(lines: Iterable[str], problems: list[Problem]) -> Iterator[RawRo
         row = _parse_json_line(problems, number, line)
         if row is not None:
             yield row
+
+
+def _jsonl_range(lines: Iterable[str], start: int, end: int, problems: list[Problem]) -> Iterator[RawRow]:
+    """Rows [start, end) of JSON lines (blank lines are no rows, as in `_jsonl_rows`); lines before `start` are
+    counted, not parsed, and reading stops at `end`."""
+    index = 0
+    for number, ending in enumerate(lines, start=1):
+        line = ending.removesuffix("\n")
+        if not line.strip():
+            continue
+        if index >= start:
+            row = _parse_json_line(problems, number, line)
+            if row is not None:
+                yield row
+        index += 1
+        if index >= end:
+            return
 
 
 class _DuplicateKey(ValueError):
@@ -371,6 +409,30 @@ def _parquet_rows(handle: Any, problems: list[Problem]) -> Iterator[RawRow]:
             batch = parquet.read_row_group(group)
             yield from _arrow_rows(pa, batch, names, before)
             before += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        problems.append(Problem(None, None, f"not a readable Parquet file: {exc}"))
+
+
+def _parquet_range(handle: Any, start: int, end: int, problems: list[Problem]) -> Iterator[RawRow]:
+    """Rows [start, end) of a Parquet file: only the row groups that overlap the range are read, and only the
+    range's rows of them become Python values."""
+    parquet = _parquet_file(handle, problems)
+    if parquet is None:
+        return
+    import pyarrow as pa
+
+    names = [str(name) for name in parquet.schema_arrow.names]
+    before = 0
+    try:
+        for group in range(parquet.num_row_groups):
+            size = parquet.metadata.row_group(group).num_rows
+            if before + size > start and before < end:
+                lo, hi = max(start - before, 0), min(end - before, size)
+                batch = parquet.read_row_group(group).slice(lo, hi - lo)
+                yield from _arrow_rows(pa, batch, names, before + lo)
+            before += size
+            if before >= end:
+                return
     except (pa.ArrowException, OSError, ValueError) as exc:
         problems.append(Problem(None, None, f"not a readable Parquet file: {exc}"))
 

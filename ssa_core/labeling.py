@@ -170,7 +170,8 @@ def _span(span: Span, flip: float) -> LabelSpan:
 
 
 def labelled_chunks(labeler: Labeler, examples: Sequence[Example], start: int, end: int,
-                    chunk: int) -> Iterator[list[LabelRecord]]:
-    """Records of examples [start, end) in chunks of at most `chunk` rows, in order (the caller streams them out)."""
+                    chunk: int, offset: int = 0) -> Iterator[list[LabelRecord]]:
+    """Records of examples [start, end) in chunks of at most `chunk` rows, in order (the caller streams them out);
+    `offset`: the input row index of examples[0] (a shard that read only its own rows)."""
     for first in range(start, end, chunk):
-        yield labeler.label(examples[first:min(first + chunk, end)], first)
+        yield labeler.label(examples[first:min(first + chunk, end)], first + offset)

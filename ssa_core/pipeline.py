@@ -30,7 +30,7 @@ from ssa_core.modelmeta import (
     SSA_FILE,
     file_digest,
 )
-from ssa_core.probing import WeakExample
+from ssa_core.probing import ProbeForward, WeakExample
 from ssa_core.rationales import reviewed_count
 from ssa_core.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.training import Progress, SilentCallback, Trainer, TrainingCallback
@@ -82,6 +82,7 @@ def train_model(
     labels_dir: Path | None = None,
     device: str | None = None,
     model_id: str | None = None,
+    probe_forward: ProbeForward | None = None,
 ) -> TrainResult:
     """Train an SSA model and write the complete model folder (weights, tokenizer, ONNX, metrics, card)."""
     callback = callback or SilentCallback()
@@ -93,7 +94,7 @@ def train_model(
     dev_enc = encode_examples(tokenizer, dev.examples, model_cfg.max_length)
     sink = WeakLabelWriter(labels_dir or out_dir / "weak_labels", tokenizer)
     trainer = Trainer(model, train_cfg, tokenizer.mask_token_id, tokenizer.pad_token_id or 0, pick_device(device),
-                      callback, sink)
+                      callback, sink, probe_forward)
     outcome = trainer.fit(train_enc, dev_enc, checkpoint_dir)
     model.load_state_dict(outcome.best_weights)
     total = outcome.state.global_step

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -109,6 +110,26 @@ def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     return logits.float().log_softmax(dim=-1)
 
 
+Take = Literal["logits", "log_softmax"]  # what a forward pass returns per sequence (a name: it crosses processes)
+
+
+def run_sequences(model: SSAModel, sequences: Sequences, pad_id: int, max_tokens: int, device: torch.device,
+                  take: Take) -> np.ndarray:
+    """`packed_outputs` with `take` by name: the one model call of probing, in process or in a probe shard."""
+    return packed_outputs(model, sequences, pad_id, max_tokens, device, log_softmax if take == "log_softmax" else None)
+
+
+class ProbeForward(Protocol):
+    """Runs probing's forward passes somewhere else (worker.probe_fanout: Celery shards over worker processes).
+    `start(model, iteration, pad_id, max_tokens)` comes before an iteration's probing (the model is fixed until the
+    next start);
+    `outputs` returns one row per sequence, in input order, as `run_sequences` would on that model."""
+
+    def start(self, model: SSAModel, iteration: int, pad_id: int, max_tokens: int) -> None: ...
+
+    def outputs(self, sequences: Sequences, take: Take) -> np.ndarray: ...
+
+
 def originals_of(examples: Sequence[Encoded]) -> Sequences:
     """The examples' own token ids (and types) as sequences to run."""
     seqs = Sequences()
@@ -182,8 +203,10 @@ class Prober:
         device: torch.device,
         max_tokens: int = 16384,
         regression_tolerance: float = 0.3,
+        forward: ProbeForward | None = None,
     ) -> None:
         self.model = model
+        self.forward = forward
         self.mask_id = mask_id
         self.pad_id = pad_id
         self.device = device
@@ -191,9 +214,19 @@ class Prober:
         self.tolerance = regression_tolerance
         self.regression = model.config.task == "regression"
 
+    def start(self, iteration: int) -> None:
+        """Before an iteration's probing: a fan-out forward publishes the model it is to run."""
+        if self.forward is not None:
+            self.forward.start(self.model, iteration, self.pad_id, self.max_tokens)
+
+    def outputs(self, sequences: Sequences, take: Take = "logits") -> np.ndarray:
+        """Rows of `take` per sequence, in input order: in this process, or through the fan-out forward."""
+        if self.forward is not None and sequences.ids:
+            return self.forward.outputs(sequences, take)
+        return run_sequences(self.model, sequences, self.pad_id, self.max_tokens, self.device, take)
+
     def predict(self, sequences: Sequences) -> np.ndarray:
-        out = packed_outputs(self.model, sequences, self.pad_id, self.max_tokens, self.device)
-        return decisions(out, self.regression)
+        return decisions(self.outputs(sequences), self.regression)
 
     def originals(self, examples: Sequence[Encoded]) -> np.ndarray:
         return self.predict(originals_of(examples))
@@ -226,8 +259,8 @@ class Prober:
         split evenly over its wordpieces; the unprobed wordpieces of a long example stay -1. No copy is kept or
         dropped: every example comes back with its graded targets."""
         stats = ProbeStats(probed=len(examples), rounds=1)
-        take = None if self.regression else log_softmax
-        base = packed_outputs(self.model, originals_of(examples), self.pad_id, self.max_tokens, self.device, take)
+        take: Take = "logits" if self.regression else "log_softmax"
+        base = self.outputs(originals_of(examples), take)
         gold = self.gold(examples, labels)
         if not self.regression:
             stats.originals_correct = int((base.argmax(axis=-1) == gold).sum())
@@ -245,7 +278,7 @@ class Prober:
         targets: list[list[float]] = [[IGNORE_INDEX] * len(e) for e in examples]
         stats.copies = stats.kept = len(owners)
         if owners:
-            masked = packed_outputs(self.model, seqs, self.pad_id, self.max_tokens, self.device, take)
+            masked = self.outputs(seqs, take)
             owner = np.asarray(owners)
             if self.regression:
                 drops = np.abs(base[owner, 0] - masked[:, 0])

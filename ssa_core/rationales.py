@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Final
 
 from ssa_core.dataformats import DatasetError, Problem
@@ -144,3 +145,106 @@ def token_targets(positions: Sequence[Any], length: int, spans: Spans) -> list[f
 
 def reviewed_count(examples: Iterable[Any]) -> int:
     return sum(1 for e in examples if getattr(e, "rationale", None))
+
+
+# ---- a Label Studio export as training rows -------------------------------------------------------------------
+LABEL_STUDIO_SUFFIX: Final = ".json"  # a train file with this suffix is read as a Label Studio export
+
+
+@dataclass(frozen=True)
+class ReviewedColumns:
+    """The column names the converted rows use (the job's / the CLI's text, text_pair and label columns)."""
+
+    text: str = "text"
+    text_pair: str = "text_pair"
+    label: str = "label"
+
+
+def label_studio_rows(data: bytes, source: str, columns: ReviewedColumns | None = None) -> list[dict[str, Any]]:
+    """A Label Studio export (the JSON list of tasks Label Studio exports, e.g. after reviewing a label job's
+    `format=label-studio` tasks) as train rows, one per task in order (row k = task k): data.text as the text,
+    data.text_pair when present, the label (data.label, else the class the latest annotation chooses), and the
+    `labels` spans of the latest annotation that was not cancelled as `rationale_spans` (none: the row keeps the
+    weak labels). DatasetError naming each task (1-based) and field that does not fit."""
+    cols = columns or ReviewedColumns()
+    try:
+        tasks = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError([Problem(None, None, f"not a Label Studio export (JSON): {exc}")], source) from None
+    if not isinstance(tasks, list) or not tasks:
+        raise DatasetError([Problem(None, None, "expected a Label Studio export: a non-empty JSON list of tasks")],
+                           source)
+    rows: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for number, task in enumerate(tasks, start=1):
+        try:
+            rows.append(_task_row(task, cols))
+        except _TaskProblem as exc:
+            problems.append(Problem(number, exc.field, f"task {number}: {exc.message}"))
+    if problems:
+        raise DatasetError(problems[:50], source)
+    return rows
+
+
+class _TaskProblem(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _task_row(task: Any, cols: ReviewedColumns) -> dict[str, Any]:
+    if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+        raise _TaskProblem("data", "expected an object with a `data` object")
+    data = task["data"]
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _TaskProblem("data.text", "data.text must be a non-empty string")
+    raw = task.get("annotations")
+    if raw is not None and not isinstance(raw, list):
+        raise _TaskProblem("annotations", "annotations must be a list")
+    annotations = [a for a in raw or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    results = annotations[-1].get("result") if annotations else []
+    if not isinstance(results, list):
+        raise _TaskProblem("annotations.result", "annotations[].result must be a list")
+    spans: list[tuple[int, int]] = []
+    chosen: Any = None
+    for k, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise _TaskProblem("annotations.result", f"result {k} must be an object")
+        value = result.get("value")
+        if result.get("type") == "choices" and isinstance(value, dict) and value.get("choices"):
+            chosen = value["choices"][0]
+        if result.get("type") != "labels":
+            continue
+        if not isinstance(value, dict):
+            raise _TaskProblem("annotations.result.value", f"result {k}: value must be an object")
+        start, end = value.get("start"), value.get("end")
+        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
+            raise _TaskProblem("annotations.result.value", f"result {k}: value.start and value.end must be "
+                               f"integers (found {start!r}, {end!r})")
+        try:
+            spans.append(check_span(start, end, text, k))
+        except ValueError as exc:
+            raise _TaskProblem("annotations.result.value", f"result {k}: {str(exc).split(': ', 1)[-1]}") from None
+    label = data.get("label", chosen)
+    if label is None or isinstance(label, bool) or not isinstance(label, str | int | float):
+        raise _TaskProblem("data.label", "no label: data.label is missing and no annotation chooses a class")
+    row: dict[str, Any] = {cols.text: text, cols.label: label}
+    if isinstance(data.get("text_pair"), str):
+        row[cols.text_pair] = data["text_pair"]
+    if spans:
+        row[RATIONALE_COLUMN] = [list(span) for span in sorted(set(spans))]
+    return row
+
+
+def is_label_studio_file(filename: str) -> bool:
+    return filename.lower().endswith(LABEL_STUDIO_SUFFIX)
+
+
+def write_label_studio_as_jsonl(src: Path, dst: Path, source: str, columns: ReviewedColumns | None = None) -> int:
+    """Convert the Label Studio export `src` into the JSONL train file `dst`; the rows written. DatasetError."""
+    rows = label_studio_rows(src.read_bytes(), source, columns)
+    with dst.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)

@@ -19,7 +19,15 @@ from ssa_core.checkpoint import TrainState, load_checkpoint, restore_optimizer, 
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.metrics import classification_metrics, regression_metrics
 from ssa_core.modeling import IGNORE_INDEX, SSAModel, ssa_loss
-from ssa_core.probing import Prober, ProbeStats, WeakExample, all_ones_labels, originals_of, packed_outputs
+from ssa_core.probing import (
+    ProbeForward,
+    Prober,
+    ProbeStats,
+    WeakExample,
+    all_ones_labels,
+    originals_of,
+    packed_outputs,
+)
 from ssa_core.rationales import reviewed_count, token_targets
 from ssa_core.tokenize import Encoded, batch_tensors, pad_labels
 
@@ -121,6 +129,7 @@ class Trainer:
         device: torch.device,
         callback: TrainingCallback | None = None,
         weak_label_sink: WeakLabelSink | None = None,
+        probe_forward: ProbeForward | None = None,
     ) -> None:
         self.model = model.to(device)
         self.cfg = train_cfg
@@ -132,7 +141,7 @@ class Trainer:
         self.optimizer = make_optimizer(model, train_cfg)
         self.bf16 = bf16_autocast_usable(device)
         self.prober = Prober(model, mask_id, pad_id, device, train_cfg.probe_batch_tokens,
-                             train_cfg.regression_tolerance)
+                             train_cfg.regression_tolerance, probe_forward)
 
     # ---- the loop ------------------------------------------------------------------------------------
     def fit(self, train: list[Encoded], dev: list[Encoded], checkpoint_dir: Path | None = None) -> TrainOutcome:
@@ -198,6 +207,7 @@ class Trainer:
     ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
         originals = [(e, self._original_labels(e)) for e in train]
         self._progress("probing", iteration, state.global_step, total)
+        self.prober.start(iteration)
         if self.graded:
             return self._graded_set(iteration, train, rng)
         wanted = round(self.cfg.share(iteration) * len(train))

@@ -57,7 +57,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
 def make_app(settings: WorkerSettings | None = None) -> Celery:
     """A Celery app configured from `settings` (default: the environment)."""
     settings = settings or WorkerSettings()
-    celery = Celery("ssa", include=["worker.tasks", "worker.label_tasks"])
+    celery = Celery("ssa", include=["worker.tasks", "worker.label_tasks", "worker.probe_tasks"])
     celery.conf.update(celery_config(settings))
     return celery
 

@@ -27,7 +27,7 @@ from jobs.records import CANCELLED, SUCCEEDED, Job
 from jobs.shards import Plan, ShardStore
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset
+from ssa_core.data import DatasetColumns, DatasetError, Example, load_example_range
 from ssa_core.errors import ConfigError, NotFound
 from ssa_core.labelfiles import atomic_path, concat_jsonl, records_of, write_jsonl_lines, write_parquet
 from ssa_core.labeling import Labeler, LabelingError, LabelOptions, labelled_chunks
@@ -41,7 +41,6 @@ log = logging.getLogger("ssa.worker")
 CHUNK_ROWS = 16  # rows per step: progress, cancel check
 MERGE_SHARE = 0.98  # of the progress bar, the shards' share (the merge is the rest)
 PERMANENT = (NotFound, DatasetError, ConfigError, LabelingError)
-NO_SIZE_LIMIT = 1 << 62
 
 
 class LabelCancelled(Exception):
@@ -71,13 +70,14 @@ def shard_heartbeat(shards: ShardStore, job_id: str, shard: int, job_token: str,
                      f"job {job_id} shard {shard}", interval_s)
 
 
-def load_input(job_dir: Path, data: LabelDataRecord) -> Dataset:
-    """The job's input read back exactly as the API validated it."""
+def load_input(job_dir: Path, data: LabelDataRecord, shard: ShardRange) -> list[Example]:
+    """The shard's rows of the job's input, read back exactly as the API validated them and only up to the
+    shard's end (ssa_core.data.load_example_range): a shard never holds the whole file."""
     path = job_dir / data.file
     if not path.is_file():
         raise ConfigError(f"the job's input file {data.file} is missing")
     columns = DatasetColumns(data.text_column, data.text_pair_column, data.label_column)
-    return load_dataset(path, columns=columns, task=data.task, max_bytes=NO_SIZE_LIMIT, require_labels=data.labelled)
+    return load_example_range(path, columns, data.task, data.labelled, shard.start, shard.end)
 
 
 def describe(exc: BaseException) -> tuple[str, bool]:
@@ -177,9 +177,9 @@ class LabelRunner:
     def _label(self, job: Job, plan: Plan, shard: ShardRange, beat: Heartbeat, joblog: logging.Logger) -> None:
         spec, data = self._records(job)
         job_dir = self.store.job_dir(job.id)
-        dataset = load_input(job_dir, data)
-        if len(dataset.examples) != data.rows:
-            raise ConfigError(f"the input has {len(dataset.examples)} rows, the job recorded {data.rows}")
+        if shard.end > data.rows:
+            raise ConfigError(f"{shard.describe()} lies past the job's {data.rows} rows")
+        examples = load_input(job_dir, data, shard)
         predictor = predictor_for(self.store, str(job.model_id), self.settings.label_threads or None)
         labeler = Labeler(predictor, LabelOptions(spec.probes_per_row, spec.batch_size), data.labelled)
         joblog.info("%s on %s", shard.describe(), self.worker)
@@ -187,7 +187,7 @@ class LabelRunner:
         out.parent.mkdir(parents=True, exist_ok=True)
         done = 0
         with atomic_path(out) as temporary, temporary.open("w", encoding="utf-8") as handle:
-            for records in labelled_chunks(labeler, dataset.examples, shard.start, shard.end, CHUNK_ROWS):
+            for records in labelled_chunks(labeler, examples, 0, len(examples), CHUNK_ROWS, offset=shard.start):
                 write_jsonl_lines(records, handle)
                 done += len(records)
                 self._step(job, plan, shard, done, beat)

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from jobs.deploy import NotServable, gate_and_deploy, load_checked
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
 from jobs.labelspec import TRAIN_KIND
+from jobs.probeshards import PROBE_DIR, ProbeShardMessage
 from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Int8Outcome, Job, JobResult
 from jobs.spec import TrainJobSpec
 from jobs.store import JobStore
@@ -32,6 +34,7 @@ from ssa_core.training import TrainingCancelled
 from worker.jobdata import JobInputError, JobInputs, load_inputs
 from worker.joblog import job_logger
 from worker.lease import Heartbeat
+from worker.probe_fanout import FanoutForward
 from worker.progress import JobProgress
 from worker.publish import StorageError, check_writable, job_staging, publish, storage_problem
 from worker.redact import redact_paths
@@ -65,10 +68,12 @@ class JobRunner:
     """Runs jobs for one worker process."""
 
     def __init__(self, settings: WorkerSettings, jobs: JobStore, store: ArtifactStore, worker: str | None = None,
-                 device: str | None = None) -> None:
+                 device: str | None = None, send_probe: Callable[[ProbeShardMessage], None] | None = None) -> None:
         self.settings, self.jobs, self.store = settings, jobs, store
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.device = device or settings.train_device
+        self.send_probe = send_probe  # queues a probe shard (worker.tasks); None: fanned-out shards run here
+        self.last_fanout: FanoutForward | None = None
 
     def run(self, job_id: str) -> Outcome:
         """Handle one delivery of `job_id`."""
@@ -105,7 +110,7 @@ class JobRunner:
             joblog.info("attempt %d of %d on %s", attempt, self.settings.max_attempts, self.worker)
             progress = JobProgress(self.jobs, job_id, token, beat, "", joblog, list(job.iterations))
             try:
-                result = self._train(job, job_dir, progress, joblog)
+                result = self._train(job, job_dir, progress, joblog, token)
             except BaseException as exc:  # every way out leaves the job in a known state
                 return self._failed(job, token, attempt, exc, progress, joblog)
             self.jobs.finish(job_id, token, SUCCEEDED, stage="done", progress=1.0, error=None,
@@ -114,7 +119,7 @@ class JobRunner:
             joblog.info("succeeded: model %s (%s)", job.model_id, result.deploy_note)
         return Outcome("done", status=SUCCEEDED)
 
-    def _train(self, job: Job, job_dir: Path, progress: JobProgress, joblog: logging.Logger) -> Finished:
+    def _train(self, job: Job, job_dir: Path, progress: JobProgress, joblog: logging.Logger, token: str) -> Finished:
         check_writable(self.store)
         if not isinstance(job.config, TrainJobSpec) or not isinstance(job.data, DataRecord | None):
             raise JobInputError("the job's record is not a training job's")
@@ -126,7 +131,8 @@ class JobRunner:
             joblog.info("resuming from the checkpoint in %s", checkpoints)
         model_id = str(job.model_id)
         with job_staging(self.store, job.id) as staged:
-            outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS_DIR, progress, model_id)
+            forward = self._probe_forward(job.id, token, len(inputs.train.examples), progress, joblog)
+            outcome = self._fit(inputs, staged, checkpoints, job_dir / LABELS_DIR, progress, model_id, forward)
             progress.set_stage("checking the model", 0.99)
             check_servable(staged, joblog)
             int8 = None
@@ -146,9 +152,25 @@ class JobRunner:
         return Finished(report.deployed, report.reason, summary)
 
     def _fit(self, inputs: JobInputs, staged: Path, checkpoints: Path, labels: Path, progress: JobProgress,
-             model_id: str) -> TrainResult:
+             model_id: str, forward: FanoutForward | None = None) -> TrainResult:
         return train_model(inputs.train, inputs.dev, inputs.model_cfg, inputs.train_cfg, staged, callback=progress,
-                           checkpoint_dir=checkpoints, labels_dir=labels, device=self.device, model_id=model_id)
+                           checkpoint_dir=checkpoints, labels_dir=labels, device=self.device, model_id=model_id,
+                           probe_forward=forward)
+
+    def _probe_forward(self, job_id: str, token: str, rows: int, progress: JobProgress,
+                       joblog: logging.Logger) -> FanoutForward | None:
+        """The fanned-out probing of a training set larger than SSA_TRAIN_PROBE_FANOUT_ROWS (0: never)."""
+        threshold = self.settings.train_probe_fanout_rows
+        if threshold <= 0 or rows <= threshold:
+            return None
+        joblog.info("%d training rows > SSA_TRAIN_PROBE_FANOUT_ROWS=%d: probing runs as shards over the workers",
+                    rows, threshold)
+        s = self.settings
+        self.last_fanout = FanoutForward(
+            self.jobs, self.store, job_id, token, shard_rows=s.train_probe_shard_rows, worker=self.worker,
+            ttl_s=s.lease_ttl_s, heartbeat_s=s.heartbeat_s, max_attempts=s.max_attempts, send=self.send_probe,
+            should_stop=progress.should_stop, joblog=joblog)
+        return self.last_fanout
 
     # ---- failures ------------------------------------------------------------------------------------
     def _failed(self, job: Job, token: str, attempt: int, exc: BaseException, progress: JobProgress,
@@ -180,6 +202,7 @@ class JobRunner:
     def _drop_checkpoints(self, job_id: str) -> None:
         """A job that has ended is never resumed: its checkpoints (about 4x the model's size) go."""
         shutil.rmtree(self.store.job_dir(job_id) / CHECKPOINTS_DIR, ignore_errors=True)
+        shutil.rmtree(self.store.job_dir(job_id) / PROBE_DIR, ignore_errors=True)
 
 
 def check_servable(staged: Path, joblog: logging.Logger) -> None:

@@ -40,6 +40,12 @@ class WorkerSettings(BaseSettings):
         default=DEFAULT_BASE_MODEL, description="Comma list of base-model names jobs may use; name=path for folders.")
     label_threads: int = Field(
         default=1, ge=0, le=64, description="ONNX Runtime threads of a label shard's model (0: one per core).")
+    train_probe_fanout_rows: int = Field(
+        default=5000, ge=0, description="A training job whose training set has more rows than this runs each "
+        "iteration's probing passes as shards over the workers (ssa.probe-shard); 0: always in its own process.")
+    train_probe_shard_rows: int = Field(
+        default=2000, ge=1, le=1_000_000, description="Sequences (originals or masked copies) per shard of a "
+        "fanned-out probing pass.")
     train_device: str | None = Field(default=None, description="Torch device for training (unset: cuda if any).")
     deploy_max_attention_entropy: float = Field(
         default=0.95, gt=0.0, le=1.0, description="deploy: if_better refuses an SSA model whose served attention has "

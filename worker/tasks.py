@@ -14,7 +14,8 @@ from celery import Task
 from celery.exceptions import WorkerLostError
 from celery.signals import worker_init, worker_ready
 
-from jobs.producer import TASK_NAME, enqueue_training
+from jobs.probeshards import ProbeShardMessage
+from jobs.producer import PROBE_SHARD_TASK_NAME, QUEUE, TASK_NAME, enqueue_training
 from jobs.removal import expire_jobs
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
@@ -38,8 +39,14 @@ def runner_for(worker: str) -> JobRunner:
     if pid not in _runners:
         settings = WorkerSettings()
         jobs = JobStore.from_url(settings.redis_url)
-        _runners[pid] = JobRunner(settings, jobs, ArtifactStore(settings.home), worker=f"{worker}:{pid}")
+        _runners[pid] = JobRunner(settings, jobs, ArtifactStore(settings.home), worker=f"{worker}:{pid}",
+                                  send_probe=send_probe_shard)
     return _runners[pid]
+
+
+def send_probe_shard(message: ProbeShardMessage) -> None:
+    """Queue one shard of a fanned-out probing pass (worker.probe_fanout)."""
+    app.send_task(PROBE_SHARD_TASK_NAME, args=[message.model_dump(mode="json")], queue=QUEUE)
 
 
 class TrainTask(Task):

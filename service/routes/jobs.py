@@ -31,6 +31,7 @@ from service.deps import (
 from service.errors import ApiError, error_responses
 from service.jobconfig import parse_config
 from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
+from service.reviewupload import as_train_rows
 from service.routes.labels import LabelFormat, label_output
 from service.uploads import stage_upload, staging_folder
 from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
@@ -61,7 +62,8 @@ def submit_job(
     submitter: SubmitterDep,
     slots: UploadSlotsDep,
     store: StoreDep,
-    train: Annotated[UploadFile, File(description="training data: JSONL, CSV, TSV or Parquet")],
+    train: Annotated[UploadFile, File(description="training data: JSONL, CSV, TSV or Parquet; or a Label Studio "
+                                      "export (.json) whose annotated spans train as reviewed rationales")],
     dev: Annotated[UploadFile | None, File(description="dev data (default: a stratified split of train)")] = None,
     config: Annotated[str | None, Form(description="JSON object of job settings (see TrainJobConfig)")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
@@ -77,7 +79,8 @@ def submit_job(
     parsed = parse_config(config)
     limit = settings.max_upload_bytes
     with slots.slot(), staging_folder(store) as folder:
-        train_upload = stage_upload("train", train.filename, train.file, limit, folder)
+        train_upload = as_train_rows(stage_upload("train", train.filename, train.file, limit, folder,
+                                                  label_studio=True))
         dev_upload = stage_upload("dev", dev.filename, dev.file, limit, folder) \
             if dev is not None and dev.filename else None
         done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)

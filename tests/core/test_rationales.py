@@ -18,6 +18,7 @@ from ssa_core.labelrecords import LabelRecord, LabelSpan
 from ssa_core.rationales import (
     IGNORE,
     attach_file_rationales,
+    label_studio_rows,
     label_studio_spans,
     reviewed_count,
     token_targets,
@@ -176,3 +177,53 @@ def test_ssa_train_with_a_label_studio_file_counts_the_reviewed_rows(tiny_encode
                  "--base-model", str(tiny_encoder_dir)]) != 0
     assert "row 99: reviewed row is not a training row" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_a_label_studio_export_as_train_rows(tmp_path: Path) -> None:
+    """The export itself as the train file: one row per task, spans of the latest kept annotation as
+    rationale_spans, the label from data.label or else the annotation's chosen class; each bad task named."""
+    region = {"type": "labels", "value": {"start": 35, "end": 44, "labels": ["rationale"]}}
+    tasks = [
+        {"data": {"text": TEXT, "row": 1, "label": "positive"}, "annotations": [{"result": [region]}]},
+        {"data": {"text": "Dull."}, "annotations": [
+            {"result": [{"type": "choices", "value": {"choices": ["negative"]}}]},
+            {"was_cancelled": True, "result": [region]}]},
+        {"data": {"text": "Fine.", "label": "positive"}, "predictions": [{"result": [region]}]},
+    ]
+    rows = label_studio_rows(json.dumps(tasks).encode(), "export.json")
+    assert rows == [{"text": TEXT, "label": "positive", "rationale_spans": [[35, 44]]},
+                    {"text": "Dull.", "label": "negative"}, {"text": "Fine.", "label": "positive"}]
+    data = load_dataset(write_jsonl(tmp_path / "export.jsonl", rows))
+    assert [e.rationale for e in data.examples] == [((35, 44),), None, None]
+    bad = [{"data": {"text": TEXT}}, {"data": {"label": "positive"}},
+           {"data": {"text": TEXT, "label": "x"}, "annotations": [{"result": [
+               {"type": "labels", "value": {"start": 40, "end": 99}}]}]},
+           {"data": {"text": TEXT, "label": "x"}, "annotations": [{"result": [
+               {"type": "labels", "value": {"start": "0", "end": 3}}]}]}]
+    with pytest.raises(DatasetError) as caught:
+        label_studio_rows(json.dumps(bad).encode(), "export.json")
+    found = [(p.row, p.column, p.message) for p in caught.value.problems]
+    assert found == [
+        (1, "data.label", "task 1: no label: data.label is missing and no annotation chooses a class"),
+        (2, "data.text", "task 2: data.text must be a non-empty string"),
+        (3, "annotations.result.value", "task 3: result 0: [40, 99] ends past the text (45 characters)"),
+        (4, "annotations.result.value", "task 4: result 0: value.start and value.end must be integers (found "
+                                        "'0', 3)")]
+    with pytest.raises(DatasetError, match="non-empty JSON list of tasks"):
+        label_studio_rows(b"{}", "export.json")
+
+
+def test_ssa_train_reads_a_label_studio_export_as_the_train_file(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in sentiment_train_file().read_text(encoding="utf-8").splitlines()[:40]]
+    tasks: list[dict[str, Any]] = [{"data": {"text": r["text"], "label": str(r["label"]), "row": n}}
+                                   for n, r in enumerate(rows, start=1)]
+    for task in tasks[:8]:
+        task["annotations"] = [{"result": [{"type": "labels", "value": {"start": 0, "end": 3,
+                                                                        "labels": ["rationale"]}}]}]
+    export = tmp_path / "review.json"
+    export.write_text(json.dumps(tasks), encoding="utf-8")
+    out = tmp_path / "model"
+    assert main(["train", str(export), "--out", str(out), "--iterations", "1", "--base-model",
+                 str(tiny_encoder_dir), "--max-length", "32", "--batch-size", "16"]) == 0
+    human = json.loads((out / "metrics.json").read_text())["human_rationales"]
+    assert 0 < human["rows"] <= 8 and human["train_rows"] < 40

@@ -80,3 +80,44 @@ def test_reviewed_rationales_are_validated_then_trained_and_counted(stack: JobSt
     assert 0 < human["rows"] <= 12 and human["train_rows"] < 40
     assert f"human rationales: {human['rows']} of {human['train_rows']} training rows" in \
         (folder / "README.md").read_text()
+
+
+def test_a_label_studio_export_is_a_training_upload(stack: JobStack, tiny_model_dir: Path,
+                                                    sentiment_rows: list[dict[str, Any]]) -> None:
+    """Export a label job as Label Studio tasks, review spans (annotations), upload the export as the train file:
+    bad tasks are refused with their number and field before anything is queued; good ones train and the model's
+    metrics and card count the human-rationale rows."""
+    assert stack.store.import_model(tiny_model_dir, MODEL) == MODEL
+    stack.start_workers("one")
+    rows = sentiment_rows[:40]
+    response = stack.client.post("/jobs/ssa-label", files={"data": ("rows.jsonl", jsonl(rows))},
+                                 data={"config": json.dumps({"model_id": MODEL, "probes_per_row": 4})})
+    assert response.status_code == 202, response.text
+    label_job = response.json()["job_id"]
+    assert stack.wait_status(label_job, "succeeded", "failed", timeout=240)["status"] == "succeeded"
+    tasks = stack.client.get(f"/jobs/{label_job}/labels", params={"format": "label-studio"}).json()
+    for task in tasks[:12]:  # a reviewer keeps the first suggested span, widened to the first 4 characters
+        text = task["data"]["text"]
+        task["annotations"] = [{"id": 1, "result": [{"from_name": "rationale", "to_name": "text", "type": "labels",
+                                                     "value": {"start": 0, "end": min(4, len(text)),
+                                                               "labels": ["rationale"]}}]}]
+
+    bad = json.loads(json.dumps(tasks))
+    bad[3]["annotations"][0]["result"][0]["value"]["end"] = 10_000
+    del bad[20]["data"]["label"]
+    refused = stack.submit(json.dumps(bad).encode(), train_name="review.json")
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["error"]["detail"]
+    assert [(p["field"], p["row"], p["column"]) for p in detail] == [("train", 4, "annotations.result.value"),
+                                                                     ("train", 21, "data.label")]
+    assert "ends past the text" in detail[0]["message"]
+    assert queue_length(stack.redis.client()) == 0
+
+    job_id = stack.submit_ok(json.dumps(tasks).encode(), {**QUICK, "iterations": 2}, train_name="review.json")
+    job = stack.wait_status(job_id, "succeeded", "failed", timeout=240)
+    assert job["status"] == "succeeded", job["error"]
+    folder = stack.store.model_dir(job["model_id"])
+    human = json.loads((folder / "metrics.json").read_text())["human_rationales"]
+    assert 0 < human["rows"] <= 12 and human["train_rows"] < 40
+    assert f"human rationales: {human['rows']} of {human['train_rows']} training rows" in \
+        (folder / "README.md").read_text()

@@ -9,10 +9,11 @@ PredictRequest, PredictResponse and the /predict description when int8 variants 
 `too_many_uploads` and again when they documented their 400 for a malformed multipart body; the new DELETE
 /models/{model_id} and DELETE /jobs/{job_id} were added, GET /jobs (offset bounded: `maximum`) and GET
 /jobs/{job_id}/labels (iteration bounded; its `format` query gained the review formats `label-studio` and `argilla`)
-retaken, JobInfo and ModelOut retaken for their new `disk_bytes`, and ModelOut, PredictRequest, PredictResponse
-and the /predict description when fp16 variants joined int8 (scripts/retake_openapi.py retakes named entries)):
-every path, method, parameter and status code is kept, and a schema may change only where a free-form object became
-a named, typed one."""
+retaken, JobInfo and ModelOut retaken for their new `disk_bytes`; ModelOut, PredictRequest, PredictResponse and
+the /predict description when fp16 variants joined int8; Body_submit_job_jobs_ssa_train_post when its `train` file's
+description named the Label Studio export (.json) (scripts/retake_openapi.py retakes named entries)): every path,
+method, parameter and status code is kept, and a schema may change only where a free-form object became a named,
+typed one."""
 
 from __future__ import annotations
 

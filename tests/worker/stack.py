@@ -71,7 +71,7 @@ class JobStack:
         return self.client.post("/jobs/ssa-train", files=files, data={"config": json.dumps(config or QUICK)},
                                 headers=headers)
 
-    def submit_ok(self, train: list[dict[str, Any]], config: dict[str, Any] | None = None, **kw: Any) -> str:
+    def submit_ok(self, train: bytes | list[dict[str, Any]], config: dict[str, Any] | None = None, **kw: Any) -> str:
         response = self.submit(train, config, **kw)
         assert response.status_code == 202, response.text
         return str(response.json()["job_id"])

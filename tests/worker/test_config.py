@@ -31,9 +31,9 @@ def test_reliability_settings_come_from_the_settings() -> None:
     assert conf["result_backend_transport_options"]["visibility_timeout"] == 9000
     assert (conf["task_soft_time_limit"], conf["task_time_limit"]) == (100, 200)
     assert conf["worker_max_memory_per_child"] == 123456 and conf["worker_concurrency"] == 2
-    # training and label tasks (plan, shards, merge) share the one queue, so that every worker takes shards
+    # training, label tasks (plan, shards, merge) and probe shards share the one queue: every worker takes shards
     assert conf["task_routes"] == {name: {"queue": QUEUE} for name in (TASK_NAME, "ssa.label", "ssa.label-shard",
-                                                                         "ssa.label-merge")}
+                                                                         "ssa.label-merge", "ssa.probe-shard")}
 
 
 def test_restores_are_frequent_enough_for_a_short_visibility_timeout() -> None:
