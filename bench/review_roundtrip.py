@@ -128,6 +128,33 @@ def score(model_dir: Path, test: list[MisleadingRow]) -> dict[str, float]:
             "ratio_wrong": float(np.mean(ratios[False])) if ratios[False] else float("nan"), "n": len(test)}
 
 
+def reading(results: dict[str, dict[str, Any]], test_rows: int) -> list[str]:
+    """The comparison in words, computed from the two arms' numbers."""
+    off, on = results["without reviews"], results["with reviews"]
+
+    def points(a: float, b: float) -> str:
+        diff = 100 * (b - a)
+        return f"{abs(diff):.1f} points {'below' if diff < 0 else 'above'}" if round(diff, 1) else "level with"
+
+    right = round((on["accuracy"] - off["accuracy"]) * test_rows)
+    out = [f"Reading (computed): with reviews, misleading-test accuracy is {points(off['accuracy'], on['accuracy'])} "
+           f"the run without ({off['accuracy']:.1%} -> {on['accuracy']:.1%}, {abs(right)} of {test_rows} rows "
+           f"{'more' if right >= 0 else 'fewer'} right); dev accuracy is {points(off['dev'], on['dev'])} it "
+           f"({off['dev']:.3f} -> {on['dev']:.3f}); the clause-attention ratio goes {off['ratio']:.2f} -> "
+           f"{on['ratio']:.2f}."]
+    if on["dev_by_iteration"] and off["dev_by_iteration"]:
+        out.append(f"Iteration 0 (plain fine-tuning) dev accuracy: {off['dev_by_iteration'][0]:.3f} without reviews, "
+                   f"{on['dev_by_iteration'][0]:.3f} with; the model kept is iteration {off['best']} without and "
+                   f"{on['best']} with.")
+    even = [e for e in on["even"] if e is not None]
+    if even:
+        out.append(f"Reviewed rows whose graded target fell back to the even 1/0 target (their reviewed words carried "
+                   f"no probe weight), per probing iteration: {', '.join(str(e) for e in even)} of {on['human_rows']}.")
+    if off["seconds"] != off["seconds"]:
+        out.append("Training s \"nan\": the unreviewed model was reused from --work (--reuse), not trained here.")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clean", type=int, default=400, help="clean movie-sentiment train rows (default: 400)")
@@ -161,9 +188,12 @@ def main() -> None:
             rows = train_rows(args.clean, args.misleading, reviewed,
                               unreviewed if reviewed and args.review == "rationale" else None)
             run = train(rows, args.work / arm.replace(" ", "-"), args)
+        history = run["metrics"].get("iterations", [])
         results[arm] = {**score(run["dir"], test), "seconds": run["seconds"],
                         "human_rows": run["metrics"]["human_rationales"]["rows"],
-                        "dev": run["metrics"]["dev"]["accuracy"]}
+                        "dev": run["metrics"]["dev"]["accuracy"], "best": run["metrics"].get("best_iteration"),
+                        "dev_by_iteration": [h["dev"]["accuracy"] for h in history],
+                        "even": [h["probe"].get("reviewed_even") for h in history if "probe" in h]}
         print(arm, results[arm], flush=True)
     load_after = os.getloadavg()
     command = "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute()
@@ -187,16 +217,17 @@ def main() -> None:
            "unreviewed). ") +
         f"Scored on {len(test)} misleading-clause test rows (bench/misleading.py on the movie-sentiment test file).",
         "",
-        "| run | reviewed train rows | dev accuracy | misleading test accuracy | clause-attention ratio (all) | "
-        "ratio, right | ratio, wrong | training s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | reviewed train rows | dev accuracy | dev accuracy by iteration | best iteration | "
+        "misleading test accuracy | clause-attention ratio (all) | ratio, right | ratio, wrong | training s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, r in results.items():
-        lines.append(f"| {arm} | {r['human_rows']} | {r['dev']:.4f} | {r['accuracy']:.4f} | {r['ratio']:.3f} | "
-                     f"{r['ratio_right']:.3f} | {r['ratio_wrong']:.3f} | {r['seconds']:.0f} |")
+        lines.append(f"| {arm} | {r['human_rows']} | {r['dev']:.4f} | "
+                     f"{' / '.join(f'{d:.3f}' for d in r['dev_by_iteration'])} | {r['best']} | {r['accuracy']:.4f} | "
+                     f"{r['ratio']:.3f} | {r['ratio_right']:.3f} | {r['ratio_wrong']:.3f} | {r['seconds']:.0f} |")
     lines += ["", "Clause-attention ratio: served attention on the inserted clause / the clause's share of "
               "wordpieces (1.0 = no discrimination; lower = the model looks less at the clause). One seed, one "
-              "small run: a direction, not a significance test.", ""]
+              "small run: a direction, not a significance test.", "", *reading(results, len(test)), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.out}")

@@ -248,3 +248,13 @@ def write_label_studio_as_jsonl(src: Path, dst: Path, source: str, columns: Revi
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return len(rows)
+
+
+def restrict_to_spans(graded: Sequence[float], span_targets: Sequence[float]) -> list[float] | None:
+    """A graded probe target (>= 0 per probed wordpiece, IGNORE elsewhere) restricted to a reviewed row's spans
+    (`token_targets` of the same row): the probe's weight inside the spans, 0 on the text's other wordpieces, IGNORE
+    where the span target ignores (special tokens, text_pair) or the probe did not reach. None when no weight is left
+    inside the spans."""
+    out = [IGNORE if s == IGNORE else (0.0 if s == 0.0 else float(g)) for g, s in zip(graded, span_targets,
+                                                                                    strict=True)]
+    return out if any(v > 0 for v in out) else None

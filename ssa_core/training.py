@@ -28,7 +28,7 @@ from ssa_core.probing import (
     originals_of,
     packed_outputs,
 )
-from ssa_core.rationales import reviewed_count, token_targets
+from ssa_core.rationales import restrict_to_spans, reviewed_count, token_targets
 from ssa_core.tokenize import Encoded, batch_tensors, pad_labels
 
 
@@ -166,7 +166,7 @@ class Trainer:
 
     def total_steps(self, n: int, reviewed: int = 0) -> int:
         """Optimizer steps over all iterations (an "augment" iteration e >= 1 also runs its r·N probed copies; rows
-        with reviewed rationales are never probed)."""
+        with reviewed rationales are not among the r·N probed copies)."""
         probed = n - reviewed if self.model_cfg.has_token_head else n
         sizes = [n + (round(self.cfg.share(e) * probed) if e and self.cfg.schedule == "augment" else 0)
                  for e in range(self.cfg.iterations)]
@@ -189,18 +189,44 @@ class Trainer:
     def _training_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
     ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any] | None]:
-        """Iteration 0 (and baseline): all originals. Later: r·N probed copies + (1 − r)·N originals ("replace"),
-        or all N originals + r·N probed copies ("augment"). Rows with reviewed rationales are never probed: they
-        train in every iteration with their reviewed token targets, and r·N counts the other rows only."""
+        """Iteration 0 (and baseline): all originals, reviewed rows included, on the originals' rule (plain
+        fine-tuning: under `graded` no token targets at all). Later: r·N probed copies + (1 − r)·N originals
+        ("replace"), or all N originals + r·N probed copies ("augment"). Rows with reviewed rationales are not drawn
+        for the weak labels: from iteration 1 on they train in every iteration on their reviewed targets
+        (`_reviewed_set`), and r·N counts the other rows only."""
         originals = [(e, self._original_labels(e)) for e in train]
         if iteration == 0 or not self.model_cfg.has_token_head:
             return originals, None
-        reviewed = [item for item in originals if item[0].example.rationale]
+        reviewed = [e for e in train if e.example.rationale]
         if reviewed:
             others = [e for e in train if not e.example.rationale]
             items, probe = self._weak_set(iteration, others, rng, state, total)
-            return items + reviewed, {**probe, "reviewed": len(reviewed)}
+            kept, stats = self._reviewed_set(reviewed, rng)
+            return items + kept, {**probe, "reviewed": len(reviewed), **stats}
         return self._weak_set(iteration, train, rng, state, total)
+
+    def _reviewed_set(
+        self, reviewed: list[Encoded], rng: np.random.Generator
+    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
+        """The reviewed rows with their token targets. 0/1 rules: 1 on the wordpieces inside the reviewed spans, 0 on
+        the text's others (`token_targets`). `graded`: the model's own graded probe of the row (as for the weak
+        rows) with the weight outside the reviewed spans set to 0, so the target keeps the model's grading among the
+        reviewed words instead of spreading evenly over them; a row whose reviewed words carry no probe weight (the
+        model's decision does not rest on them yet) falls back to the even 1/0 target (counted as
+        `reviewed_even`)."""
+        spans = [token_targets(e.positions, len(e), e.example.rationale or ()) for e in reviewed]
+        if not self.graded:
+            return list(zip(reviewed, spans, strict=True)), {}
+        weak, _ = self.prober.graded(reviewed, self.model_cfg.labels, rng, self.cfg.probe_words)
+        items: list[tuple[Encoded, list[float]]] = []
+        even = 0
+        for w, flat in zip(weak, spans, strict=True):
+            target = restrict_to_spans(w.token_labels, flat)
+            if target is None:
+                even += 1
+                target = flat
+            items.append((w.encoded, target))
+        return items, {"reviewed_even": even}
 
     def _weak_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
@@ -264,8 +290,8 @@ class Trainer:
         return np.concatenate(chosen_parts), np.concatenate(rest_parts)
 
     def _original_labels(self, encoded: Encoded) -> list[float]:
-        if encoded.example.rationale and self.model_cfg.has_token_head:
-            return token_targets(encoded.positions, len(encoded), encoded.example.rationale)
+        """Token labels of an unprobed original (reviewed rows too: their reviewed targets come from
+        `_reviewed_set`, from iteration 1 on)."""
         if self.cfg.original_labels == "ignore" or self.graded:
             return [IGNORE_INDEX] * len(encoded)
         return all_ones_labels(encoded)

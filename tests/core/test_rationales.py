@@ -1,7 +1,7 @@
 """Review round trip, import side: reviewed rationales from a train file's `rationale_spans` column and from a
 Label Studio export, validated with row numbers before anything trains; mapped to wordpieces with the real
-tokenizer's offsets; trained on in place of weak labels (never probed); counted in metrics.json and the model card
-(`ssa train --rationales`)."""
+tokenizer's offsets; trained on in place of weak labels (from iteration 1 on); counted in metrics.json and the
+model card (`ssa train --rationales`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ssa_core.rationales import (
     attach_file_rationales,
     label_studio_rows,
     label_studio_spans,
+    restrict_to_spans,
     reviewed_count,
     token_targets,
 )
@@ -118,10 +119,10 @@ def test_spans_become_wordpiece_targets_by_the_tokenizer_offsets(tiny_encoder_di
     assert targets[0] == IGNORE  # [CLS]
 
 
-def test_reviewed_rows_train_on_their_targets_and_are_never_probed(tiny_encoder_dir: Path) -> None:
+def reviewed_trainer(tiny_encoder_dir: Path, label_mode: str) -> tuple[Any, list[Any], set[int]]:
+    """A hybrid Trainer on 24 sentiment rows, every 4th reviewed with the span (0, 3); the encoded rows; their rows."""
     import torch
 
-    from ssa_core.checkpoint import TrainState
     from ssa_core.config import ModelConfig, TrainConfig
     from ssa_core.modeling import build_model
     from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
@@ -135,9 +136,15 @@ def test_reviewed_rows_train_on_their_targets_and_are_never_probed(tiny_encoder_
     tokenizer = load_tokenizer(tiny_encoder_dir)
     cfg = ModelConfig(base_model=str(tiny_encoder_dir), method="hybrid", max_length=48, labels=data.labels)
     model = build_model(cfg, structural_special_ids(tokenizer))
-    trainer = Trainer(model, TrainConfig(iterations=2, batch_size=8, seed=3), tokenizer.mask_token_id,
-                      tokenizer.pad_token_id or 0, torch.device("cpu"))
-    encoded = encode_examples(tokenizer, examples, 48)
+    trainer = Trainer(model, TrainConfig(iterations=2, batch_size=8, seed=3, label_mode=label_mode),  # type: ignore[arg-type]
+                      tokenizer.mask_token_id, tokenizer.pad_token_id or 0, torch.device("cpu"))
+    return trainer, encode_examples(tokenizer, examples, 48), reviewed
+
+
+def test_reviewed_rows_train_on_their_targets_and_are_never_probed(tiny_encoder_dir: Path) -> None:
+    from ssa_core.checkpoint import TrainState
+
+    trainer, encoded, reviewed = reviewed_trainer(tiny_encoder_dir, "keep")
     items, probe = trainer._training_set(1, encoded, np.random.default_rng(0), TrainState("x"), 10)
     assert probe is not None and probe["reviewed"] == len(reviewed) == 6
     by_row: dict[int, list[list[float]]] = {}
@@ -148,9 +155,48 @@ def test_reviewed_rows_train_on_their_targets_and_are_never_probed(tiny_encoder_
             # once, with the reviewed targets: 1 on the first word's pieces, 0 on the other text pieces
             assert by_row[enc.example.row] == [token_targets(enc.positions, len(enc), ((0, 3),))]
     assert len(items) == len(encoded)  # "replace": every row once
-    # iteration 0 trains the reviewed rows on their targets too, the others on all-ones
+    # iteration 0 is plain fine-tuning: the reviewed rows train on the originals' all-ones labels like every row
     first, _ = trainer._training_set(0, encoded, np.random.default_rng(0), TrainState("x"), 10)
-    assert sum(1 for enc, labels in first if 0.0 in labels) == len(reviewed)
+    assert not any(0.0 in labels for _, labels in first)
+
+
+def test_graded_reviewed_targets_are_the_models_probe_inside_the_spans(tiny_encoder_dir: Path) -> None:
+    """Under `graded` a reviewed row carries no token target in iteration 0 (plain fine-tuning), and from iteration 1
+    on the model's own graded probe of the row, zeroed outside the reviewed spans (or the even 1/0 target where no
+    probe weight falls inside them), instead of an even distribution over the reviewed wordpieces."""
+    from ssa_core.checkpoint import TrainState
+
+    trainer, encoded, reviewed = reviewed_trainer(tiny_encoder_dir, "graded")
+    first, _ = trainer._training_set(0, encoded, np.random.default_rng(0), TrainState("x"), 10)
+    assert all(v == IGNORE for _, labels in first for v in labels)
+    items, probe = trainer._training_set(1, encoded, np.random.default_rng(0), TrainState("x"), 10)
+    assert probe is not None and probe["reviewed"] == 6 and 0 <= probe["reviewed_even"] <= 6
+    rows = [enc for enc in encoded if enc.example.row in reviewed]
+    probed, _ = trainer.prober.graded(rows, trainer.model_cfg.labels, np.random.default_rng(0), 64)
+    expected = {w.encoded.example.row: w.token_labels for w in probed}
+    by_row = {enc.example.row: labels for enc, labels in items if enc.example.row in reviewed}
+    assert set(by_row) == reviewed
+    even = 0
+    for enc in rows:
+        flat = token_targets(enc.positions, len(enc), ((0, 3),))
+        target = by_row[enc.example.row]
+        assert [v for v, f in zip(target, flat, strict=True) if f == 0.0] == [0.0] * flat.count(0.0)
+        assert all(t == IGNORE for t, f in zip(target, flat, strict=True) if f == IGNORE)
+        if target == flat:
+            even += 1
+            assert not any(g > 0 for g, f in zip(expected[enc.example.row], flat, strict=True) if f == 1.0)
+        else:  # the probe's own weights on the reviewed wordpieces, unchanged
+            assert [t for t, f in zip(target, flat, strict=True) if f == 1.0] == \
+                [g for g, f in zip(expected[enc.example.row], flat, strict=True) if f == 1.0]
+            assert sum(target[p.index] for p in enc.positions if p.segment == 0) > 0
+    assert even == probe["reviewed_even"]
+
+
+def test_restrict_to_spans() -> None:
+    graded = [IGNORE, 0.5, 0.2, 0.0, 0.3, IGNORE, IGNORE]
+    spans = [IGNORE, 1.0, 0.0, 1.0, 0.0, 1.0, IGNORE]
+    assert restrict_to_spans(graded, spans) == [IGNORE, 0.5, 0.0, 0.0, 0.0, IGNORE, IGNORE]
+    assert restrict_to_spans([IGNORE, 0.0, 0.9, 0.0, 0.4, IGNORE, IGNORE], spans) is None  # nothing inside: fall back
 
 
 def test_ssa_train_with_a_label_studio_file_counts_the_reviewed_rows(tiny_encoder_dir: Path, tmp_path: Path,
