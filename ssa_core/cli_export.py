@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ssa_core.cli_progress import console, progress_bar
 from ssa_core.modelmeta import FP16_ONNX_FILE, INT8_ONNX_FILE, ONNX_FILE, ModelMeta
 from ssa_core.predict_io import read_items
+
+if TYPE_CHECKING:
+    from ssa_core.quantize import AgreementReport
 
 # exit status when the int8 or fp16 variant agreed too little with fp32 (2 stays "bad arguments or files")
 REFUSED = 3
@@ -50,21 +55,32 @@ def reexport(model_dir: Path, data: Path) -> int:
     return 0
 
 
+def checked_variant(variant: str, count: int, add: Callable[[Callable[[int], object]], AgreementReport]
+                    ) -> AgreementReport | None:
+    """Run `add` (which writes the variant after checking it against fp32 on `count` inputs) under a progress bar;
+    None when the check refused the variant (said on the console)."""
+    from ssa_core.quantize import QuantizationRefused
+
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"{variant} vs fp32", total=count)
+            return add(lambda n: bar.advance(task, n))
+    except QuantizationRefused as exc:
+        console.print(f"ssa export: refused: {exc}")
+        return None
+
+
 def quantize(model_dir: Path, data: Path, pair: bool, min_agreement: float) -> int:
-    from ssa_core.quantize import QuantizationRefused, add_int8_variant
+    from ssa_core.quantize import add_int8_variant
 
     if not 0.0 < min_agreement <= 1.0:
         raise ValueError("--min-agreement must be in (0, 1]")
     items = read_items(data, pair)
     console.print(f"quantizing {model_dir / ONNX_FILE} to int8; checking it against fp32 on {len(items)} inputs of "
                   f"{data.name}")
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task("int8 vs fp32", total=len(items))
-            report = add_int8_variant(model_dir, items, min_agreement=min_agreement,
-                                      progress=lambda n: bar.advance(task, n))
-    except QuantizationRefused as exc:
-        console.print(f"ssa export: refused: {exc}")
+    report = checked_variant("int8", len(items), lambda progress: add_int8_variant(
+        model_dir, items, min_agreement=min_agreement, progress=progress))
+    if report is None:
         return REFUSED
     console.print(f"wrote {model_dir / INT8_ONNX_FILE}: int8 predicted what fp32 did on {report.agreement:.2%} of "
                   f"{report.inputs} inputs (required {min_agreement:.2%}); attention differs by at most "
@@ -73,7 +89,7 @@ def quantize(model_dir: Path, data: Path, pair: bool, min_agreement: float) -> i
 
 
 def to_fp16(model_dir: Path, data: Path, pair: bool, min_agreement: float | None, max_score_diff: float) -> int:
-    from ssa_core.quantize import DEFAULT_FP16_MIN_AGREEMENT, QuantizationRefused, add_fp16_variant, fp16_check_provider
+    from ssa_core.quantize import DEFAULT_FP16_MIN_AGREEMENT, add_fp16_variant, fp16_check_provider
 
     min_agreement = DEFAULT_FP16_MIN_AGREEMENT if min_agreement is None else min_agreement
     if not 0.0 < min_agreement <= 1.0:
@@ -83,13 +99,9 @@ def to_fp16(model_dir: Path, data: Path, pair: bool, min_agreement: float | None
     items = read_items(data, pair)
     console.print(f"converting {model_dir / ONNX_FILE} to fp16; checking it against fp32 on {len(items)} inputs of "
                   f"{data.name} on the {fp16_check_provider().upper()} provider")
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task("fp16 vs fp32", total=len(items))
-            report = add_fp16_variant(model_dir, items, min_agreement=min_agreement, max_score_diff=max_score_diff,
-                                      progress=lambda n: bar.advance(task, n))
-    except QuantizationRefused as exc:
-        console.print(f"ssa export: refused: {exc}")
+    report = checked_variant("fp16", len(items), lambda progress: add_fp16_variant(
+        model_dir, items, min_agreement=min_agreement, max_score_diff=max_score_diff, progress=progress))
+    if report is None:
         return REFUSED
     console.print(f"wrote {model_dir / FP16_ONNX_FILE}: fp16 predicted what fp32 did on {report.agreement:.2%} of "
                   f"{report.inputs} inputs (required {min_agreement:.2%}); the predicted class's probability moved by "
