@@ -36,7 +36,7 @@ PARTS: list[tuple[str, str]] = [
     ("model run (ONNX Runtime Session.run)", "Session.run"),
     ("tokenization", "Predictor.encode"),
     ("spans and words (character offsets)", "ssa_core/textspans.py"),
-    ("response rendering (JSON)", "json/encoder.py"),
+    # the JSON rendering (orjson, native code) shows as time in the frame that calls it here
     ("response building (Python objects)", "service/routes/predict.py"),
     ("batching and the rest of the inference thread", "service/batcher.py"),
     ("HTTP handling (uvicorn, Starlette, FastAPI, middleware)", "uvicorn/"),

@@ -31,7 +31,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError("this model takes text pairs: give --data with pairs for the check")
     data: Path = args.data or sample_dev_file()
     if args.quantize == "int8":
-        return quantize(model_dir, data, meta.pair, 0.99 if args.min_agreement is None else args.min_agreement)
+        return quantize(model_dir, data, meta.pair, args.min_agreement)
     if args.quantize == "fp16":
         return to_fp16(model_dir, data, meta.pair, args.min_agreement, args.max_score_diff)
     return reexport(model_dir, data)
@@ -70,9 +70,10 @@ def checked_variant(variant: str, count: int, add: Callable[[Callable[[int], obj
         return None
 
 
-def quantize(model_dir: Path, data: Path, pair: bool, min_agreement: float) -> int:
-    from ssa_core.quantize import add_int8_variant
+def quantize(model_dir: Path, data: Path, pair: bool, min_agreement: float | None) -> int:
+    from ssa_core.quantize import DEFAULT_MIN_AGREEMENT, add_int8_variant
 
+    min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
     if not 0.0 < min_agreement <= 1.0:
         raise ValueError("--min-agreement must be in (0, 1]")
     items = read_items(data, pair)

@@ -154,12 +154,9 @@ def summarize_dataset_file(
 ) -> DatasetSummary:
     """Validate an upload staged at `path` exactly as `load_dataset_file` does (same problems), keeping no texts:
     memory stays flat in the file's size except for a few bytes per row. Raises DatasetError."""
-    fmt = _format_or_raise(filename)
-    _check_size(path.stat().st_size, max_bytes, filename)
-    if not _has_content(path):
-        raise DatasetError([Problem(None, None, "the file is empty")], filename)
     summary = _Summarizer(classify=True)
-    shape = _validate(TableFile(path, fmt), filename, columns, task, max_rows, require_labels, summary.add)
+    table = _staged_table(path, filename, max_bytes)
+    shape = _validate(table, filename, columns, task, max_rows, require_labels, summary.add)
     classify = shape.labelled and shape.task == "classification"
     return DatasetSummary(shape.task, shape.labels, filename, shape.columns, shape.labelled, summary.rows,
                           tuple(summary.classes) if classify else (), summary.codes if classify else array("l"))
@@ -212,11 +209,7 @@ def load_dataset_file(
 ) -> Dataset:
     """Like `load_dataset_bytes` for an upload staged on disk at `path`, read row by row (never whole in memory);
     `filename` (the uploaded name) picks the format and is the only name problems show."""
-    fmt = _format_or_raise(filename)
-    _check_size(path.stat().st_size, max_bytes, filename)
-    if not _has_content(path):
-        raise DatasetError([Problem(None, None, "the file is empty")], filename)
-    return _from_table(TableFile(path, fmt), filename, columns, task, max_rows, require_labels)
+    return _from_table(_staged_table(path, filename, max_bytes), filename, columns, task, max_rows, require_labels)
 
 
 def load_example_range(
@@ -238,6 +231,16 @@ def load_example_range(
                                                          f"{len(examples)} of them")]
         raise DatasetError(sorted(found, key=_problem_order), path.name)
     return examples
+
+
+def _staged_table(path: Path, filename: str, max_bytes: int) -> TableFile:
+    """The upload staged at `path`, to be read row by row, once its format (from `filename`), size and content pass;
+    DatasetError naming `filename` otherwise."""
+    fmt = _format_or_raise(filename)
+    _check_size(path.stat().st_size, max_bytes, filename)
+    if not _has_content(path):
+        raise DatasetError([Problem(None, None, "the file is empty")], filename)
+    return TableFile(path, fmt)
 
 
 def _has_content(path: Path) -> bool:
