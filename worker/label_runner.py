@@ -62,14 +62,6 @@ class StepOutcome:
     shards: tuple[ShardRange, ...] = ()
 
 
-def shard_heartbeat(shards: ShardStore, job_id: str, shard: int, job_token: str, token: str, ttl_s: float,
-                    interval_s: float) -> Heartbeat:
-    """Refreshes a running shard's lease and the job's lease; `lost` turns True when this copy no longer holds the
-    shard."""
-    return Heartbeat(lambda: shards.beat(job_id, shard, job_token=job_token, token=token, ttl_s=ttl_s, now=time.time()),
-                     f"job {job_id} shard {shard}", interval_s)
-
-
 def load_input(job_dir: Path, data: LabelDataRecord, shard: ShardRange) -> list[Example]:
     """The shard's rows of the job's input, read back exactly as the API validated them and only up to the
     shard's end (ssa_core.data.load_example_range): a shard never holds the whole file."""
@@ -164,8 +156,8 @@ class LabelRunner:
             return StepOutcome("done", join.outcome)
         self.jobs.add_event(job_id, "shard-started", shard=shard.shard, worker=self.worker, attempt=join.attempt)
         with job_logger(self.store.job_dir(job_id), job_id, join.attempt, self.store.root) as joblog, \
-                shard_heartbeat(self.shards, job_id, shard.shard, plan.token, token, self.settings.lease_ttl_s,
-                          self.settings.heartbeat_s) as beat:
+                Heartbeat.for_shard(self.shards, job_id, shard.shard, plan.token, token,
+                                    self.settings.lease_ttl_s, self.settings.heartbeat_s) as beat:
             try:
                 self._label(job, plan, shard, beat, joblog)
             except BaseException as exc:  # every way out leaves the job and the shard in a known state

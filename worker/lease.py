@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 
 import redis
 
+from jobs.shards import ShardStore
 from jobs.store import JobStore
 
 log = logging.getLogger("ssa.worker")
@@ -29,6 +31,15 @@ class Heartbeat:
     def for_job(cls, jobs: JobStore, job_id: str, token: str, ttl_s: float, interval_s: float) -> Heartbeat:
         """Refreshes `token`'s lease on job `job_id`."""
         return cls(lambda: jobs.heartbeat(job_id, token, ttl_s), f"job {job_id}", interval_s)
+
+    @classmethod
+    def for_shard(cls, shards: ShardStore, job_id: str, shard: int, job_token: str, token: str, ttl_s: float,
+                  interval_s: float, what: str | None = None) -> Heartbeat:
+        """Refreshes `token`'s lease on shard `shard` of job `job_id` and the job's lease (a label shard, or a probe
+        shard of a training job: `what` names it in the log); `lost` turns True when this copy no longer holds the
+        shard."""
+        return cls(lambda: shards.beat(job_id, shard, job_token=job_token, token=token, ttl_s=ttl_s, now=time.time()),
+                   what or f"job {job_id} shard {shard}", interval_s)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -74,14 +74,10 @@ def run_probe_shard(jobs: JobStore, store: ArtifactStore, message: ProbeShardMes
         return "done" if join.outcome == "done" else "gone"
     folder = store.job_dir(message.job_id)
     work = folder / call_dir(message.call)
-
-    def renew() -> bool:
-        return shards.beat(message.job_id, shard.shard, job_token=plan.token, token=token, ttl_s=ttl_s,
-                           now=time.time())
-
     loads = probe_model_loads()
     try:
-        with Heartbeat(renew, f"job {message.job_id} probe {message.call} shard {shard.shard}", heartbeat_s):
+        with Heartbeat.for_shard(shards, message.job_id, shard.shard, plan.token, token, ttl_s, heartbeat_s,
+                                 f"job {message.job_id} probe {message.call} shard {shard.shard}"):
             run_shard(folder / PROBE_DIR / PROBE_MODEL_DIR, work / SEQUENCES_FILE, shard.start, shard.end,
                       message.take, work / output_file(shard.shard))
     finally:
