@@ -194,9 +194,8 @@ class Trainer:
         ("replace"), or all N originals + r·N probed copies ("augment"). Rows with reviewed rationales are not drawn
         for the weak labels: from iteration 1 on they train in every iteration on their reviewed targets
         (`_reviewed_set`), and r·N counts the other rows only."""
-        originals = [(e, self._original_labels(e)) for e in train]
         if iteration == 0 or not self.model_cfg.has_token_head:
-            return originals, None
+            return [(e, self._original_labels(e)) for e in train], None
         reviewed = [e for e in train if e.example.rationale]
         if reviewed:
             others = [e for e in train if not e.example.rationale]
@@ -231,11 +230,11 @@ class Trainer:
     def _weak_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
     ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
-        originals = [(e, self._original_labels(e)) for e in train]
         self._progress("probing", iteration, state.global_step, total)
         self.prober.start(iteration)
         if self.graded:
             return self._graded_set(iteration, train, rng)
+        originals = [(e, self._original_labels(e)) for e in train]
         wanted = round(self.cfg.share(iteration) * len(train))
         weak, stats = self._probe(train, wanted, rng)
         chosen, rest = self._select(train, weak, wanted, rng)
