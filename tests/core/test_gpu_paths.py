@@ -140,3 +140,6 @@ def test_export_quantize_fp16_command(fp16_model_dir: Path, tmp_path: Path,
     assert ModelMeta.read(folder).variant("fp16").checked_inputs == 24
     assert main(["export", str(folder), "--quantize", "fp16", "--data", str(data), "--max-score-diff", "1e-9"]) == 3
     assert "ssa export: refused:" in capsys.readouterr().err
+    for bad in ("0", "1.5"):
+        assert main(["export", str(folder), "--quantize", "fp16", "--data", str(data), "--max-score-diff", bad]) == 2
+        assert "--max-score-diff must be in (0, 1]" in capsys.readouterr().err
