@@ -112,3 +112,12 @@ def test_flower_can_load_the_tasks_without_torch() -> None:
             "assert 'ssa.train' in app.tasks, sorted(app.tasks)\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("SSA_TRAIN_PROBE_FANOUT_ROWS", "-1"),
+                                             ("SSA_TRAIN_PROBE_SHARD_ROWS", "0")])
+def test_bad_fanout_settings_are_refused_naming_the_field(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                         value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.removeprefix("SSA_").lower()):
+        WorkerSettings()
