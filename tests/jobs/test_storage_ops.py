@@ -103,7 +103,9 @@ def test_the_workers_housekeeping_applies_the_retention_periodically(
                     expire=lambda: expire_jobs(stack.jobs, stack.store, 30))
     reaper.start()
     try:
-        wait_for(lambda: stack.jobs.get(old) is None or None, 10, "the retention sweep", every=0.05)
+        # remove_job deletes the record first, then the folder: wait for both
+        wait_for(lambda: (stack.jobs.get(old) is None and not stack.store.job_dir(old).exists()) or None, 10,
+                 "the retention sweep", every=0.05)
     finally:
         reaper.stop()
     assert not stack.store.job_dir(old).exists()
