@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import quietness, wait_until_quiet, write_results  # noqa: E402
-from bench.serve_bench import WRK_SCRIPT, benchmark_model, dev_texts, start_server, wrk_load  # noqa: E402
+from bench.serve_bench import WRK_SCRIPT, dev_texts, first_start_model, start_server, wrk_load  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 # Parts of a request, each named by a frame that marks it (the first match from the leaf up wins).
@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="S")
     args = parser.parse_args()
-    model_dir = benchmark_model(args.model, args.work)
+    model_dir = first_start_model(args.model, args.work)
     load_before = wait_until_quiet(args.wait_quiet)
     server = start_server(model_dir, {})
     script = Path(tempfile.mkdtemp()) / "profile.lua"

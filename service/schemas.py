@@ -106,6 +106,9 @@ class VariantOut(BaseModel):
         "check", examples=[0.0004])
     checked_on: str | None = Field(default=None, description="fp16: the ONNX Runtime provider that check ran on",
                                    examples=["CUDAExecutionProvider"])
+    fp32_matmuls: int | None = Field(
+        default=None, description="int8: MatMuls kept in fp32 so that it agreed enough (0: every one quantized)",
+        examples=[3])
 
 
 class ModelOut(BaseModel):

@@ -52,6 +52,7 @@ class VariantInfo:
     attention_max_abs_diff: float | None = None  # largest attention difference to fp32 over the checked inputs
     score_max_abs_diff: float | None = None  # fp16: largest difference of the fp32-predicted class's probability
     checked_on: str | None = None  # fp16: the ONNX Runtime provider the check ran on (CUDA where usable, else CPU)
+    fp32_matmuls: int | None = None  # int8: MatMuls kept in fp32 so that it agreed enough (ssa_core.quantize)
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> VariantInfo:
@@ -64,7 +65,8 @@ class VariantInfo:
                    checked_inputs=None if rows is None else int(rows), min_agreement=number("min_agreement"),
                    attention_max_abs_diff=number("attention_max_abs_diff"),
                    score_max_abs_diff=number("score_max_abs_diff"),
-                   checked_on=None if data.get("checked_on") is None else str(data["checked_on"]))
+                   checked_on=None if data.get("checked_on") is None else str(data["checked_on"]),
+                   fp32_matmuls=None if data.get("fp32_matmuls") is None else int(data["fp32_matmuls"]))
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "name" and value is not None}

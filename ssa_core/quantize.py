@@ -1,5 +1,6 @@
-"""The int8 and fp16 variants of a model folder. int8: dynamic quantization of model.onnx (int8 weights of every
-MatMul/Gemm, per output channel; activations quantized on the fly); fp16: model.onnx converted to float16 (for the
+"""The int8 and fp16 variants of a model folder. int8: dynamic quantization of model.onnx (int8 weights of the
+MatMul/Gemm nodes, per output channel; activations quantized on the fly), keeping the most sensitive projections in
+fp32 only where the agreement check needs it (`fp32_plans`); fp16: model.onnx converted to float16 (for the
 CUDA provider). Each is kept only when its predictions agree with fp32's on the caller's data. Torch-free: ONNX
 Runtime's quantization and float16 tools and the runtime only.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,15 +69,38 @@ def agreement(fp32: Sequence[Prediction], int8: Sequence[Prediction], regression
                            score_max_abs_diff=max(scores, default=0.0))
 
 
-def quantize_dynamic_int8(source: Path, target: Path) -> None:
+# The feed-forward output projection of encoder layer N (BERT / MiniLM / RoBERTa: layer.N/output/dense, DistilBERT:
+# layer.N/ffn/lin2): its input is the GELU output, whose few large activations (outliers) leave the other values
+# little resolution under per-tensor dynamic quantization, so these are the MatMuls int8 hurts most.
+FFN_OUTPUT = re.compile(r"layer\.(\d+)/(?:output/dense|ffn/lin2)/MatMul$")
+
+
+def fp32_plans(model: Path) -> list[list[str]]:
+    """Which MatMuls to keep in fp32, in the order they are tried: none, then the feed-forward output projections of
+    the first 1, 2, ... encoder layers (the earlier a layer, the more of the network its error passes through)."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    by_layer: dict[int, list[str]] = {}
+    for node in graph.node:
+        found = FFN_OUTPUT.search(node.name) if node.op_type == "MatMul" else None
+        if found:
+            by_layer.setdefault(int(found.group(1)), []).append(node.name)
+    layers = sorted(by_layer)
+    return [[name for layer in layers[:count] for name in by_layer[layer]] for count in range(len(layers) + 1)]
+
+
+def quantize_dynamic_int8(source: Path, target: Path, keep_fp32: Sequence[str] = ()) -> None:
     """Dynamic quantization: int8 weights per output channel, activations quantized at run time (their scale comes
-    from each run's tensor). ONNX Runtime's advice to pre-process the graph first is silenced: on these graphs its
-    symbolic shape inference does not complete, and the plain graph quantizes to the same agreement."""
+    from each run's tensor); the nodes named in `keep_fp32` stay as they are. ONNX Runtime's advice to pre-process the
+    graph first is silenced: on these graphs its symbolic shape inference does not complete, and the plain graph
+    quantizes to the same agreement."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.disable(logging.WARNING)
     try:
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=list(keep_fp32))
     finally:
         logging.disable(logging.NOTSET)
 
@@ -83,26 +108,50 @@ def quantize_dynamic_int8(source: Path, target: Path) -> None:
 def add_int8_variant(model_dir: Path, items: Sequence[Item], *, min_agreement: float = DEFAULT_MIN_AGREEMENT,
                      progress: Callable[[int], object] | None = None) -> AgreementReport:
     """Quantize `model_dir`'s model.onnx, check the result against fp32 on `items`, and keep it as the int8 variant
-    (model.int8.onnx, listed in ssa.json) when at least `min_agreement` of them agree; otherwise raise
-    QuantizationRefused and leave the folder unchanged. `progress(n)` is called after each batch of n inputs."""
+    (model.int8.onnx, listed in ssa.json) when at least `min_agreement` of them agree. Where the fully quantized graph
+    falls short, the plans of `fp32_plans` are tried in turn (each keeps more feed-forward projections in fp32) and the
+    first that agrees enough is kept; ssa.json records how many MatMuls it kept in fp32. When none does, raise
+    QuantizationRefused (with the best plan's report) and leave the folder unchanged. `progress(n)` is called after
+    each batch of n inputs of the first check."""
     if not items:
         raise QuantizationRefused("no inputs to check the int8 model against fp32")
     model_dir = Path(model_dir)
     candidate = model_dir / f".{INT8_ONNX_FILE}.candidate"
+    fp32_out = predict_all(Predictor.load(model_dir, provider="cpu"), items)
+    best: AgreementReport | None = None
     try:
-        quantize_dynamic_int8(model_dir / ONNX_FILE, candidate)
-        report = compare(model_dir, candidate.name, items, "cpu", progress)
-        if report.agreement < min_agreement:
-            raise QuantizationRefused(
-                f"int8 predicted what fp32 did on {report.agreement:.2%} of {report.inputs} inputs, below the "
-                f"required {min_agreement:.2%}: {INT8_ONNX_FILE} not written", report)
-        candidate.replace(model_dir / INT8_ONNX_FILE)
-        record_variant(model_dir, VariantInfo(
-            "int8", INT8_ONNX_FILE, agreement=round(report.agreement, 6), checked_inputs=report.inputs,
-            min_agreement=min_agreement, attention_max_abs_diff=round(report.attention_max_abs_diff, 6)))
-        return report
+        for tried, keep in enumerate(fp32_plans(model_dir / ONNX_FILE)):
+            quantize_dynamic_int8(model_dir / ONNX_FILE, candidate, keep)
+            int8 = Predictor.load(model_dir, provider="cpu", onnx_file=candidate.name)
+            report = agreement(fp32_out, predict_all(int8, items, progress if tried == 0 else None),
+                               regression=int8.meta.task == "regression")
+            if report.agreement >= min_agreement:
+                candidate.replace(model_dir / INT8_ONNX_FILE)
+                record_variant(model_dir, VariantInfo(
+                    "int8", INT8_ONNX_FILE, agreement=round(report.agreement, 6), checked_inputs=report.inputs,
+                    min_agreement=min_agreement, attention_max_abs_diff=round(report.attention_max_abs_diff, 6),
+                    fp32_matmuls=len(keep)))
+                return report
+            best = report if best is None or report.agreement > best.agreement else best
+        assert best is not None
+        raise QuantizationRefused(
+            f"int8 predicted what fp32 did on {best.agreement:.2%} of {best.inputs} inputs at best (plans tried: "
+            f"{tried + 1}, keeping up to {len(keep)} feed-forward projections in fp32), below the required "
+            f"{min_agreement:.2%}: {INT8_ONNX_FILE} not written", best)
     finally:
         candidate.unlink(missing_ok=True)
+
+
+def predict_all(predictor: Predictor, items: Sequence[Item], progress: Callable[[int], object] | None = None
+                ) -> list[Prediction]:
+    """`predictor`'s predictions of `items` (tokens and attention, no words), CHECK_BATCH at a time."""
+    out: list[Prediction] = []
+    for start in range(0, len(items), CHECK_BATCH):
+        chunk = items[start : start + CHECK_BATCH]
+        out += predictor.predict(chunk, return_words=False)
+        if progress is not None:
+            progress(len(chunk))
+    return out
 
 
 def compare(model_dir: Path, candidate: str, items: Sequence[Item], provider: ProviderChoice,
@@ -110,15 +159,8 @@ def compare(model_dir: Path, candidate: str, items: Sequence[Item], provider: Pr
     """fp32 (model.onnx) and the folder's file `candidate` predict `items` on `provider`; their agreement."""
     fp32 = Predictor.load(model_dir, provider=provider)
     other = Predictor.load(model_dir, provider=provider, onnx_file=candidate)
-    fp32_out: list[Prediction] = []
-    other_out: list[Prediction] = []
-    for start in range(0, len(items), CHECK_BATCH):
-        chunk = items[start : start + CHECK_BATCH]
-        fp32_out += fp32.predict(chunk, return_words=False)
-        other_out += other.predict(chunk, return_words=False)
-        if progress is not None:
-            progress(len(chunk))
-    return agreement(fp32_out, other_out, regression=fp32.meta.task == "regression")
+    return agreement(predict_all(fp32, items), predict_all(other, items, progress),
+                     regression=fp32.meta.task == "regression")
 
 
 # ---- fp16 ------------------------------------------------------------------------------------------------

@@ -11,9 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ssa_core import quantize
 from ssa_core.cli import main
 from ssa_core.modelmeta import INT8_ONNX_FILE, SSA_FILE, ModelMeta
-from ssa_core.quantize import QuantizationRefused, add_int8_variant, agreement
+from ssa_core.quantize import (
+    QuantizationRefused,
+    add_int8_variant,
+    agreement,
+    compare,
+    fp32_plans,
+    quantize_dynamic_int8,
+)
 from ssa_core.runtime import ModelFolderError, Prediction, Predictor
 from tests.conftest import sentiment_dev_texts
 
@@ -43,21 +51,65 @@ def test_a_folder_without_int8_refuses_that_variant(tiny_model_dir: Path) -> Non
         Predictor.load(tiny_model_dir, variant="int8")
 
 
-def test_agreement_below_the_threshold_writes_nothing(int8_model_dir: Path, tmp_path: Path) -> None:
-    measured = ModelMeta.read(int8_model_dir).variant("int8").agreement
-    assert measured is not None and measured < 1.0, "the tiny model's int8 should flip at least one label"
-    folder = tmp_path / "model"
+def int8_free_copy(int8_model_dir: Path, folder: Path) -> Path:
+    """A copy of the int8 fixture's folder without its int8 variant (as before quantizing)."""
     shutil.copytree(int8_model_dir, folder)
     (folder / INT8_ONNX_FILE).unlink()
     meta = json.loads((folder / SSA_FILE).read_text())
     del meta["variants"], meta["files"][INT8_ONNX_FILE]
     (folder / SSA_FILE).write_text(json.dumps(meta))
+    return folder
+
+
+def test_agreement_below_the_threshold_writes_nothing(int8_model_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    measured = ModelMeta.read(int8_model_dir).variant("int8").agreement
+    assert measured is not None and measured < 1.0, "the tiny model's int8 should flip at least one label"
+    folder = int8_free_copy(int8_model_dir, tmp_path / "model")
     before = sorted(p.name for p in folder.iterdir())
-    # quantization and the check are deterministic: the same inputs agree exactly as much again
-    with pytest.raises(QuantizationRefused, match=rf"on {measured:.2%} of 200 inputs, below the required"):
+    # only the fully quantized graph may be tried here (the fallback plans have their own test); quantization and
+    # the check are deterministic: the same inputs agree exactly as much again
+    monkeypatch.setattr(quantize, "fp32_plans", lambda model: [[]])
+    with pytest.raises(QuantizationRefused, match=rf"on {measured:.2%} of 200 inputs at best \(plans tried: 1,"):
         add_int8_variant(folder, sentiment_dev_texts(), min_agreement=min(1.0, measured + 0.001))
     assert sorted(p.name for p in folder.iterdir()) == before
     assert "variants" not in json.loads((folder / SSA_FILE).read_text())
+
+
+def test_fp32_plans_keep_the_first_layers_feed_forward_outputs(tiny_model_dir: Path) -> None:
+    plans = fp32_plans(tiny_model_dir / "model.onnx")
+    layers = json.loads((tiny_model_dir / "config.json").read_text())["num_hidden_layers"]
+    assert len(plans) == layers + 1 and plans[0] == []
+    for count, plan in enumerate(plans):
+        assert [int(re.search(r"layer\.(\d+)/output/dense/MatMul$", name).group(1)) for name in plan] == \
+            list(range(count))  # type: ignore[union-attr]
+
+
+def test_a_short_agreement_falls_back_to_the_first_plan_that_agrees(int8_model_dir: Path, tmp_path: Path) -> None:
+    """Below the threshold, the plans are tried in order and the first one that agrees enough is kept (its count
+    of fp32 MatMuls recorded); when none does, nothing is written. Each plan's agreement is measured here too."""
+    measured = ModelMeta.read(int8_model_dir).variant("int8").agreement
+    assert measured is not None and measured < 1.0
+    threshold = min(1.0, measured + 0.001)  # the fully quantized graph (plan 0) falls short of it
+    folder = int8_free_copy(int8_model_dir, tmp_path / "model")
+    texts = sentiment_dev_texts()
+    plans = fp32_plans(folder / "model.onnx")
+    reached = []
+    for index, plan in enumerate(plans):
+        quantize_dynamic_int8(folder / "model.onnx", folder / f"plan{index}.onnx", plan)
+        reached.append(compare(folder, f"plan{index}.onnx", texts, "cpu").agreement)
+        (folder / f"plan{index}.onnx").unlink()
+    assert reached[0] == measured
+    first = next((i for i, value in enumerate(reached) if value >= threshold), None)
+    if first is None:
+        with pytest.raises(QuantizationRefused, match=rf"at best \(plans tried: {len(plans)},"):
+            add_int8_variant(folder, texts, min_agreement=threshold)
+        assert not (folder / INT8_ONNX_FILE).exists()
+    else:
+        report = add_int8_variant(folder, texts, min_agreement=threshold)
+        kept = ModelMeta.read(folder).variant("int8")
+        assert report.agreement == reached[first] and kept.fp32_matmuls == len(plans[first]) >= 1
+        assert (folder / INT8_ONNX_FILE).is_file()
 
 
 def test_export_quantize_command(int8_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
