@@ -13,7 +13,8 @@ from typing import IO, Any
 
 from ssa_core.labelrecords import LabelRecord
 
-PARQUET_BATCH = 2000
+PARQUET_BATCH = 2000  # rows per Parquet row group
+CONVERT_BATCH = 250  # rows turned from Python records into Arrow data at once
 
 
 def _span_type() -> Any:
@@ -73,24 +74,66 @@ def read_jsonl(path: Path) -> Iterator[LabelRecord]:
 
 
 def write_parquet(records: Iterable[LabelRecord], path: Path) -> int:
-    """Write `records` to `path` (atomically) in row groups of PARQUET_BATCH; the number written."""
+    """Write `records` to `path` (atomically) in row groups of PARQUET_BATCH; the number written.
+
+    Records become Arrow data CONVERT_BATCH at a time, so that only that many rows are ever Python dicts at once (a
+    row group's worth of them held about 150 MB more at the peak, which the allocators then kept)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = parquet_schema()
     count = 0
     with atomic_path(path) as temporary, pq.ParquetWriter(str(temporary), schema) as writer:
-        batch: list[dict[str, Any]] = []
+        group: list[Any] = []  # Arrow record batches of the row group being built
+        rows: list[dict[str, Any]] = []
         for record in records:
-            batch.append(parquet_row(record))
-            if len(batch) >= PARQUET_BATCH:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                count += len(batch)
-                batch = []
-        if batch or count == 0:
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-            count += len(batch)
+            rows.append(parquet_row(record))
+            if len(rows) >= CONVERT_BATCH:
+                group.append(pa.RecordBatch.from_pylist(rows, schema=schema))
+                rows = []
+                if sum(batch.num_rows for batch in group) >= PARQUET_BATCH:
+                    count += _write_group(writer, group, schema)
+                    group = []
+        if rows:
+            group.append(pa.RecordBatch.from_pylist(rows, schema=schema))
+        if group or count == 0:
+            count += _write_group(writer, group, schema)
     return count
+
+
+def _write_group(writer: Any, batches: list[Any], schema: Any) -> int:
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches, schema=schema)
+    writer.write_table(table, row_group_size=max(1, table.num_rows))
+    return int(table.num_rows)
+
+
+def release_free_memory() -> None:
+    """Hand memory that is free again back to the system: Arrow's pool's unused pages and, on glibc, the heap's free
+    pages (malloc_trim). For a long-lived worker process after a step that briefly needed much more than usual (the
+    label merge), so that its resident memory returns to what it needs between jobs."""
+    import gc
+    import sys
+
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    _malloc_trim()
+
+
+def _malloc_trim() -> None:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = getattr(libc, "malloc_trim", None)
+    except OSError:
+        return
+    if trim is not None:  # glibc only (musl and macOS have none)
+        trim(0)
 
 
 def concat_jsonl(parts: Iterable[Path], path: Path, chunk: int = 1 << 20) -> None:

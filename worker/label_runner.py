@@ -29,7 +29,14 @@ from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.data import DatasetColumns, DatasetError, Example, load_example_range
 from ssa_core.errors import ConfigError, NotFound
-from ssa_core.labelfiles import atomic_path, concat_jsonl, records_of, write_jsonl_lines, write_parquet
+from ssa_core.labelfiles import (
+    atomic_path,
+    concat_jsonl,
+    records_of,
+    release_free_memory,
+    write_jsonl_lines,
+    write_parquet,
+)
 from ssa_core.labeling import Labeler, LabelingError, LabelOptions, labelled_chunks
 from worker.joblog import job_logger
 from worker.lease import Heartbeat
@@ -231,7 +238,17 @@ class LabelRunner:
 
     # ---- merge ---------------------------------------------------------------------------------------
     def merge(self, job_id: str) -> StepOutcome:
-        """The shard files into the job's labels.jsonl and labels.parquet, in input order; the job succeeds."""
+        """The shard files into the job's labels.jsonl and labels.parquet, in input order; the job succeeds.
+
+        The Parquet writing (pyarrow, every record parsed again) briefly needs far more memory than a shard; what it
+        freed is handed back to the system afterwards, or this long-lived pool process keeps it (about +150 MB
+        resident for the rest of its life, seen as the worker's memory growing over a large job)."""
+        try:
+            return self._merge(job_id)
+        finally:
+            release_free_memory()
+
+    def _merge(self, job_id: str) -> StepOutcome:
         job, plan = self.jobs.get(job_id), self.shards.plan(job_id)
         if job is None or plan is None:
             return StepOutcome("done", "missing")
