@@ -176,6 +176,15 @@ def label_job(stack: Any, rows: list[dict[str, Any]], config: dict[str, Any], ti
     return JobRun(len(rows), time.monotonic() - start, int(job.get("total_steps") or job.get("step") or 0))
 
 
+def product_timings() -> dict[str, str]:
+    """The worker's own lease, visibility and retry times (the test stack shortens them so that its tests of dead
+    workers are quick; with a 6 s visibility timeout a merge longer than that was delivered to a second worker)."""
+    from worker.settings import WorkerSettings
+
+    names = ("visibility_timeout_s", "lease_ttl_s", "retry_delay_s", "reaper_interval_s")
+    return {f"SSA_{name.upper()}": str(WorkerSettings.model_fields[name].default) for name in names}
+
+
 def job_arms(model_dir: Path, rows: list[dict[str, Any]], config: dict[str, Any], work: Path) -> dict[int, JobRun]:
     """The same label job on 1 and on 2 warm workers."""
     from tests.worker.procs import RedisServer
@@ -188,7 +197,7 @@ def job_arms(model_dir: Path, rows: list[dict[str, Any]], config: dict[str, Any]
         stack = JobStack(home, redis, "minilm")
         try:
             stack.store.import_model(model_dir, MODEL_ID)
-            stack.start_workers(*(f"w{i}" for i in range(workers)), SSA_LABEL_THREADS="1")
+            stack.start_workers(*(f"w{i}" for i in range(workers)), **product_timings(), SSA_LABEL_THREADS="1")
             # warm-up: one small shard per worker, so that every worker has loaded the model
             label_job(stack, rows[: 8 * workers], {**config, "shard_rows": 8}, 300)
             runs[workers] = label_job(stack, rows, config, 3600)
@@ -209,7 +218,7 @@ def big_run(model_dir: Path, rows: int, work: Path) -> tuple[JobRun, MemorySampl
     stack = JobStack(home, redis, "minilm", max_upload_bytes=512 * 2**20)
     try:
         stack.store.import_model(model_dir, MODEL_ID)
-        workers = stack.start_workers("b0", "b1", SSA_LABEL_THREADS="1")
+        workers = stack.start_workers("b0", "b1", **product_timings(), SSA_LABEL_THREADS="1")
         corpus = unique_rows(rows)
         groups = {f"worker {w.name}": os.getpgid(w.proc.pid) for w in workers if w.proc is not None}
         with MemorySampler(groups) as memory:
@@ -249,7 +258,8 @@ def report(args: argparse.Namespace, model_dir: Path, loads: tuple[float, float]
         f"- model: `{meta['model_id']}` ({meta['method']}, base {Path(str(meta.get('base_model'))).name}, max_length "
         f"{meta['max_length']}); {rows} unique movie-sentiment texts; probes per row {args.probes}, batch budget "
         f"{args.batch}, {args.shard_rows} rows per shard ({one.shards} shards)",
-        "- every arm: 1 ONNX Runtime thread per process (SSA_LABEL_THREADS=1); one Celery task at a time per worker",
+        "- every arm: 1 ONNX Runtime thread per process (SSA_LABEL_THREADS=1); one Celery task at a time per worker; "
+        "the worker's default lease, visibility and retry times",
         "",
         "| arm | threads per worker | rows/s | × in process | seconds |",
         "|---|---:|---:|---:|---:|",

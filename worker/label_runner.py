@@ -261,18 +261,40 @@ class LabelRunner:
             return StepOutcome("done", CANCELLED)
         if len(self.shards.done(job_id)) < len(plan.shards):
             return StepOutcome("defer", "waiting for shards", delay_s=1.0)  # a duplicate run fired the chord early
-        if not self.shards.hold(job_id, plan.token, self.settings.lease_ttl_s):
-            return StepOutcome("done", "lease-lost")
-        with job_logger(job_dir, job_id, job.attempts, self.store.root) as joblog, \
-                Heartbeat.for_job(self.jobs, job_id, plan.token, self.settings.lease_ttl_s,
-                                  self.settings.heartbeat_s):
-            self.jobs.update(job_id, plan.token, stage="merging", progress=MERGE_SHARE, eta_s=None)
+        # the merge leases like one more shard (number len(plan.shards)): a copy delivered again while the first
+        # still runs waits (it finds the job done afterwards), one delivered after the first's worker died runs
+        step, token = len(plan.shards), f"{self.worker}:{uuid.uuid4().hex[:8]}"
+        join = self.shards.join(job_id, step, job_token=plan.token, token=token, ttl_s=self.settings.lease_ttl_s,
+                                max_attempts=self.settings.max_attempts, now=time.time())
+        if join.outcome == "leased":
+            return StepOutcome("defer", "another copy is merging", delay_s=max(1.0, self.settings.lease_ttl_s / 2))
+        if join.outcome == "cancelled":
+            self._cancel(job_id, plan, "cancelled before the merge")
+            return StepOutcome("done", CANCELLED)
+        if join.outcome == "exhausted":
+            self._fail(job_id, f"merging the shards failed {join.detail} times (its worker stopped)")
+            return StepOutcome("done", "failed")
+        if join.outcome != "claimed":
+            return StepOutcome("done", join.outcome)
+        try:
+            return self._merge_claimed(job, plan, step, token)
+        finally:
+            self.shards.release(job_id, step, token)
+
+    def _merge_claimed(self, job: Job, plan: Plan, step: int, token: str) -> StepOutcome:
+        job_dir = self.store.job_dir(job.id)
+        with job_logger(job_dir, job.id, job.attempts, self.store.root) as joblog, \
+                Heartbeat.for_shard(self.shards, job.id, step, plan.token, token, self.settings.lease_ttl_s,
+                                    self.settings.heartbeat_s, what=f"job {job.id} merge") as beat:
+            self.jobs.update(job.id, plan.token, stage="merging", progress=MERGE_SHARE, eta_s=None)
             parts = [job_dir / OUTPUT_DIR / shard_file(shard.shard) for shard in plan.shards]
             concat_jsonl(parts, job_dir / LABELS_JSONL)
             written = write_parquet(records_of(parts), job_dir / LABELS_PARQUET)
-            self.jobs.finish(job_id, plan.token, SUCCEEDED, stage="done", progress=1.0, error=None,
+            if beat.lost:  # this copy stalled past its lease and another took the merge over: that one finishes
+                return StepOutcome("done", "lease-lost")
+            self.jobs.finish(job.id, plan.token, SUCCEEDED, stage="done", progress=1.0, error=None,
                              step=len(plan.shards))
-            self.jobs.add_event(job_id, SUCCEEDED, worker=self.worker, rows=written)
+            self.jobs.add_event(job.id, SUCCEEDED, worker=self.worker, rows=written)
             joblog.info("succeeded: %d rows labelled in %d shards", written, len(plan.shards))
         shutil.rmtree(job_dir / OUTPUT_DIR, ignore_errors=True)
         return StepOutcome("done", SUCCEEDED)

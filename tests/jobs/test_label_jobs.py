@@ -184,3 +184,40 @@ def test_a_shard_that_cannot_run_fails_the_job_naming_its_rows(labelled_stack: J
     assert "/" not in job["error"]  # no absolute path
     assert stack.client.get(f"/jobs/{job_id}/labels").status_code == 409
     assert not (stack.store.job_dir(job_id) / "output").exists()
+
+
+def test_a_merge_delivered_again_while_the_first_runs_waits_and_the_job_succeeds_once(
+        labelled_stack: JobStack, sentiment_rows: list[dict[str, Any]]) -> None:
+    """The chord's merge leases like one more shard: a second delivery while a copy holds it is deferred (before, it
+    ran beside the first, both writing the output and finishing the job); once the holder lets go, the merge runs
+    and a late copy finds the job done. The steps run in this process (LabelRunner, no Celery) on the stack's Redis
+    and store, so that the second delivery arrives exactly while the first holds the merge."""
+    import time
+    import uuid
+
+    from worker.label_runner import LabelRunner
+    from worker.settings import WorkerSettings
+
+    stack = labelled_stack
+    job_id = submit_label_ok(stack, sentiment_rows[:12], {"shard_rows": 6, "probes_per_row": 2})
+    runner = LabelRunner(WorkerSettings(home=stack.home, redis_url=stack.redis.url, lease_ttl_s=30),
+                         stack.jobs, stack.store, worker="in-test")
+    planned = runner.plan(job_id)
+    assert planned.action == "dispatch" and len(planned.shards) == 2
+    for shard in planned.shards:
+        assert runner.run_shard(job_id, shard).status == "succeeded"
+    plan = runner.shards.plan(job_id)
+    assert plan is not None
+    first = f"first-copy:{uuid.uuid4().hex[:8]}"  # a first copy of the merge, running (it holds the merge's lease)
+    held = runner.shards.join(job_id, len(plan.shards), job_token=plan.token, token=first, ttl_s=30, max_attempts=3,
+                              now=time.time())
+    assert held.outcome == "claimed"
+    second = runner.merge(job_id)
+    assert (second.action, second.status) == ("defer", "another copy is merging")
+    assert stack.job(job_id)["status"] == "running" and not (stack.store.job_dir(job_id) / "labels.jsonl").exists()
+    runner.shards.release(job_id, len(plan.shards), first)
+    assert runner.merge(job_id).status == "succeeded"
+    assert runner.merge(job_id).status == "succeeded"  # a late copy: the job is done, nothing runs again
+    job = stack.job(job_id)
+    assert job["status"] == "succeeded" and len(events(job, "succeeded")) == 1
+    assert [r["index"] for r in records(stack, job_id)] == list(range(12))
