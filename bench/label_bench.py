@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,9 +56,11 @@ class MemorySampler:
     """Peak resident memory (MB) of process groups and of this process, sampled every `every` seconds."""
 
     groups: dict[str, int]  # name -> process group id
+    stage: Callable[[], str] = lambda: ""  # the job's stage at each sample (labelling, merging, ...)
     every: float = 0.5
     peaks: dict[str, float] = field(default_factory=dict)
     timeline: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> MemorySampler:
@@ -75,6 +78,7 @@ class MemorySampler:
             now = {name: group_rss_mb(pgid) for name, pgid in self.groups.items()}
             now["this process (the API app; the in-process arm ran before)"] = rss_mb(os.getpid())
             self.timeline.append((time.monotonic() - start, now))
+            self.stages.append(self.stage())
             for name, value in now.items():
                 self.peaks[name] = max(self.peaks.get(name, 0.0), value)
 
@@ -162,7 +166,8 @@ def in_process(model_dir: Path, rows: list[dict[str, Any]], probes: int, batch: 
     return time.perf_counter() - start
 
 
-def label_job(stack: Any, rows: list[dict[str, Any]], config: dict[str, Any], timeout: float) -> JobRun:
+def label_job(stack: Any, rows: list[dict[str, Any]], config: dict[str, Any], timeout: float,
+              submitted: Callable[[str], object] = lambda job_id: None) -> JobRun:
     from tests.worker.procs import jsonl
 
     start = time.monotonic()
@@ -170,6 +175,7 @@ def label_job(stack: Any, rows: list[dict[str, Any]], config: dict[str, Any], ti
                                  data={"config": json.dumps({"model_id": MODEL_ID, **config})})
     if response.status_code != 202:
         raise RuntimeError(f"the label job was refused: {response.text}")
+    submitted(response.json()["job_id"])
     job = stack.wait_status(response.json()["job_id"], "succeeded", "failed", "cancelled", timeout=timeout)
     if job["status"] != "succeeded":
         raise RuntimeError(f"the label job ended {job['status']}: {job.get('error')}")
@@ -221,8 +227,14 @@ def big_run(model_dir: Path, rows: int, work: Path) -> tuple[JobRun, MemorySampl
         workers = stack.start_workers("b0", "b1", **product_timings(), SSA_LABEL_THREADS="1")
         corpus = unique_rows(rows)
         groups = {f"worker {w.name}": os.getpgid(w.proc.pid) for w in workers if w.proc is not None}
-        with MemorySampler(groups) as memory:
-            run = label_job(stack, corpus, {"probes_per_row": 0, "shard_rows": 2000}, 7200)
+        job_ids: list[str] = []
+
+        def stage() -> str:
+            job = stack.jobs.get(job_ids[0]) if job_ids else None
+            return job.stage if job is not None and job.stage else ""
+
+        with MemorySampler(groups, stage) as memory:
+            run = label_job(stack, corpus, {"probes_per_row": 0, "shard_rows": 2000}, 7200, job_ids.append)
         return run, memory
     finally:
         stack.close()
@@ -232,13 +244,19 @@ def big_run(model_dir: Path, rows: int, work: Path) -> tuple[JobRun, MemorySampl
 
 # ---- report ----------------------------------------------------------------------------------------------
 def flatness(memory: MemorySampler, name: str) -> str:
-    """Resident memory of `name` in the first and the last quarter of the run (flat: about equal)."""
-    values = [sample[name] for _, sample in memory.timeline if name in sample]
-    if len(values) < 8:
+    """Resident memory of `name` in the first and the last quarter of the shards' phase (flat: about equal), then
+    its peak while the shards were merged and at the end."""
+    samples = [(sample[name], stage) for (_, sample), stage in zip(memory.timeline, memory.stages, strict=True)
+               if name in sample]
+    shards = [value for value, stage in samples if stage == "labelling"]
+    if len(shards) < 8:
         return "too few samples"
-    quarter = len(values) // 4
-    first, last = max(values[:quarter]), max(values[-quarter:])
-    return f"{first:.0f} MB in the first quarter, {last:.0f} MB in the last"
+    quarter = len(shards) // 4
+    first, last = max(shards[:quarter]), max(shards[-quarter:])
+    merging = [value for value, stage in samples if stage == "merging"]
+    merge = f"; while merging {max(merging):.0f} MB at most" if merging else ""
+    return (f"while the shards ran: {first:.0f} MB in the first quarter, {last:.0f} MB in the last{merge}; "
+            f"{samples[-1][0]:.0f} MB at the end")
 
 
 def report(args: argparse.Namespace, model_dir: Path, loads: tuple[float, float], rows: int, in_process_s: float,

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -405,6 +406,22 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
     return lines
 
 
+SPINNING_LINE = "(spinning)"
+
+
+def spinning_line(rows: list[Row]) -> str:
+    """The service with ORT's threads spinning against the default (sleeping), from this run's rows."""
+    by_arm = {r.arm: r for r in rows}
+    one, one_spin = by_arm["HTTP service (wrk), 1 client"], by_arm["HTTP service, ORT threads spinning (wrk), 1 client"]
+    many = by_arm["HTTP service (wrk), 64 clients"]
+    many_spin = by_arm["HTTP service, ORT threads spinning (wrk), 64 clients"]
+    return (f"- ORT threads spinning between operators (SSA_ORT_SPINNING=true) vs sleeping (the default): 1-client p50 "
+            f"{one_spin.pct(0.5):.1f} vs {one.pct(0.5):.1f} ms ({one_spin.pct(0.5) / one.pct(0.5):.2f}×, "
+            f"{one_spin.pct(0.5) / by_arm['HF pipeline, batch 1'].pct(0.5):.2f} of the pipeline's batch 1), 64-client "
+            f"throughput {many_spin.throughput:.1f} vs {many.throughput:.1f} texts/s "
+            f"({many_spin.throughput / many.throughput:.2f}×)")
+
+
 # ---- report ----------------------------------------------------------------------------------------------
 def service_defaults() -> str:
     """The service's batching settings as the arms ran them (the settings classes' own defaults)."""
@@ -433,7 +450,8 @@ def target_lines(rows: list[Row], weights: str, best: Row, single: Row) -> list[
     the best HTTP arm against the pipeline's best and against the in-process runtime's best on the same weights,
     and one client's p50 against the pipeline at batch 1. The pipeline is the same model in fp32 (PyTorch)."""
     tag = "" if weights == "fp32" else f" {weights}"
-    http = [r for r in rows if r.arm.startswith(f"HTTP service{tag}") and (tag or " int8" not in r.arm)]
+    # the service with its default settings (the arms that change one are reported on their own lines)
+    http = [r for r in rows if re.fullmatch(rf"HTTP service{tag}( \(wrk\))?, \d+ clients?", r.arm)]
     runtime = [r for r in rows if r.arm.startswith(f"ONNX runtime{tag} in-process")]
     best_http = max(http, key=lambda r: r.throughput)
     in_process = max(runtime, key=lambda r: r.throughput)
@@ -537,6 +555,12 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
                      if arm.name.endswith(" 64 clients")]
+            # the same service with ONNX Runtime's intra-op threads spinning between operators (SSA_ORT_SPINNING):
+            # what sleeping threads cost a lone request, and what spinning ones cost under load
+            servers.append(start_server(model_dir, {**env, "SSA_ORT_SPINNING": "true"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", ORT threads spinning")
+                     if arm.name.endswith((" 1 client", " 64 clients"))]
+            extra.append(SPINNING_LINE)
         checked = dev_texts(1000)
         if args.quantize:
             int8_dir, int8_report = int8_copy(model_dir, args.work, checked)
@@ -547,6 +571,8 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
+        if SPINNING_LINE in extra:
+            extra[extra.index(SPINNING_LINE)] = spinning_line(rows)
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)
             from ssa_core.quantize import DEFAULT_MIN_AGREEMENT
