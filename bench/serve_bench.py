@@ -441,6 +441,12 @@ def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str
     return lines
 
 
+def conditions(background_load: int, load_before: float) -> str:
+    if background_load:
+        return f"under load on purpose: {background_load} busy-looping processes ran beside it"
+    return quietness(load_before)
+
+
 def met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -489,7 +495,7 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({platform.processor() or 'n/a'}), "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; load average "
         f"{info['load'][0]:.2f} before, {info['load'][1]:.2f} after the benchmark's own load "
-        f"({quietness(info['load'][0])})"
+        f"({conditions(args.background_load, info['load'][0])})"
         f"; best of {args.repeats} runs per arm",
         f"- command: `python bench/serve_bench.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- model: `{meta['model_id']}` ({meta['method']}, base {Path(str(meta['base_model'])).name}, "
@@ -538,14 +544,22 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                         help=f"first wait up to S seconds for the 1-minute load average to fall below {QUIET_LOAD}")
+    parser.add_argument("--background-load", type=int, default=0, metavar="N",
+                        help="run under load: N busy-looping processes for the whole run (started a minute before, "
+                        "so that the load average shows them)")
     args = parser.parse_args()
     model_dir = first_start_model(args.model, args.work)
     texts = dev_texts(args.texts)
     env = {"SSA_INTRA_OP_THREADS": str(args.threads)} if args.threads else {}
     load_before = wait_until_quiet(args.wait_quiet)
-    servers = [start_server(model_dir, env)]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.background_load)]
+    if busy:
+        time.sleep(60)
+        load_before = os.getloadavg()[0]
+    servers: list[Server] = []
     extra: list[str] = []
     try:
+        servers.append(start_server(model_dir, env))
         arms = pipeline_arms(model_dir, texts) + runtime_arms(model_dir, texts, args.threads)
         arms += http_arms(servers[0], texts)
         if shutil.which("wrk"):
@@ -582,7 +596,10 @@ def main() -> int:
     finally:
         for server in servers:
             server.stop()
-    info["load"] = (load_before, os.getloadavg()[0])
+        info_load_after = os.getloadavg()[0]
+        for process in busy:
+            process.kill()
+    info["load"] = (load_before, info_load_after)
     text = report(args, model_dir, texts, rows, info, extra, int8_kept)
     write_results(args.out, text)
     return 0
