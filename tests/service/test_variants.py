@@ -50,9 +50,10 @@ def test_models_list_their_variants(server: LiveServer) -> None:
     assert [v["name"] for v in with_int8] == ["fp32", "int8"] and with_int8[0]["file"] == "model.onnx"
     assert with_int8[1]["file"] == "model.int8.onnx" and 0.5 <= with_int8[1]["agreement"] <= 1
     assert with_int8[1]["checked_inputs"] == 200 and with_int8[1]["min_agreement"] == 0.5
+    assert with_int8[1]["fp32_matmuls"] == 0  # at threshold 0.5 the fully quantized graph is kept
     assert fp32_only == [{"name": "fp32", "file": "model.onnx", "agreement": None, "checked_inputs": None,
                           "min_agreement": None, "attention_max_abs_diff": None, "score_max_abs_diff": None,
-                          "checked_on": None}]
+                          "checked_on": None, "fp32_matmuls": None}]
     assert listed["with-int8"] == with_int8
 
 
