@@ -406,9 +406,6 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
     return lines
 
 
-SPINNING_LINE = "(spinning)"
-
-
 def spinning_line(rows: list[Row]) -> str:
     """The service with ORT's threads spinning against the default (sleeping), from this run's rows."""
     by_arm = {r.arm: r for r in rows}
@@ -574,7 +571,6 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_ORT_SPINNING": "true"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", ORT threads spinning")
                      if arm.name.endswith((" 1 client", " 64 clients"))]
-            extra.append(SPINNING_LINE)
         checked = dev_texts(1000)
         if args.quantize:
             int8_dir, int8_report = int8_copy(model_dir, args.work, checked)
@@ -585,8 +581,8 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
-        if SPINNING_LINE in extra:
-            extra[extra.index(SPINNING_LINE)] = spinning_line(rows)
+        if any("ORT threads spinning" in row.arm for row in rows):
+            extra.append(spinning_line(rows))
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)
             from ssa_core.quantize import DEFAULT_MIN_AGREEMENT

@@ -24,7 +24,7 @@ import redis
 from jobs.labeling import LABELS_JSONL, LABELS_PARQUET, OUTPUT_DIR, ShardRange, shard_file, shard_ranges
 from jobs.labelspec import LABEL_KIND, LabelDataRecord, LabelJobSpec
 from jobs.records import CANCELLED, SUCCEEDED, Job
-from jobs.shards import Plan, ShardStore
+from jobs.shards import Join, Plan, ShardStore
 from jobs.store import JobStore
 from ssa_core.artifacts import ArtifactStore
 from ssa_core.data import DatasetColumns, DatasetError, Example, load_example_range
@@ -147,20 +147,10 @@ class LabelRunner:
         job = self.jobs.get(job_id)
         if plan is None or job is None:
             return StepOutcome("done", "missing")
-        token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
-        join = self.shards.join(job_id, shard.shard, job_token=plan.token, token=token,
-                                ttl_s=self.settings.lease_ttl_s, max_attempts=self.settings.max_attempts,
-                                now=time.time())
-        if join.outcome == "leased":
-            return StepOutcome("defer", delay_s=max(1.0, self.settings.lease_ttl_s / 2))
-        if join.outcome == "cancelled":
-            self._cancel(job_id, plan, f"{shard.describe()} found the job cancelled")
-            return StepOutcome("done", CANCELLED)
-        if join.outcome == "exhausted":
-            self._fail(job_id, f"{shard.describe()} failed {join.detail} times (its worker stopped)")
-            return StepOutcome("done", "failed")
-        if join.outcome != "claimed":
-            return StepOutcome("done", join.outcome)
+        joined = self._join_step(job_id, plan, shard.shard, shard.describe())
+        if isinstance(joined, StepOutcome):
+            return joined
+        token, join = joined
         self.jobs.add_event(job_id, "shard-started", shard=shard.shard, worker=self.worker, attempt=join.attempt)
         with job_logger(self.store.job_dir(job_id), job_id, join.attempt, self.store.root) as joblog, \
                 Heartbeat.for_shard(self.shards, job_id, shard.shard, plan.token, token,
@@ -172,6 +162,26 @@ class LabelRunner:
         self.shards.release(job_id, shard.shard, token)
         self.jobs.add_event(job_id, "shard-done", shard=shard.shard, worker=self.worker, attempt=join.attempt)
         return StepOutcome("done", SUCCEEDED)
+
+    def _join_step(self, job_id: str, plan: Plan, step: int, what: str, waiting: str = ""
+                   ) -> tuple[str, Join] | StepOutcome:
+        """Take the lease of step `step` (a shard, or the merge as one more) for a new token of this delivery: the
+        token and the join, or the StepOutcome that ends this delivery (deferred while another copy holds the step,
+        the job cancelled or ended, the step out of attempts or done)."""
+        token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
+        join = self.shards.join(job_id, step, job_token=plan.token, token=token, ttl_s=self.settings.lease_ttl_s,
+                                max_attempts=self.settings.max_attempts, now=time.time())
+        if join.outcome == "leased":
+            return StepOutcome("defer", waiting, delay_s=max(1.0, self.settings.lease_ttl_s / 2))
+        if join.outcome == "cancelled":
+            self._cancel(job_id, plan, f"{what} found the job cancelled")
+            return StepOutcome("done", CANCELLED)
+        if join.outcome == "exhausted":
+            self._fail(job_id, f"{what} failed {join.detail} times (its worker stopped)")
+            return StepOutcome("done", "failed")
+        if join.outcome != "claimed":
+            return StepOutcome("done", join.outcome)
+        return token, join
 
     def _label(self, job: Job, plan: Plan, shard: ShardRange, beat: Heartbeat, joblog: logging.Logger) -> None:
         spec, data = self._records(job)
@@ -263,19 +273,11 @@ class LabelRunner:
             return StepOutcome("defer", "waiting for shards", delay_s=1.0)  # a duplicate run fired the chord early
         # the merge leases like one more shard (number len(plan.shards)): a copy delivered again while the first
         # still runs waits (it finds the job done afterwards), one delivered after the first's worker died runs
-        step, token = len(plan.shards), f"{self.worker}:{uuid.uuid4().hex[:8]}"
-        join = self.shards.join(job_id, step, job_token=plan.token, token=token, ttl_s=self.settings.lease_ttl_s,
-                                max_attempts=self.settings.max_attempts, now=time.time())
-        if join.outcome == "leased":
-            return StepOutcome("defer", "another copy is merging", delay_s=max(1.0, self.settings.lease_ttl_s / 2))
-        if join.outcome == "cancelled":
-            self._cancel(job_id, plan, "cancelled before the merge")
-            return StepOutcome("done", CANCELLED)
-        if join.outcome == "exhausted":
-            self._fail(job_id, f"merging the shards failed {join.detail} times (its worker stopped)")
-            return StepOutcome("done", "failed")
-        if join.outcome != "claimed":
-            return StepOutcome("done", join.outcome)
+        step = len(plan.shards)
+        joined = self._join_step(job_id, plan, step, "the merge", waiting="another copy is merging")
+        if isinstance(joined, StepOutcome):
+            return joined
+        token, _ = joined
         try:
             return self._merge_claimed(job, plan, step, token)
         finally:
