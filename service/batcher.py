@@ -239,12 +239,15 @@ class MicroBatcher:
             await self._wake.wait()
 
     async def _collect(self) -> list[Job]:
-        """Under load (the last batch grouped several requests) wait until a batch is full or the oldest job has
-        waited max_wait_s; a lone request at low load runs at once. Then take jobs in arrival order."""
-        under_load = self._last_requests > 1 or len(self._pending) > 1
-        deadline = self._pending[0].enqueued + (self.max_wait_s if under_load else 0.0)
-        while sum(len(j.items) for j in self._pending) < self.max_batch_size:
-            remaining = deadline - time.monotonic()
+        """Under load (a batch is running, or the last one grouped several requests) wait until a batch is full, or:
+        - while no batch runs (the cores are free): until the oldest job has waited max_wait_s;
+        - while another batch runs (the cores are busy anyway): until no request has arrived for max_wait_s, so that
+          the requests a finished batch's clients send next join one batch instead of trickling into small ones.
+        A lone request at low load runs at once. Then take jobs in arrival order."""
+        under_load = self._running > 0 or self._last_requests > 1 or len(self._pending) > 1
+        while under_load and sum(len(j.items) for j in self._pending) < self.max_batch_size:
+            since = self._pending[-1].enqueued if self._running else self._pending[0].enqueued
+            remaining = since + self.max_wait_s - time.monotonic()
             if remaining <= 0:
                 break
             self._wake.clear()
@@ -280,6 +283,7 @@ class MicroBatcher:
             self._running -= 1
             self._slots.release()
             self._update_idle()
+            self._wake.set()  # a batch collecting while this one ran may start now (see _collect)
         seconds = time.perf_counter() - start
         self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * seconds
         self._last_requests = len(jobs)

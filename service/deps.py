@@ -45,6 +45,10 @@ def state_of(request: Request) -> AppState:
     return app_state(request.app)
 
 
+async def get_state(request: Request) -> AppState:
+    return state_of(request)
+
+
 async def get_app_settings(request: Request) -> Settings:
     return state_of(request).settings
 
@@ -97,6 +101,7 @@ async def get_bootstrap_status(request: Request) -> BootstrapStatus:
     return state_of(request).bootstrap_status
 
 
+StateDep = Annotated[AppState, Depends(get_state)]  # everything at once: one dependency to solve per request
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
@@ -141,10 +146,15 @@ async def require_write_key(settings: SettingsDep,
     check_api_key(settings, key)
 
 
+def check_read_key(settings: Settings, given: str | None) -> None:
+    """The key check of an ordinary read: enforced only when SSA_READS_REQUIRE_KEY=true."""
+    if settings.reads_require_key:
+        check_api_key(settings, given)
+
+
 async def require_read_key(settings: SettingsDep,
                      key: Annotated[str | None, Security(read_key_header)] = None) -> None:
-    if settings.reads_require_key:
-        check_api_key(settings, key)
+    check_read_key(settings, key)
 
 
 def private_scheme(kind: PrivateRead) -> str:

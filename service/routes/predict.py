@@ -4,16 +4,20 @@
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from service.batcher import BatcherStopped, DeadlineExceeded, Options, QueueFull
-from service.deps import BatcherDep, ManagerDep, MetricsDep, OcclusionDep, ReadKeyDep, SettingsDep, StoreDep
+from service.batcher import BatcherStopped, DeadlineExceeded, MicroBatcher, Options, QueueFull
+from service.deps import API_KEY_HEADER, ReadKeyDep, StateDep, check_read_key
+from service.directroute import direct_route, json_body, validated_body
 from service.errors import ApiError, error_responses, invalid_field
 from service.inputs import check_kinds, parse_inputs
-from service.occlusion import OcclusionBusy
+from service.metrics import ServiceMetrics
+from service.occlusion import OcclusionBusy, OcclusionLane
 from service.schemas import PredictResponse, predict_request_model
-from service.serving import Loaded, ModelLoadFailed
+from service.serving import Loaded, ModelLoadFailed, ModelManager
 from service.settings import Settings
+from service.wiring import AppState, app_state
+from ssa_core.artifacts import ArtifactStore
 from ssa_core.modelmeta import UnknownVariant
 from ssa_core.runtime import InputTooLong, Item, Prediction, Span
 
@@ -53,7 +57,7 @@ def renderer(loaded: Loaded) -> Any:
     return render
 
 
-async def served_model(manager: ManagerDep, store: StoreDep, wanted: str | None) -> Loaded:
+async def served_model(manager: ModelManager, store: ArtifactStore, wanted: str | None) -> Loaded:
     """The deployed model, or the stored model the request names (loaded on first use, for comparisons)."""
     loaded = manager.current
     if loaded is None:
@@ -79,7 +83,7 @@ def with_variant(loaded: Loaded, variant: str | None) -> Loaded:
         raise invalid_field("variant", str(exc)) from exc
 
 
-async def run_occlusion(lane: OcclusionDep, batcher: BatcherDep, metrics: MetricsDep, settings: Settings,
+async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings,
                         loaded: Loaded, items: list[Item], options: Options, single: bool) -> bytes:
     """Predictions with leave-one-word-out occlusion, in the occlusion lane (not the micro-batcher). Plain
     predictions go first: before each occlusion run the lane waits (at most PLAIN_FIRST_WAIT_S) until the
@@ -114,7 +118,7 @@ def too_long(exc: InputTooLong, single: bool) -> ApiError:
                          "(send truncate: true to cut it)")
 
 
-async def run_batch(batcher: BatcherDep, metrics: MetricsDep, settings: Settings, loaded: Loaded,
+async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings, loaded: Loaded,
                     items: list[Item], options: Options, single: bool) -> bytes:
     try:
         body: bytes = await batcher.submit(loaded.predictor, items, options, renderer(loaded),
@@ -132,16 +136,31 @@ async def run_batch(batcher: BatcherDep, metrics: MetricsDep, settings: Settings
         raise ApiError(503, "unavailable", str(exc)) from exc
 
 
+async def answer(body: Any, state: AppState) -> Response:
+    """The response to a validated PredictRequest."""
+    settings = state.settings
+    loaded = with_variant(await served_model(state.manager, state.store, body.model), body.variant)
+    single = isinstance(body.inputs, str)
+    items = parse_inputs(body.inputs, max_inputs=settings.max_inputs, max_chars=settings.max_chars)
+    check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
+    options = Options(body.truncate, body.return_tokens, body.return_words)
+    if body.explain == "occlusion":
+        content = await run_occlusion(state.occlusion, state.batcher, state.metrics, settings, loaded, items, options,
+                                      single)
+    else:
+        content = await run_batch(state.batcher, state.metrics, settings, loaded, items, options, single)
+    return Response(content, media_type="application/json")
+
+
 def build_router(settings: Settings) -> APIRouter:
-    """The predict router; its request schema carries this deployment's limits."""
+    """The predict router; its request schema carries this deployment's limits.
+
+    FastAPI documents POST /predict from `predict` below; requests are answered by `handle`, which makes the same
+    checks in the same order without FastAPI's per-request dependency solving (service.directroute)."""
     router = APIRouter(tags=["predict"])
     PredictRequest: Any = predict_request_model(settings.max_inputs, settings.max_chars)
 
-    @router.post("/predict", response_model=PredictResponse,
-                 responses=error_responses(400, 401, 404, 413, 422, 429, 500, 503, 504))
-    async def predict(body: PredictRequest, manager: ManagerDep, store: StoreDep, batcher: BatcherDep,
-                      metrics: MetricsDep, app_settings: SettingsDep, lane: OcclusionDep,
-                      _: ReadKeyDep) -> Response:
+    async def predict(body: PredictRequest, state: StateDep, _: ReadKeyDep) -> Response:
         """Classify one text, a list of texts, or [text, text_pair] pairs with the deployed model.
 
         Each prediction has the label, its probability, every class's probability and, unless turned off, the
@@ -149,15 +168,16 @@ def build_router(settings: Settings) -> APIRouter:
         Concurrent requests are grouped into batches (micro-batching). "variant": "int8" (or "fp16") answers with
         the model's int8 (fp16) variant where it has one. With "explain": "occlusion" every token and
         word also carries its leave-one-word-out occlusion score, computed in a lane of its own."""
-        loaded = with_variant(await served_model(manager, store, body.model), body.variant)
-        single = isinstance(body.inputs, str)
-        items = parse_inputs(body.inputs, max_inputs=app_settings.max_inputs, max_chars=app_settings.max_chars)
-        check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
-        options = Options(body.truncate, body.return_tokens, body.return_words)
-        if body.explain == "occlusion":
-            content = await run_occlusion(lane, batcher, metrics, app_settings, loaded, items, options, single)
-        else:
-            content = await run_batch(batcher, metrics, app_settings, loaded, items, options, single)
-        return Response(content, media_type="application/json")
+        return await answer(body, state)
 
+    async def handle(request: Request) -> Response:
+        """`predict` as FastAPI would run it: the JSON body parsed, then the read key, then the fields validated."""
+        raw = await json_body(request)
+        state = app_state(request.app)
+        check_read_key(state.settings, request.headers.get(API_KEY_HEADER))
+        return await answer(validated_body(PredictRequest, raw), state)
+
+    router.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse,
+                         responses=error_responses(400, 401, 404, 413, 422, 429, 500, 503, 504),
+                         route_class_override=direct_route(handle))
     return router

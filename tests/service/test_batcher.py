@@ -251,3 +251,33 @@ def test_predict_from_many_threads_truncates_only_what_it_should(predictor: Pred
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(work, range(400)))
     assert results == ["cut", "refused"] * 200
+
+
+def test_while_a_batch_runs_a_burst_of_arrivals_joins_one_batch(tiny_model_dir: Path) -> None:
+    """A burst arriving while another batch holds the cores (here: every 20 ms, for 140 ms, with max_wait 50 ms)
+    waits until it stops instead of starting as small batches once the oldest request has waited max_wait; a burst
+    arriving while nothing runs starts after max_wait as before."""
+    slow = Slow.load(tiny_model_dir, provider="cpu")
+
+    async def body(batcher: MicroBatcher) -> list[Any]:
+        first = [asyncio.ensure_future(submit(batcher, slow, [t])) for t in ("one", "two")]  # runs 0.05-0.45 s
+        await asyncio.sleep(0.1)
+        burst = []
+        for i in range(8):
+            burst.append(asyncio.ensure_future(submit(batcher, slow, [f"text {i}"])))
+            await asyncio.sleep(0.02)
+        return await asyncio.gather(*first, *burst)
+
+    _, stats = asyncio.run(with_batcher(body, workers=2, max_batch_size=32, max_wait_s=0.05))
+    assert [(s.inputs, s.requests) for s in stats] == [(2, 2), (8, 8)]
+
+    async def alone(batcher: MicroBatcher) -> list[Any]:
+        await asyncio.gather(*(submit(batcher, slow, [t]) for t in ("one", "two")))  # under load from now on
+        burst = []
+        for i in range(8):
+            burst.append(asyncio.ensure_future(submit(batcher, slow, [f"text {i}"])))
+            await asyncio.sleep(0.02)
+        return await asyncio.gather(*burst)
+
+    _, stats = asyncio.run(with_batcher(alone, workers=2, max_batch_size=32, max_wait_s=0.05))
+    assert stats[0].requests == 2 and stats[1].requests < 8  # the burst's first batch left after max_wait
