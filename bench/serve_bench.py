@@ -181,25 +181,37 @@ def concurrent_calls(call: Callable[[Sequence[str]], Any], texts: Sequence[str],
     return time.perf_counter() - start, latencies
 
 
+RUNTIME_PASSES = 3
+
+
 def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: str = "",
                  variant: str = "fp32") -> list[Arm]:
-    """The runtime as the service uses it: idle threads sleep, length-sorted chunks of 8 inside a call; one caller
-    at batch 1 and 32, and two callers at batch 32 (the service's two inference workers, without HTTP)."""
+    """The runtime as the service uses it: idle threads sleep, length-sorted chunks of 8 inside a call, the overlap
+    session for calls made while another is in flight (SSA_OVERLAP_THREADS' default); one caller at batch 1 and 32,
+    and two callers at batch 32 (the service's two inference workers, without HTTP)."""
+    from service.settings import Settings
     from ssa_core.runtime import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
+                               overlap_threads=Settings(intra_op_threads=threads).overlap_session_threads(),
                                variant=variant)
     predictor.predict(texts[:32])
 
     def call(chunk: Sequence[str]) -> Any:
         return predictor.predict(chunk, batch_size=8)
 
-    def arm(b: int) -> Arm:
-        return Arm(f"ONNX runtime{label} in-process, batch {b}", "tokens + words + attention",
-                   lambda: timed_calls(call, texts, b))
+    # the batched arms go through the texts RUNTIME_PASSES times: about as long as a wrk arm, so that a lucky second
+    # weighs as little in their best run as in the HTTP arms' they are compared with
+    passes = texts * RUNTIME_PASSES
 
-    return [arm(1), arm(32), Arm(f"ONNX runtime{label} in-process, batch 32, 2 callers", "tokens + words + attention",
-                                 lambda: concurrent_calls(call, texts, 32, 2))]
+    def counted(timing: Timing) -> Timing:
+        return timing[0], timing[1], len(passes)
+
+    name = f"ONNX runtime{label} in-process"
+    return [Arm(f"{name}, batch 1", "tokens + words + attention", lambda: timed_calls(call, texts, 1)),
+            Arm(f"{name}, batch 32", "tokens + words + attention", lambda: counted(timed_calls(call, passes, 32))),
+            Arm(f"{name}, batch 32, 2 callers", "tokens + words + attention",
+                lambda: counted(concurrent_calls(call, passes, 32, 2)))]
 
 
 def run_interleaved(arms: list[Arm], texts: list[str], repeats: int) -> list[Row]:
@@ -420,13 +432,27 @@ def spinning_line(rows: list[Row]) -> str:
 
 
 # ---- report ----------------------------------------------------------------------------------------------
+def overlap_line(rows: list[Row]) -> str:
+    """The service with its overlap session (the default) against none, at 64 clients, from this run's rows."""
+    from service.settings import Settings
+
+    by_arm = {r.arm: r for r in rows}
+    many, none = by_arm["HTTP service (wrk), 64 clients"], by_arm["HTTP service, no overlap session (wrk), 64 clients"]
+    return (f"- the overlap session (batches that run while another is in flight use a second ONNX Runtime session "
+            f"with {Settings().overlap_session_threads()} intra-op thread(s), the default) vs none "
+            f"(SSA_OVERLAP_THREADS=0: both batches on the main session): 64-client throughput {many.throughput:.1f} vs "
+            f"{none.throughput:.1f} texts/s ({many.throughput / none.throughput:.2f}×), p50 {many.pct(0.5):.1f} vs "
+            f"{none.pct(0.5):.1f} ms")
+
+
 def service_defaults() -> str:
     """The service's batching settings as the arms ran them (the settings classes' own defaults)."""
     from service.settings import Settings
 
     fields = Settings.model_fields
     names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers")
-    return ", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
+    return (", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
+            + f", overlap session threads {Settings().overlap_session_threads()}")
 
 
 def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str]:
@@ -510,8 +536,11 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         f"{info['VmHWM']:.0f} MB peak (target ≤ 600 MB); libtorch mapped: {info['torch_mapped']}",
         *extra, "",
         "## Notes", "",
-        "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, with "
-        "two batches running at once on the same ONNX Runtime session by default: SSA_INFERENCE_WORKERS); "
+        "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, and while "
+        "another batch runs, until a burst of arrivals stops; two batches run at once by default, "
+        "SSA_INFERENCE_WORKERS: a lone batch on the main ONNX Runtime session with every intra-op thread, a batch that "
+        "overlaps another on a second session with fewer threads, SSA_OVERLAP_THREADS); POST /predict answered "
+        "without FastAPI's per-request dependency solving (service/directroute.py); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
         "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
         "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "
@@ -566,6 +595,11 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
                      if arm.name.endswith(" 64 clients")]
+            # the same service without the overlap session (SSA_OVERLAP_THREADS=0: batches running at once share the
+            # main session and its threads), for what the overlap session gains under load
+            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "0"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", no overlap session")
+                     if arm.name.endswith(" 64 clients")]
             # the same service with ONNX Runtime's intra-op threads spinning between operators (SSA_ORT_SPINNING):
             # what sleeping threads cost a lone request, and what spinning ones cost under load
             servers.append(start_server(model_dir, {**env, "SSA_ORT_SPINNING": "true"}))
@@ -581,6 +615,8 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
+        if any("no overlap session" in row.arm for row in rows):
+            extra.append(overlap_line(rows))
         if any("ORT threads spinning" in row.arm for row in rows):
             extra.append(spinning_line(rows))
         if args.quantize:

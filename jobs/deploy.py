@@ -58,9 +58,13 @@ def smoke_inputs(predictor: Predictor) -> list[Item]:
 
 
 def smoke_test(predictor: Predictor) -> None:
-    """Predict the smoke inputs; raises NotServable unless every score is finite (ONNX Runtime errors too)."""
+    """Predict the smoke inputs (on the overlap session too, where the predictor has one); raises NotServable unless
+    every score is finite (ONNX Runtime errors too)."""
     try:
         predictions = predictor.predict(smoke_inputs(predictor), truncate=True)
+        if predictor.overlap_session is not None:
+            with predictor.overlapping():
+                predictions += predictor.predict(smoke_inputs(predictor), truncate=True)
     except Exception as exc:
         raise NotServable(f"it fails to predict: {public_reason(exc, predictor.model_dir)}") from exc
     if not all(math.isfinite(p.score) for p in predictions):

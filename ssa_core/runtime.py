@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from collections.abc import Callable, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -177,14 +180,28 @@ def read_metadata(model_dir: Path) -> ModelMeta:
         raise ModelFolderError(str(exc)) from exc
 
 
+def session_options(threads: int | None, allow_spinning: bool) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    if not allow_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class Predictor:
-    """One loaded model: tokenizer + ONNX Runtime session."""
+    """One loaded model: tokenizer + ONNX Runtime session (and, optionally, an overlap session: see `load`)."""
 
     def __init__(self, model_dir: Path, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 meta: ModelMeta, variant: str = DEFAULT_VARIANT) -> None:
+                 meta: ModelMeta, variant: str = DEFAULT_VARIANT,
+                 overlap_session: ort.InferenceSession | None = None) -> None:
         self.model_dir = model_dir
         self.variant = variant
         self.session = session
+        self.overlap_session = overlap_session
+        self._in_flight = 0  # predict calls running now, on any thread
+        self._in_flight_lock = threading.Lock()
         self.tokenizer = tokenizer
         self.meta = meta
         self.model_id: str = meta.model_id
@@ -206,13 +223,21 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto", intra_op_threads: int | None = None,
-             allow_spinning: bool = True, variant: str = DEFAULT_VARIANT, onnx_file: str | None = None) -> Predictor:
+             allow_spinning: bool = True, variant: str = DEFAULT_VARIANT, onnx_file: str | None = None,
+             overlap_threads: int | None = None) -> Predictor:
         """`variant` picks the ONNX file among those ssa.json lists (fp32: model.onnx; int8 once quantized);
         `onnx_file` names another file of the folder instead (the int8 check runs a candidate before it is listed).
         Raises ModelFolderError for a variant the folder does not have.
 
         allow_spinning=False: idle intra-op threads sleep instead of busy-waiting, which leaves the CPU to the
-        other threads of a server (event loop, tokenization) and copes better with a shared machine."""
+        other threads of a server (event loop, tokenization) and copes better with a shared machine.
+
+        overlap_threads (CPU only; fewer than intra_op_threads): a second session of the same file with that many
+        intra-op threads, for runs made while other predict calls are in flight (the service's inference workers
+        under load, the occlusion lane). A lone call still runs on the main session with all its threads (lowest
+        latency); calls that overlap would otherwise ask one session for more threads than there are cores, and
+        ONNX Runtime's parallel loops pay for that in CPU time (on 2 cores, runs of 8 sentences cost markedly more CPU
+        on 2 threads than on 1). It costs the memory of a second session."""
         model_dir = Path(model_dir)
         meta = read_metadata(model_dir)
         if onnx_file is None:
@@ -222,17 +247,17 @@ class Predictor:
                 raise ModelFolderError(str(exc)) from exc
         if not (model_dir / onnx_file).is_file():
             raise ModelFolderError(f"{model_dir}: {onnx_file} is missing")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
-        if not allow_spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(model_dir / onnx_file), options, providers=choose_providers(provider))
+        path = str(model_dir / onnx_file)
+        session = ort.InferenceSession(path, session_options(intra_op_threads, allow_spinning),
+                                       providers=choose_providers(provider))
+        overlap = None
+        if overlap_threads and session.get_providers()[0] == CPU and overlap_threads < (intra_op_threads or
+                                                                                        os.cpu_count() or 1):
+            overlap = ort.InferenceSession(path, session_options(overlap_threads, allow_spinning), providers=[CPU])
         tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
         tokenizer.no_padding()
         tokenizer.no_truncation()
-        predictor = cls(model_dir, session, tokenizer, meta, variant)
+        predictor = cls(model_dir, session, tokenizer, meta, variant, overlap)
         log.info("loaded model %s (version %s, %s) on %s", predictor.model_id, predictor.version, variant,
                  predictor.provider)
         return predictor
@@ -261,8 +286,22 @@ class Predictor:
         return cut
 
     # ---- inference ----------------------------------------------------------------------------------
+    @contextmanager
+    def overlapping(self) -> Iterator[None]:
+        """Count the calling thread as one more predict call in flight: inside, runs use the overlap session (when
+        there is one) as they do while another call is running. predict() holds one itself; the deploy gate's
+        smoke test uses this to check the overlap session too."""
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
     def run(self, encodings: Sequence[TokenIds]) -> dict[str, np.ndarray]:
-        """One padded batch through the session: logits [B, C], importance [B, T], attention [B, T]."""
+        """One padded batch through the session (the overlap session while other predict calls are in flight):
+        logits [B, C], importance [B, T], attention [B, T]."""
         length = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), length), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), length), dtype=np.int64)
@@ -272,7 +311,8 @@ class Predictor:
             mask[row, : len(e.ids)] = 1
             types[row, : len(e.ids)] = e.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        outputs = self.run_session(self.session, {name: feeds[name] for name in self.input_names})
+        session = self.overlap_session if self.overlap_session is not None and self._in_flight > 1 else self.session
+        outputs = self.run_session(session, {name: feeds[name] for name in self.input_names})
         return dict(zip(OUTPUTS, outputs, strict=True))
 
     def run_buckets(self, inputs: Sequence[TokenIds], batch_size: int,
@@ -309,13 +349,14 @@ class Predictor:
         service waits there while plain predictions are queued or running)."""
         if not items:
             return []
-        encodings = self.encode(items)
-        truncated = self._truncate(items, encodings, truncate)
-        rows = self.run_buckets(encodings, batch_size)
-        occluded = (self.occlusion(encodings, rows, occlusion_batch, before_occlusion_run) if explain == "occlusion"
-                    else None)
-        return [self._prediction(items[i], encodings[i], rows[i], 0, truncated[i], return_tokens, return_words,
-                                 None if occluded is None else occluded[i]) for i in range(len(items))]
+        with self.overlapping():  # the whole call counts: tokenizing and building spans keep a core busy too
+            encodings = self.encode(items)
+            truncated = self._truncate(items, encodings, truncate)
+            rows = self.run_buckets(encodings, batch_size)
+            occluded = (self.occlusion(encodings, rows, occlusion_batch, before_occlusion_run)
+                        if explain == "occlusion" else None)
+            return [self._prediction(items[i], encodings[i], rows[i], 0, truncated[i], return_tokens, return_words,
+                                     None if occluded is None else occluded[i]) for i in range(len(items))]
 
     def _decision_score(self, logits: np.ndarray) -> np.ndarray:
         """[N, C] logits -> [N, C] what occlusion compares: class probabilities (the value, for regression)."""

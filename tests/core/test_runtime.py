@@ -162,3 +162,34 @@ def test_word_spans_cover_a_trailing_combining_mark(tiny_model_dir: Path) -> Non
     cafe = prediction.words[-1]
     assert (cafe.text, cafe.start, cafe.end) == ("cafe\u0301", 2, 7)  # "café" with the accent as a combining mark
     assert max(token.end for token in prediction.tokens) == len("a cafe\u0301")
+
+
+def test_calls_that_overlap_run_on_the_overlap_session_with_the_same_results(trained_model_dir: Path,
+                                                                             movie_dev: Dataset) -> None:
+    """overlap_threads adds a second session (fewer intra-op threads); a lone call keeps the main one, a call made
+    while another is in flight takes the second, and both give the same predictions."""
+    predictor = Predictor.load(trained_model_dir, provider="cpu", intra_op_threads=2, overlap_threads=1)
+    assert predictor.overlap_session is not None and predictor.overlap_session is not predictor.session
+    used: list[object] = []
+    run_session = predictor.run_session
+    predictor.run_session = lambda session, feeds: used.append(session) or run_session(session, feeds)
+    texts = [e.text for e in movie_dev.examples[:5]]
+    alone = predictor.predict(texts, batch_size=8)
+    runs_alone, used[:] = list(used), []
+    with predictor.overlapping():  # as if another inference worker were in the middle of its batch
+        overlapped = predictor.predict(texts, batch_size=8)
+    assert runs_alone and all(session is predictor.session for session in runs_alone)
+    assert used and all(session is predictor.overlap_session for session in used)
+    for a, b in zip(alone, overlapped, strict=True):
+        assert a.label == b.label and a.score == pytest.approx(b.score, abs=1e-5)
+        assert [t.attention for t in a.tokens or []] == pytest.approx([t.attention for t in b.tokens or []], abs=1e-5)
+    assert predictor._in_flight == 0
+
+
+@pytest.mark.parametrize(("intra", "overlap"), [(None, None), (2, 2), (1, 1), (2, 0)])
+def test_no_overlap_session_unless_it_has_fewer_threads(tiny_model_dir: Path, intra: int | None,
+                                                        overlap: int | None) -> None:
+    predictor = Predictor.load(tiny_model_dir, provider="cpu", intra_op_threads=intra, overlap_threads=overlap)
+    assert predictor.overlap_session is None
+    with predictor.overlapping():
+        assert predictor.predict(["a fine film"])[0].label

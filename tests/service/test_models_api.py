@@ -152,7 +152,8 @@ def test_reads_can_require_the_key(tmp_path: Path) -> None:
         # /predict (answered without FastAPI's dependency solver) checks JSON first, then the key, then the fields
         predict_bad_json = client.post("/predict", content=b"{", headers={"content-type": "application/json"})
         predict_no_key = client.post("/predict", json={"inputs": 5})
-        predict_bad_field = client.post("/predict", json={"inputs": "x", "truncate": "yes"}, headers={"X-API-Key": API_KEY.encode()})
+        predict_bad_field = client.post("/predict", json={"inputs": "x", "truncate": "yes"},
+                                        headers={"X-API-Key": API_KEY.encode()})
     assert refused.status_code == 401 and allowed.status_code == 200 and health.status_code == 200
     assert predict_bad_json.status_code == 400 and predict_bad_json.json()["error"]["type"] == "invalid_json"
     assert predict_no_key.status_code == 401 and predict_no_key.headers["www-authenticate"] == "X-API-Key"
