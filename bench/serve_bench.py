@@ -181,14 +181,14 @@ def concurrent_calls(call: Callable[[Sequence[str]], Any], texts: Sequence[str],
     return time.perf_counter() - start, latencies
 
 
-RUNTIME_PASSES = 3
+RUNTIME_PASSES = 4
 
 
 def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: str = "",
                  variant: str = "fp32") -> list[Arm]:
-    """The runtime as the service uses it: idle threads sleep, length-sorted chunks of 8 inside a call, the overlap
-    session for calls made while another is in flight (SSA_OVERLAP_THREADS' default); one caller at batch 1 and 32,
-    and two callers at batch 32 (the service's two inference workers, without HTTP)."""
+    """The runtime as the service uses it by default: idle threads sleep, length-sorted chunks of 8 inside a call
+    (and an overlap session only where SSA_OVERLAP_THREADS' default asks for one); one caller at batch 1 and 32, and
+    two callers at batch 32 (the service's two inference workers, without HTTP)."""
     from service.settings import Settings
     from ssa_core.runtime import Predictor
 
@@ -433,16 +433,13 @@ def spinning_line(rows: list[Row]) -> str:
 
 # ---- report ----------------------------------------------------------------------------------------------
 def overlap_line(rows: list[Row]) -> str:
-    """The service with its overlap session (the default) against none, at 64 clients, from this run's rows."""
-    from service.settings import Settings
-
+    """The service with an overlap session against the default (none), at 64 clients, from this run's rows."""
     by_arm = {r.arm: r for r in rows}
-    many, none = by_arm["HTTP service (wrk), 64 clients"], by_arm["HTTP service, no overlap session (wrk), 64 clients"]
-    return (f"- the overlap session (batches that run while another is in flight use a second ONNX Runtime session "
-            f"with {Settings().overlap_session_threads()} intra-op thread(s), the default) vs none "
-            f"(SSA_OVERLAP_THREADS=0: both batches on the main session): 64-client throughput {many.throughput:.1f} vs "
-            f"{none.throughput:.1f} texts/s ({many.throughput / none.throughput:.2f}×), p50 {many.pct(0.5):.1f} vs "
-            f"{none.pct(0.5):.1f} ms")
+    many, overlap = by_arm["HTTP service (wrk), 64 clients"], by_arm["HTTP service, overlap session (wrk), 64 clients"]
+    return (f"- an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in flight run on a "
+            f"second, single-threaded ONNX Runtime session) vs none (the default): 64-client throughput "
+            f"{overlap.throughput:.1f} vs {many.throughput:.1f} texts/s ({overlap.throughput / many.throughput:.2f}×), "
+            f"p50 {overlap.pct(0.5):.1f} vs {many.pct(0.5):.1f} ms")
 
 
 def service_defaults() -> str:
@@ -450,9 +447,8 @@ def service_defaults() -> str:
     from service.settings import Settings
 
     fields = Settings.model_fields
-    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers")
-    return (", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
-            + f", overlap session threads {Settings().overlap_session_threads()}")
+    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers", "overlap_threads")
+    return ", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
 
 
 def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str]:
@@ -537,9 +533,8 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         *extra, "",
         "## Notes", "",
         "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, and while "
-        "another batch runs, until a burst of arrivals stops; two batches run at once by default, "
-        "SSA_INFERENCE_WORKERS: a lone batch on the main ONNX Runtime session with every intra-op thread, a batch that "
-        "overlaps another on a second session with fewer threads, SSA_OVERLAP_THREADS); POST /predict answered "
+        "another batch runs, until a burst of arrivals stops; two batches run at once by default on the same ONNX "
+        "Runtime session, SSA_INFERENCE_WORKERS); POST /predict answered "
         "without FastAPI's per-request dependency solving (service/directroute.py); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
         "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
@@ -595,10 +590,10 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
                      if arm.name.endswith(" 64 clients")]
-            # the same service without the overlap session (SSA_OVERLAP_THREADS=0: batches running at once share the
-            # main session and its threads), for what the overlap session gains under load
-            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "0"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", no overlap session")
+            # the same service with an overlap session (SSA_OVERLAP_THREADS=1: a batch that starts while another is in
+            # flight runs on a second, single-threaded session), for what it gains under load
+            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "1"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", overlap session")
                      if arm.name.endswith(" 64 clients")]
             # the same service with ONNX Runtime's intra-op threads spinning between operators (SSA_ORT_SPINNING):
             # what sleeping threads cost a lone request, and what spinning ones cost under load
@@ -615,7 +610,7 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
-        if any("no overlap session" in row.arm for row in rows):
+        if any("overlap session" in row.arm for row in rows):
             extra.append(overlap_line(rows))
         if any("ORT threads spinning" in row.arm for row in rows):
             extra.append(spinning_line(rows))

@@ -4,7 +4,6 @@ Every field carries a description; docs/API_NOTES.md lists them as a table."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -80,13 +79,13 @@ class Settings(BaseSettings):
         "so that little padding is computed (CPU: small, 4-8; GPU: as large as max_batch_size).")
     inference_workers: int = Field(
         default=2, ge=1, le=64, description="Batches that run at once, each on a thread of its own: while one batch "
-        "is in Python (tokenization, spans, rendering), another is in the model; a batch that overlaps another runs on "
-        "the overlap session, SSA_OVERLAP_THREADS (1: one batch at a time; measured in bench/results/serving.md).")
-    overlap_threads: int | None = Field(
-        default=None, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each loaded "
-        "variant (CPU), which runs batches while another batch is in flight; a lone batch keeps the main session and "
-        "all its threads (unset: cores / SSA_INFERENCE_WORKERS; 0: no second session, every batch shares the main "
-        "one). Costs the memory of a second session.")
+        "is in Python (tokenization, spans, rendering), another is in the model, on the same ONNX Runtime session "
+        "unless SSA_OVERLAP_THREADS asks for a second (1: one batch at a time; measured in bench/results/serving.md).")
+    overlap_threads: int = Field(
+        default=0, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each loaded "
+        "variant (CPU), which runs batches while another predict call is in flight; a lone batch keeps the main "
+        "session and all its threads (0: no second session; e.g. cores / SSA_INFERENCE_WORKERS). Costs the memory of a "
+        "second session; bench/results/serving.md measures it.")
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 
@@ -148,10 +147,8 @@ class Settings(BaseSettings):
         return parse_base_models(self.allowed_base_models)
 
     def overlap_session_threads(self) -> int | None:
-        """overlap_threads with its default worked out (None: no overlap session)."""
-        if self.overlap_threads is not None:
-            return self.overlap_threads or None
-        return max(1, (os.cpu_count() or 1) // self.inference_workers) if self.inference_workers > 1 else None
+        """overlap_threads as Predictor.load takes it (None: no overlap session)."""
+        return self.overlap_threads or None
 
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None
