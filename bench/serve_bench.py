@@ -193,7 +193,7 @@ def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: 
     from ssa_core.runtime import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
-                               overlap_threads=Settings(intra_op_threads=threads).overlap_session_threads(),
+                               overlap_threads=Settings(intra_op_threads=threads).overlap_threads,
                                variant=variant)
     predictor.predict(texts[:32])
 

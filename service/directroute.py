@@ -9,7 +9,6 @@ error handlers answer exactly as they do for other routes."""
 
 from __future__ import annotations
 
-import email.message
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -19,6 +18,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+
+from service.jsonbody import is_json_media
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Model = TypeVar("Model", bound=BaseModel)
@@ -35,14 +36,6 @@ def direct_route(handler: Handler) -> type[APIRoute]:
     return DirectRoute
 
 
-def is_json_media(content_type: str) -> bool:
-    """application/json or application/*+json, as FastAPI decides whether to parse a body as JSON."""
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
-
-
 async def json_body(request: Request) -> Any:
     """The body as FastAPI hands it to validation: parsed JSON when the content type is JSON, the raw bytes when it
     is not (or is missing), MISSING when there is none. Invalid JSON raises RequestValidationError."""
@@ -50,7 +43,7 @@ async def json_body(request: Request) -> Any:
     if not raw:
         return MISSING
     content_type = request.headers.get("content-type")
-    if content_type is None or not is_json_media(content_type):
+    if content_type is None or not is_json_media(content_type.encode("latin-1")):  # headers arrive as latin-1
         return raw
     try:
         return json.loads(raw)

@@ -16,14 +16,17 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
 
+def is_json_media(content_type: bytes) -> bool:
+    """Whether a Content-Type header names JSON: application/json or application/*+json (parameters ignored)."""
+    media = content_type.split(b";")[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
 def is_json(scope: Scope) -> bool:
     """FastAPI parses a body as JSON when its content type is JSON (application/json, application/*+json) or
     missing."""
     header = next((value for name, value in scope.get("headers", []) if name == b"content-type"), None)
-    if header is None:
-        return True
-    media = header.split(b";")[0].strip().lower()
-    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return header is None or is_json_media(header)
 
 
 def depth(body: bytes) -> int:

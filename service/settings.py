@@ -146,10 +146,6 @@ class Settings(BaseSettings):
         """allowed_base_models as name -> local path (None: a name the worker resolves, e.g. minilm)."""
         return parse_base_models(self.allowed_base_models)
 
-    def overlap_session_threads(self) -> int | None:
-        """overlap_threads as Predictor.load takes it (None: no overlap session)."""
-        return self.overlap_threads or None
-
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None
 

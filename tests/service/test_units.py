@@ -41,11 +41,10 @@ def test_bad_settings_are_refused_naming_the_field(monkeypatch: pytest.MonkeyPat
         Settings()
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [({}, None), ({"overlap_threads": 0}, None),
-                                                    ({"overlap_threads": 1}, 1)])
-def test_overlap_session_threads(tmp_path: Path, overrides: dict[str, Any], expected: int | None) -> None:
-    """No overlap session by default (it costs a second session's memory; serving.md found no clear gain)."""
-    assert Settings(home=tmp_path, **overrides).overlap_session_threads() == expected
+@pytest.mark.parametrize(("overrides", "expected"), [({}, 0), ({"overlap_threads": 1}, 1)])
+def test_overlap_session_threads(tmp_path: Path, overrides: dict[str, Any], expected: int) -> None:
+    """No overlap session by default (0: it costs a second session's memory; serving.md found no clear gain)."""
+    assert Settings(home=tmp_path, **overrides).overlap_threads == expected
 
 
 def test_every_setting_is_described_and_documented() -> None:
