@@ -34,7 +34,8 @@ def test_settings_come_from_ssa_environment(monkeypatch: pytest.MonkeyPatch, tmp
 
 @pytest.mark.parametrize(("name", "value"), [("SSA_MAX_BATCH_SIZE", "0"), ("SSA_PROVIDER", "tpu"),
                                              ("SSA_MAX_WAIT_MS", "-1"), ("SSA_PORT", "http"),
-                                             ("SSA_INFERENCE_WORKERS", "0"), ("SSA_SIDE_MODELS", "-1")])
+                                             ("SSA_INFERENCE_WORKERS", "0"), ("SSA_SIDE_MODELS", "-1"),
+                                             ("SSA_OVERLAP_THREADS", "-1")])
 def test_bad_settings_are_refused_naming_the_field(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("SSA_").lower()):
