@@ -574,8 +574,8 @@ def memory_section(curve: MemoryCurve, out: Path) -> list[str]:
                  "MB.")
     if linear or bend is None:
         lines.append(f"No bend: every step is within 20 % of their mean ({min(steps):.0f} to {max(steps):.0f} MB), "
-                     "memory is linear in the models loaded: each model has its own ONNX Runtime session (weights and "
-                     "buffers) and tokenizer, nothing is shared between them.")
+                     "memory is linear in the models loaded: each model has its own ONNX Runtime session(s) (weights "
+                     "and buffers) and tokenizer, nothing is shared between them.")
     else:
         i, marginal = bend
         why = ("that model cost more than the ones before it: each has its own ONNX Runtime session, so the extra is "
@@ -643,8 +643,16 @@ def header(args: argparse.Namespace, model_dir: Path, load: tuple[float, float],
         f"- HTTP points: wrk (one thread) for {args.seconds:g} s each, best of {args.repeats} interleaved rounds; "
         f"service settings: SSA_MAX_BATCH_SIZE={settings.max_batch_size}, SSA_MAX_WAIT_MS={settings.max_wait_ms:g}, "
         f"SSA_BUCKET_SIZE={settings.bucket_size}, SSA_INTRA_OP_THREADS="
-        f"{args.threads or settings.intra_op_threads or 'unset (one per core)'}, no spinning",
+        f"{args.threads or settings.intra_op_threads or 'unset (one per core)'}, SSA_OVERLAP_THREADS="
+        f"{overlap_text(settings.model_copy(update={'intra_op_threads': args.threads or settings.intra_op_threads}))}",
         f"- sizes: {json.dumps(asdict(sizes))}", ""]
+
+
+def overlap_text(settings: Any) -> str:
+    """SSA_OVERLAP_THREADS as the servers started here run it: each loaded model's second session, or none."""
+    threads = settings.overlap_session_threads()
+    session = f"an overlap session of {threads} intra-op threads per model" if threads else "no overlap session"
+    return f"{'set' if settings.overlap_threads is not None else 'unset'} ({session})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

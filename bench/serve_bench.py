@@ -186,14 +186,15 @@ RUNTIME_PASSES = 4
 
 def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: str = "",
                  variant: str = "fp32") -> list[Arm]:
-    """The runtime as the service uses it by default: idle threads sleep, length-sorted chunks of 8 inside a call
-    (and an overlap session only where SSA_OVERLAP_THREADS' default asks for one); one caller at batch 1 and 32, and
-    two callers at batch 32 (the service's two inference workers, without HTTP)."""
+    """The runtime as the service uses it by default: length-sorted chunks of 8 inside a call, an overlap session
+    where SSA_OVERLAP_THREADS' default makes one (lone calls on the main session, its threads spinning within a run;
+    calls that overlap on the second, with sleeping threads); one caller at batch 1 and 32, and two callers at batch
+    32 (the service's two inference workers, without HTTP)."""
     from service.settings import Settings
     from ssa_core.runtime import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
-                               overlap_threads=Settings(intra_op_threads=threads).overlap_threads,
+                               overlap_threads=Settings(intra_op_threads=threads).overlap_session_threads(),
                                variant=variant)
     predictor.predict(texts[:32])
 
@@ -418,37 +419,32 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
     return lines
 
 
-def spinning_line(rows: list[Row]) -> str:
-    """The service with ORT's threads spinning against the default (sleeping), from this run's rows."""
-    by_arm = {r.arm: r for r in rows}
-    one, one_spin = by_arm["HTTP service (wrk), 1 client"], by_arm["HTTP service, ORT threads spinning (wrk), 1 client"]
-    many = by_arm["HTTP service (wrk), 64 clients"]
-    many_spin = by_arm["HTTP service, ORT threads spinning (wrk), 64 clients"]
-    return (f"- ORT threads spinning between operators (SSA_ORT_SPINNING=true) vs sleeping (the default): 1-client p50 "
-            f"{one_spin.pct(0.5):.1f} vs {one.pct(0.5):.1f} ms ({one_spin.pct(0.5) / one.pct(0.5):.2f}×, "
-            f"{one_spin.pct(0.5) / by_arm['HF pipeline, batch 1'].pct(0.5):.2f} of the pipeline's batch 1), 64-client "
-            f"throughput {many_spin.throughput:.1f} vs {many.throughput:.1f} texts/s "
-            f"({many_spin.throughput / many.throughput:.2f}×)")
-
-
 # ---- report ----------------------------------------------------------------------------------------------
 def overlap_line(rows: list[Row]) -> str:
-    """The service with an overlap session against the default (none), at 64 clients, from this run's rows."""
+    """The service as it runs by default (an overlap session) against the same service without one, at 1 client
+    (p50) and 64 clients (throughput), from this run's rows."""
     by_arm = {r.arm: r for r in rows}
-    many, overlap = by_arm["HTTP service (wrk), 64 clients"], by_arm["HTTP service, overlap session (wrk), 64 clients"]
-    return (f"- an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in flight run on a "
-            f"second, single-threaded ONNX Runtime session) vs none (the default): 64-client throughput "
-            f"{overlap.throughput:.1f} vs {many.throughput:.1f} texts/s ({overlap.throughput / many.throughput:.2f}×), "
-            f"p50 {overlap.pct(0.5):.1f} vs {many.pct(0.5):.1f} ms")
+    one = by_arm["HTTP service (wrk), 1 client"]
+    one_without = by_arm["HTTP service, no overlap session (wrk), 1 client"]
+    many = by_arm["HTTP service (wrk), 64 clients"]
+    many_without = by_arm["HTTP service, no overlap session (wrk), 64 clients"]
+    return (f"- an overlap session (the default: batches that start while another is in flight run on a second, "
+            f"single-threaded ONNX Runtime session; lone batches on the main one, its threads spinning within a run) "
+            f"vs none (SSA_OVERLAP_THREADS=0, every batch on one session with sleeping threads): 1-client p50 "
+            f"{one.pct(0.5):.1f} vs {one_without.pct(0.5):.1f} ms ({one.pct(0.5) / one_without.pct(0.5):.2f}×), "
+            f"64-client throughput {many.throughput:.1f} vs {many_without.throughput:.1f} texts/s "
+            f"({many.throughput / many_without.throughput:.2f}×)")
 
 
-def service_defaults() -> str:
-    """The service's batching settings as the arms ran them (the settings classes' own defaults)."""
+def service_defaults(threads: int | None) -> str:
+    """The service's batching settings as the arms ran them (the settings class's own defaults)."""
     from service.settings import Settings
 
     fields = Settings.model_fields
-    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers", "overlap_threads")
-    return ", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
+    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers")
+    overlap = Settings(intra_op_threads=threads).overlap_session_threads()
+    return (", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
+            + f", SSA_OVERLAP_THREADS unset (here: an overlap session of {overlap} intra-op threads)")
 
 
 def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str]:
@@ -522,8 +518,8 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "- latency = one call: one HTTP request (one text) / one pipeline or runtime call (one batch); the wrk arms "
         "report wrk's latency percentiles (wrk: a compiled load generator, one thread, each connection sends its next "
         "request when the last is answered, for a fixed time; the Python arms send the texts once)",
-        f"- service settings: defaults ({service_defaults()}; ORT graph optimizations all, intra-op threads = "
-        "cores, no spinning) unless an arm names one; the runtime arms run the same way", "",
+        f"- service settings: defaults ({service_defaults(args.threads)}; ORT graph optimizations all, intra-op "
+        "threads = cores) unless an arm names one; the runtime arms run the same way", "",
         *table(rows, best, single), "",
         "## Targets", "",
         *targets,
@@ -533,13 +529,15 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         *extra, "",
         "## Notes", "",
         "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, and while "
-        "another batch runs, until a burst of arrivals stops; two batches run at once by default on the same ONNX "
-        "Runtime session, SSA_INFERENCE_WORKERS); POST /predict answered "
+        "another batch runs, until a burst of arrivals stops; two batches run at once by default, "
+        "SSA_INFERENCE_WORKERS); POST /predict answered "
         "without FastAPI's per-request dependency solving (service/directroute.py); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
-        "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
-        "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "
-        "rendered in the inference thread, off the event loop.",
+        "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); a lone "
+        "batch runs on the main session with all threads, spinning between operators within the run (and stopping "
+        "when it returns), a batch that starts while another is in flight on a second session with its share of the "
+        "cores and sleeping threads (SSA_OVERLAP_THREADS); responses are rendered in the inference thread, off the "
+        "event loop.",
         "- Arms are interleaved (each repeat runs every arm once) so that each sees the same load.",
         "- The in-process runtime is what the service could reach without HTTP; the gap to the HTTP rows is request "
         "handling plus the benchmark's own httpx clients, which share the same cores.",
@@ -590,15 +588,10 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
                      if arm.name.endswith(" 64 clients")]
-            # the same service with an overlap session (SSA_OVERLAP_THREADS=1: a batch that starts while another is in
-            # flight runs on a second, single-threaded session), for what it gains under load
-            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "1"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", overlap session")
-                     if arm.name.endswith(" 64 clients")]
-            # the same service with ONNX Runtime's intra-op threads spinning between operators (SSA_ORT_SPINNING):
-            # what sleeping threads cost a lone request, and what spinning ones cost under load
-            servers.append(start_server(model_dir, {**env, "SSA_ORT_SPINNING": "true"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", ORT threads spinning")
+            # the same service without an overlap session (SSA_OVERLAP_THREADS=0: every batch on one session, its
+            # threads sleeping between operators), for what the default gains alone and under load
+            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "0"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", no overlap session")
                      if arm.name.endswith((" 1 client", " 64 clients"))]
         checked = dev_texts(1000)
         if args.quantize:
@@ -610,10 +603,8 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
-        if any("overlap session" in row.arm for row in rows):
+        if any("no overlap session" in row.arm for row in rows):
             extra.append(overlap_line(rows))
-        if any("ORT threads spinning" in row.arm for row in rows):
-            extra.append(spinning_line(rows))
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)
             from ssa_core.quantize import DEFAULT_MIN_AGREEMENT

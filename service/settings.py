@@ -4,6 +4,7 @@ Every field carries a description; docs/API_NOTES.md lists them as a table."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,8 +54,9 @@ class Settings(BaseSettings):
     intra_op_threads: int | None = Field(
         default=None, ge=1, le=256, description="ONNX Runtime intra-op threads (unset: one per core).")
     ort_spinning: bool = Field(
-        default=False, description="Let idle ONNX Runtime threads busy-wait (a little lower latency on a dedicated "
-        "machine; off leaves the CPU to the event loop and other processes).")
+        default=False, description="Let ONNX Runtime's threads busy-wait between the operators of a run (never "
+        "between runs): a run waits less for its threads, but takes cores from batches running beside it. The main "
+        "session does it anyway while an overlap session (SSA_OVERLAP_THREADS) takes the runs that overlap.")
     model: Path | None = Field(
         default=None, description="Model folder to publish and deploy at start (`ssa serve --model`).")
     bootstrap: bool = Field(
@@ -79,13 +81,15 @@ class Settings(BaseSettings):
         "so that little padding is computed (CPU: small, 4-8; GPU: as large as max_batch_size).")
     inference_workers: int = Field(
         default=2, ge=1, le=64, description="Batches that run at once, each on a thread of its own: while one batch "
-        "is in Python (tokenization, spans, rendering), another is in the model, on the same ONNX Runtime session "
-        "unless SSA_OVERLAP_THREADS asks for a second (1: one batch at a time; measured in bench/results/serving.md).")
-    overlap_threads: int = Field(
-        default=0, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each loaded "
+        "is in Python (tokenization, spans, rendering), another is in the model (a batch that starts while another is in "
+        "flight runs on the overlap session, SSA_OVERLAP_THREADS; 1: one batch at a time; measured in "
+        "bench/results/serving.md).")
+    overlap_threads: int | None = Field(
+        default=None, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each loaded "
         "variant (CPU), which runs batches while another predict call is in flight; a lone batch keeps the main "
-        "session and all its threads (0: no second session; e.g. cores / SSA_INFERENCE_WORKERS). Costs the memory of a "
-        "second session; bench/results/serving.md measures it.")
+        "session with all its threads spinning within its run (unset: each inference worker's share of the cores, "
+        "where that is fewer than the main session's; 0: no second session). Costs the memory of a second session; "
+        "bench/results/serving.md measures it.")
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 
@@ -140,6 +144,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def overlap_session_threads(self) -> int:
+        """SSA_OVERLAP_THREADS, or by default each inference worker's share of the main session's threads; 0 where
+        that share is all of them (one worker, one core): no overlap session."""
+        if self.overlap_threads is not None:
+            return self.overlap_threads
+        threads = self.intra_op_threads or os.cpu_count() or 1
+        share = max(1, threads // self.inference_workers)
+        return share if share < threads else 0
 
     @property
     def base_models(self) -> dict[str, str | None]:

@@ -181,11 +181,16 @@ def read_metadata(model_dir: Path) -> ModelMeta:
 
 
 def session_options(threads: int | None, allow_spinning: bool) -> ort.SessionOptions:
+    """All graph optimizations; `threads` intra-op threads (None: one per core). allow_spinning: between the
+    operators of a run, idle intra-op threads busy-wait for the next one instead of sleeping (a run waits less for
+    its threads); they stop when the run returns, so an idle session takes no CPU between runs."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
-    if not allow_spinning:
+    if allow_spinning:
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+    else:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
@@ -237,7 +242,9 @@ class Predictor:
         under load, the occlusion lane). A lone call still runs on the main session with all its threads (lowest
         latency); calls that overlap would otherwise ask one session for more threads than there are cores, and
         ONNX Runtime's parallel loops pay for that in CPU time (on 2 cores, runs of 8 sentences cost markedly more CPU
-        on 2 threads than on 1). It costs the memory of a second session."""
+        on 2 threads than on 1). It costs the memory of a second session. With it, the main session's threads spin
+        within a run whatever allow_spinning says (a lone call has the cores to itself, and its run waits less for its
+        threads)."""
         model_dir = Path(model_dir)
         meta = read_metadata(model_dir)
         if onnx_file is None:
@@ -248,12 +255,14 @@ class Predictor:
         if not (model_dir / onnx_file).is_file():
             raise ModelFolderError(f"{model_dir}: {onnx_file} is missing")
         path = str(model_dir / onnx_file)
-        session = ort.InferenceSession(path, session_options(intra_op_threads, allow_spinning),
-                                       providers=choose_providers(provider))
+        providers = choose_providers(provider)
         overlap = None
-        if overlap_threads and session.get_providers()[0] == CPU and overlap_threads < (intra_op_threads or
-                                                                                        os.cpu_count() or 1):
+        if overlap_threads and providers[0] == CPU and overlap_threads < (intra_op_threads or os.cpu_count() or 1):
             overlap = ort.InferenceSession(path, session_options(overlap_threads, allow_spinning), providers=[CPU])
+        # with an overlap session the main one only runs lone calls: its threads spin within a run, taking no core
+        # from another call's run
+        session = ort.InferenceSession(path, session_options(intra_op_threads, allow_spinning or overlap is not None),
+                                       providers=providers)
         tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
         tokenizer.no_padding()
         tokenizer.no_truncation()

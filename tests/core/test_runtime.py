@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from ssa_core.data import Dataset
@@ -193,3 +194,27 @@ def test_no_overlap_session_unless_it_has_fewer_threads(tiny_model_dir: Path, in
     assert predictor.overlap_session is None
     with predictor.overlapping():
         assert predictor.predict(["a fine film"])[0].label
+
+
+def spins(session: ort.InferenceSession) -> bool:
+    """Whether a session's intra-op threads busy-wait within a run (ONNX Runtime's default unless turned off)."""
+    options = session.get_session_options()
+    try:
+        return options.get_session_config_entry("session.intra_op.allow_spinning") != "0"
+    except RuntimeError:  # the key is absent: ONNX Runtime's default, spinning
+        return True
+
+
+@pytest.mark.parametrize(("allow_spinning", "overlap", "main_spins"), [(False, None, False), (True, None, True),
+                                                                        (False, 1, True)])
+def test_the_main_session_spins_only_when_asked_or_when_it_runs_lone_calls(
+        tiny_model_dir: Path, allow_spinning: bool, overlap: int | None, main_spins: bool) -> None:
+    """With an overlap session the main one only runs lone calls, so its threads spin within a run whatever
+    allow_spinning says; spinning always stops when a run returns (no CPU taken between runs)."""
+    predictor = Predictor.load(tiny_model_dir, provider="cpu", intra_op_threads=2, allow_spinning=allow_spinning,
+                               overlap_threads=overlap)
+    assert spins(predictor.session) is main_spins
+    if main_spins:
+        assert predictor.session.get_session_options().get_session_config_entry("session.force_spinning_stop") == "1"
+    if predictor.overlap_session is not None:
+        assert spins(predictor.overlap_session) is allow_spinning
