@@ -83,9 +83,11 @@ class ModelManager:
         self._side_lock = asyncio.Lock()
 
     # ---- loading ----------------------------------------------------------------------------------------
-    def _load(self, model_id: str) -> Loaded:
+    def _load(self, model_id: str, *, deployed: bool = True) -> Loaded:
         """Every variant of the model, loaded and warmed up (the deploy gate's smoke test runs on each); answering
-        with the `variant` setting's where the model has it, else fp32."""
+        with the `variant` setting's where the model has it, else fp32. Only a deployed model gets overlap sessions
+        (SSA_OVERLAP_THREADS): side models answer the occasional comparison, and a second session each would double
+        their memory."""
         start = time.perf_counter()
         info = self.store.get_model(model_id)
         variants: dict[str, Predictor] = {}
@@ -93,7 +95,7 @@ class ModelManager:
             predictor = Predictor.load(info.path, provider=self.settings.provider,
                                        intra_op_threads=self.settings.intra_op_threads,
                                        allow_spinning=self.settings.ort_spinning, variant=variant.name,
-                                       overlap_threads=self.settings.overlap_session_threads())
+                                       overlap_threads=self.settings.overlap_session_threads() if deployed else 0)
             warm_up(predictor)
             variants[variant.name] = predictor
         default = variants.get(self.settings.onnx_variant, variants[DEFAULT_VARIANT])
@@ -106,7 +108,7 @@ class ModelManager:
             loaded = self._side.pop(model_id, None)
             if loaded is None:
                 try:
-                    loaded = await asyncio.to_thread(self._load, model_id)
+                    loaded = await asyncio.to_thread(lambda: self._load(model_id, deployed=False))
                 except Exception as exc:
                     raise ModelLoadFailed(load_failure(exc, model_id)) from exc
                 log.info("loaded model %s for side-by-side requests", model_id)

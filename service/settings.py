@@ -81,15 +81,15 @@ class Settings(BaseSettings):
         "so that little padding is computed (CPU: small, 4-8; GPU: as large as max_batch_size).")
     inference_workers: int = Field(
         default=2, ge=1, le=64, description="Batches that run at once, each on a thread of its own: while one batch "
-        "is in Python (tokenization, spans, rendering), another is in the model (a batch that starts while another is in "
-        "flight runs on the overlap session, SSA_OVERLAP_THREADS; 1: one batch at a time; measured in "
+        "is in Python (tokenization, spans, rendering), another is in the model (a batch that starts while another "
+        "is in flight runs on the overlap session, SSA_OVERLAP_THREADS; 1: one batch at a time; measured in "
         "bench/results/serving.md).")
     overlap_threads: int | None = Field(
-        default=None, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each loaded "
-        "variant (CPU), which runs batches while another predict call is in flight; a lone batch keeps the main "
-        "session with all its threads spinning within its run (unset: each inference worker's share of the cores, "
-        "where that is fewer than the main session's; 0: no second session). Costs the memory of a second session; "
-        "bench/results/serving.md measures it.")
+        default=None, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each variant "
+        "of the deployed model (CPU; side models keep one), which runs batches while another predict call is in "
+        "flight; a lone batch keeps the main session with all its threads spinning within its run (unset: each "
+        "inference worker's share of the cores, where that is fewer than the main session's; 0: no second session). "
+        "Costs the memory of a second session; bench/results/serving.md measures it.")
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 

@@ -123,3 +123,18 @@ def test_side_models_keep_the_most_recently_used_loaded(model_store: ArtifactSto
     reused = asyncio.run(uses())
     # tiny-b again after tiny-c: still loaded only when two are kept; right after itself: when any is kept
     assert reused == [False, False, kept >= 2, kept >= 1]
+
+
+def test_only_the_deployed_model_gets_an_overlap_session(model_store: ArtifactStore) -> None:
+    """The deployed model's variants get a second session for batches that overlap (here SSA_INTRA_OP_THREADS=2
+    with the default 2 inference workers: a single-threaded one); a side model answers occasional comparisons and
+    keeps one session."""
+    manager = ModelManager(model_store, make_settings(model_store.root, intra_op_threads=2), ServiceMetrics())
+
+    async def load() -> tuple[Loaded, Loaded]:
+        deployed, _ = await manager.deploy("tiny-a", persist=False)
+        return deployed, await manager.side_model("tiny-b")
+
+    deployed, side = asyncio.run(load())
+    assert deployed.predictor.overlap_session is not None
+    assert side.predictor.overlap_session is None
