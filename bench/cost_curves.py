@@ -644,15 +644,14 @@ def header(args: argparse.Namespace, model_dir: Path, load: tuple[float, float],
         f"service settings: SSA_MAX_BATCH_SIZE={settings.max_batch_size}, SSA_MAX_WAIT_MS={settings.max_wait_ms:g}, "
         f"SSA_BUCKET_SIZE={settings.bucket_size}, SSA_INTRA_OP_THREADS="
         f"{args.threads or settings.intra_op_threads or 'unset (one per core)'}, SSA_OVERLAP_THREADS="
-        f"{overlap_text(settings.model_copy(update={'intra_op_threads': args.threads or settings.intra_op_threads}))}",
+        f"{overlap_text(settings)}, no spinning",
         f"- sizes: {json.dumps(asdict(sizes))}", ""]
 
 
 def overlap_text(settings: Any) -> str:
     """SSA_OVERLAP_THREADS as the servers started here run it: each loaded model's second session, or none."""
-    threads = settings.overlap_session_threads()
-    session = f"an overlap session of {threads} intra-op threads per model" if threads else "no overlap session"
-    return f"{'set' if settings.overlap_threads is not None else 'unset'} ({session})"
+    threads = settings.overlap_threads
+    return f"{threads} ({'an overlap session of that many intra-op threads' if threads else 'no overlap session'})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -186,15 +186,14 @@ RUNTIME_PASSES = 4
 
 def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: str = "",
                  variant: str = "fp32") -> list[Arm]:
-    """The runtime as the service uses it by default: length-sorted chunks of 8 inside a call, an overlap session
-    where SSA_OVERLAP_THREADS' default makes one (lone calls on the main session, its threads spinning within a run;
-    calls that overlap on the second, with sleeping threads); one caller at batch 1 and 32, and two callers at batch
-    32 (the service's two inference workers, without HTTP)."""
+    """The runtime as the service uses it by default: idle threads sleep, length-sorted chunks of 8 inside a call
+    (and an overlap session only where SSA_OVERLAP_THREADS' default asks for one); one caller at batch 1 and 32, and
+    two callers at batch 32 (the service's two inference workers, without HTTP)."""
     from service.settings import Settings
     from ssa_core.runtime import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
-                               overlap_threads=Settings(intra_op_threads=threads).overlap_session_threads(),
+                               overlap_threads=Settings(intra_op_threads=threads).overlap_threads,
                                variant=variant)
     predictor.predict(texts[:32])
 
@@ -421,30 +420,27 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
 
 # ---- report ----------------------------------------------------------------------------------------------
 def overlap_line(rows: list[Row]) -> str:
-    """The service as it runs by default (an overlap session) against the same service without one, at 1 client
-    (p50) and 64 clients (throughput), from this run's rows."""
+    """The service with an overlap session against the default (none), at 1 client (p50) and 64 clients
+    (throughput), from this run's rows."""
     by_arm = {r.arm: r for r in rows}
-    one = by_arm["HTTP service (wrk), 1 client"]
-    one_without = by_arm["HTTP service, no overlap session (wrk), 1 client"]
+    one, one_overlap = by_arm["HTTP service (wrk), 1 client"], by_arm["HTTP service, overlap session (wrk), 1 client"]
     many = by_arm["HTTP service (wrk), 64 clients"]
-    many_without = by_arm["HTTP service, no overlap session (wrk), 64 clients"]
-    return (f"- an overlap session (the default: batches that start while another is in flight run on a second, "
-            f"single-threaded ONNX Runtime session; lone batches on the main one, its threads spinning within a run) "
-            f"vs none (SSA_OVERLAP_THREADS=0, every batch on one session with sleeping threads): 1-client p50 "
-            f"{one.pct(0.5):.1f} vs {one_without.pct(0.5):.1f} ms ({one.pct(0.5) / one_without.pct(0.5):.2f}×), "
-            f"64-client throughput {many.throughput:.1f} vs {many_without.throughput:.1f} texts/s "
-            f"({many.throughput / many_without.throughput:.2f}×)")
+    many_overlap = by_arm["HTTP service, overlap session (wrk), 64 clients"]
+    return (f"- an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in flight run on a "
+            f"second, single-threaded ONNX Runtime session, lone batches on the main one with its threads spinning "
+            f"within the run) vs none (the default: every batch on one session, its threads sleeping between "
+            f"operators): 1-client p50 {one_overlap.pct(0.5):.1f} vs {one.pct(0.5):.1f} ms "
+            f"({one_overlap.pct(0.5) / one.pct(0.5):.2f}×), 64-client throughput {many_overlap.throughput:.1f} vs "
+            f"{many.throughput:.1f} texts/s ({many_overlap.throughput / many.throughput:.2f}×)")
 
 
-def service_defaults(threads: int | None) -> str:
+def service_defaults() -> str:
     """The service's batching settings as the arms ran them (the settings class's own defaults)."""
     from service.settings import Settings
 
     fields = Settings.model_fields
-    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers")
-    overlap = Settings(intra_op_threads=threads).overlap_session_threads()
-    return (", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
-            + f", SSA_OVERLAP_THREADS unset (here: an overlap session of {overlap} intra-op threads)")
+    names = ("max_batch_size", "max_wait_ms", "bucket_size", "inference_workers", "overlap_threads")
+    return ", ".join(f"SSA_{name.upper()}={fields[name].default:g}" for name in names)
 
 
 def table(rows: list[Row], best_pipeline: Row, single_pipeline: Row) -> list[str]:
@@ -518,8 +514,8 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "- latency = one call: one HTTP request (one text) / one pipeline or runtime call (one batch); the wrk arms "
         "report wrk's latency percentiles (wrk: a compiled load generator, one thread, each connection sends its next "
         "request when the last is answered, for a fixed time; the Python arms send the texts once)",
-        f"- service settings: defaults ({service_defaults(args.threads)}; ORT graph optimizations all, intra-op "
-        "threads = cores) unless an arm names one; the runtime arms run the same way", "",
+        f"- service settings: defaults ({service_defaults()}; ORT graph optimizations all, intra-op threads = "
+        "cores, no spinning) unless an arm names one; the runtime arms run the same way", "",
         *table(rows, best, single), "",
         "## Targets", "",
         *targets,
@@ -533,11 +529,9 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "SSA_INFERENCE_WORKERS); POST /predict answered "
         "without FastAPI's per-request dependency solving (service/directroute.py); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
-        "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); a lone "
-        "batch runs on the main session with all threads, spinning between operators within the run (and stopping "
-        "when it returns), a batch that starts while another is in flight on a second session with its share of the "
-        "cores and sleeping threads (SSA_OVERLAP_THREADS); responses are rendered in the inference thread, off the "
-        "event loop.",
+        "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
+        "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "
+        "rendered in the inference thread, off the event loop.",
         "- Arms are interleaved (each repeat runs every arm once) so that each sees the same load.",
         "- The in-process runtime is what the service could reach without HTTP; the gap to the HTTP rows is request "
         "handling plus the benchmark's own httpx clients, which share the same cores.",
@@ -588,10 +582,11 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
                      if arm.name.endswith(" 64 clients")]
-            # the same service without an overlap session (SSA_OVERLAP_THREADS=0: every batch on one session, its
-            # threads sleeping between operators), for what the default gains alone and under load
-            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "0"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", no overlap session")
+            # the same service with an overlap session (SSA_OVERLAP_THREADS=1: a batch that starts while another is in
+            # flight runs on a second, single-threaded session; a lone one on the main session, spinning within its
+            # run), for what it gains alone and under load
+            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "1"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", overlap session")
                      if arm.name.endswith((" 1 client", " 64 clients"))]
         checked = dev_texts(1000)
         if args.quantize:
@@ -603,7 +598,7 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
-        if any("no overlap session" in row.arm for row in rows):
+        if any("overlap session" in row.arm for row in rows):
             extra.append(overlap_line(rows))
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)

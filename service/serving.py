@@ -95,7 +95,7 @@ class ModelManager:
             predictor = Predictor.load(info.path, provider=self.settings.provider,
                                        intra_op_threads=self.settings.intra_op_threads,
                                        allow_spinning=self.settings.ort_spinning, variant=variant.name,
-                                       overlap_threads=self.settings.overlap_session_threads() if deployed else 0)
+                                       overlap_threads=self.settings.overlap_threads if deployed else 0)
             warm_up(predictor)
             variants[variant.name] = predictor
         default = variants.get(self.settings.onnx_variant, variants[DEFAULT_VARIANT])

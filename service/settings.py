@@ -4,7 +4,6 @@ Every field carries a description; docs/API_NOTES.md lists them as a table."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -84,12 +83,12 @@ class Settings(BaseSettings):
         "is in Python (tokenization, spans, rendering), another is in the model (a batch that starts while another "
         "is in flight runs on the overlap session, SSA_OVERLAP_THREADS; 1: one batch at a time; measured in "
         "bench/results/serving.md).")
-    overlap_threads: int | None = Field(
-        default=None, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each variant "
-        "of the deployed model (CPU; side models keep one), which runs batches while another predict call is in "
-        "flight; a lone batch keeps the main session with all its threads spinning within its run (unset: each "
-        "inference worker's share of the cores, where that is fewer than the main session's; 0: no second session). "
-        "Costs the memory of a second session; bench/results/serving.md measures it.")
+    overlap_threads: int = Field(
+        default=0, ge=0, le=256, description="Intra-op threads of a second ONNX Runtime session of each variant of "
+        "the deployed model (CPU; side models keep one), which runs batches while another predict call is in flight; "
+        "a lone batch then runs on the main session with all its threads, spinning within its run (0: no second "
+        "session; e.g. cores / SSA_INFERENCE_WORKERS). Lower latency alone on a quiet machine, for a second "
+        "session's memory; bench/results/serving.md measures it.")
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 
@@ -144,15 +143,6 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         return value
-
-    def overlap_session_threads(self) -> int:
-        """SSA_OVERLAP_THREADS, or by default each inference worker's share of the main session's threads; 0 where
-        that share is all of them (one worker, one core): no overlap session."""
-        if self.overlap_threads is not None:
-            return self.overlap_threads
-        threads = self.intra_op_threads or os.cpu_count() or 1
-        share = max(1, threads // self.inference_workers)
-        return share if share < threads else 0
 
     @property
     def base_models(self) -> dict[str, str | None]:

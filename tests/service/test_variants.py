@@ -126,10 +126,10 @@ def test_side_models_keep_the_most_recently_used_loaded(model_store: ArtifactSto
 
 
 def test_only_the_deployed_model_gets_an_overlap_session(model_store: ArtifactStore) -> None:
-    """The deployed model's variants get a second session for batches that overlap (here SSA_INTRA_OP_THREADS=2
-    with the default 2 inference workers: a single-threaded one); a side model answers occasional comparisons and
-    keeps one session."""
-    manager = ModelManager(model_store, make_settings(model_store.root, intra_op_threads=2), ServiceMetrics())
+    """With SSA_OVERLAP_THREADS the deployed model's variants get a second session for batches that overlap; a side
+    model answers occasional comparisons and keeps one session."""
+    manager = ModelManager(model_store, make_settings(model_store.root, intra_op_threads=2, overlap_threads=1),
+                           ServiceMetrics())
 
     async def load() -> tuple[Loaded, Loaded]:
         deployed, _ = await manager.deploy("tiny-a", persist=False)
