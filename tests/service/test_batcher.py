@@ -105,6 +105,21 @@ def test_queue_bound_and_deadline(predictor: Predictor) -> None:
     assert [s.requests for s in stats] == [1], "the abandoned request must not be run"
 
 
+def test_a_request_cancelled_while_queued_is_not_run(predictor: Predictor) -> None:
+    """A request whose task is cancelled (its client went away) leaves the queue: the batch runs the others only."""
+    async def body(batcher: MicroBatcher) -> tuple[Any, Any]:
+        gone = asyncio.ensure_future(submit(batcher, predictor, ["gone"]))
+        kept = asyncio.ensure_future(submit(batcher, predictor, ["kept"]))
+        await asyncio.sleep(0.05)  # both queued: two pending requests make the batcher wait max_wait_s to fill up
+        gone.cancel()
+        return await asyncio.gather(gone, kept, return_exceptions=True)
+
+    (gone, kept), stats = asyncio.run(with_batcher(body, max_wait_s=0.3))
+    assert isinstance(gone, asyncio.CancelledError)
+    assert labels(kept) == labels(predictor.predict(["kept"]))
+    assert [(s.inputs, s.requests) for s in stats] == [(1, 1)]
+
+
 class Recording(Predictor):
     """The real Predictor, recording the items of every predict call."""
 
