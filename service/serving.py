@@ -108,7 +108,7 @@ class ModelManager:
             loaded = self._side.pop(model_id, None)
             if loaded is None:
                 try:
-                    loaded = await asyncio.to_thread(lambda: self._load(model_id, deployed=False))
+                    loaded = await asyncio.to_thread(self._load, model_id, deployed=False)
                 except Exception as exc:
                     raise ModelLoadFailed(load_failure(exc, model_id)) from exc
                 log.info("loaded model %s for side-by-side requests", model_id)
