@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from service.apidocs import mount_docs
 from service.buildinfo import package_version
@@ -20,6 +21,7 @@ from service.jsonbody import JsonBodyCheck
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware
 from service.openapidoc import custom_openapi
+from service.predictlane import PredictLane
 from service.routes import health, info, jobs, labels, models, predict, tokenize
 from service.securityheaders import SecurityHeaders
 from service.settings import Settings, get_settings
@@ -70,10 +72,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(state.validation.shutdown)
 
 
+class ServiceApp(FastAPI):
+    """FastAPI with ordinary POST /predict requests answered ahead of its middleware stack (service.predictlane)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return PredictLane(self, super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new API instance; `settings` defaults to the environment's (SSA_*)."""
     settings = settings or get_settings()
-    app = FastAPI(title="SSA service", version=package_version(), description=DESCRIPTION, openapi_tags=TAGS,
+    app = ServiceApp(title="SSA service", version=package_version(), description=DESCRIPTION, openapi_tags=TAGS,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     state = app.state = build_state(settings)
     install_error_handlers(app)

@@ -96,9 +96,13 @@ def _message(error: Any) -> str:
     return message
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.type, exc.message, exc.detail, exc.headers)
+
+
 def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.type, exc.message, exc.detail, exc.headers)
+    return api_error_response(exc)
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -180,9 +184,14 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return response if response is not None else _unexpected(request, exc)
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def unexpected_error_response(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """The 500 for an exception nothing else handled; its cause goes to the log, never to the client."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return error_response(500, "internal_error", "internal server error; the cause has been logged")
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error_response(request.method, request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
@@ -14,8 +15,10 @@ EXPLAIN_CHOICE: Any = Literal["attention", "occlusion"]
 VARIANT_CHOICE: Any = Literal["fp32", "int8", "fp16"]
 
 
+@functools.cache
 def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
-    """The POST /predict body, with this deployment's limits in its schema (maxItems, maxLength).
+    """The POST /predict body, with this deployment's limits in its schema (maxItems, maxLength); one class per pair
+    of limits (the route and service.predictlane validate with the same one).
 
     `inputs` is validated by service.inputs.parse_inputs (errors name the exact element)."""
     examples: list[Any] = [

@@ -136,8 +136,8 @@ async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Se
         raise ApiError(503, "unavailable", str(exc)) from exc
 
 
-async def answer(body: Any, state: AppState) -> Response:
-    """The response to a validated PredictRequest."""
+async def answer(body: Any, state: AppState) -> bytes:
+    """The response body (JSON) to a validated PredictRequest; ApiError for what the request cannot get."""
     settings = state.settings
     loaded = with_variant(await served_model(state.manager, state.store, body.model), body.variant)
     single = isinstance(body.inputs, str)
@@ -145,11 +145,9 @@ async def answer(body: Any, state: AppState) -> Response:
     check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
     options = Options(body.truncate, body.return_tokens, body.return_words)
     if body.explain == "occlusion":
-        content = await run_occlusion(state.occlusion, state.batcher, state.metrics, settings, loaded, items, options,
-                                      single)
-    else:
-        content = await run_batch(state.batcher, state.metrics, settings, loaded, items, options, single)
-    return Response(content, media_type="application/json")
+        return await run_occlusion(state.occlusion, state.batcher, state.metrics, settings, loaded, items, options,
+                                   single)
+    return await run_batch(state.batcher, state.metrics, settings, loaded, items, options, single)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -168,14 +166,14 @@ def build_router(settings: Settings) -> APIRouter:
         Concurrent requests are grouped into batches (micro-batching). "variant": "int8" (or "fp16") answers with
         the model's int8 (fp16) variant where it has one. With "explain": "occlusion" every token and
         word also carries its leave-one-word-out occlusion score, computed in a lane of its own."""
-        return await answer(body, state)
+        return Response(await answer(body, state), media_type="application/json")
 
     async def handle(request: Request) -> Response:
         """`predict` as FastAPI would run it: the JSON body parsed, then the read key, then the fields validated."""
         raw = await json_body(request)
         state = app_state(request.app)
         check_read_key(state.settings, request.headers.get(API_KEY_HEADER))
-        return await answer(validated_body(PredictRequest, raw), state)
+        return Response(await answer(validated_body(PredictRequest, raw), state), media_type="application/json")
 
     router.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse,
                          responses=error_responses(400, 401, 404, 413, 422, 429, 500, 503, 504),
