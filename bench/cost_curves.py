@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import QUIET_LOAD, quietness, wait_until_quiet, write_results  # noqa: E402
+from bench.machine import QUIET_LOAD, cpu_model, quietness, wait_until_quiet, write_results  # noqa: E402
 from bench.serve_bench import (  # noqa: E402
     WRK_SCRIPT,
     Server,
@@ -634,7 +634,7 @@ def header(args: argparse.Namespace, model_dir: Path, load: tuple[float, float],
     return [
         "# Cost curves", "",
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({platform.processor() or 'n/a'}), "
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({cpu_model()}), "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; load average "
         f"{load[0]:.2f} before, {load[1]:.2f} after the benchmark's own load ({quietness(load[0])})",
         f"- command: `python bench/cost_curves.py {' '.join(sys.argv[1:])}`".rstrip(),

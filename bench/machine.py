@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import platform
 import time
 from pathlib import Path
 
 # 1-minute load average under which this 2-core machine counts as quiet before a run
 QUIET_LOAD = 0.6
+
+
+def cpu_model() -> str:
+    """The processor's name (Linux: /proc/cpuinfo's model name; platform.processor() elsewhere), or 'n/a'. Hosts of
+    one kind differ (this project's 2-core machine has been an AMD EPYC and an Intel Xeon), so every result names it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "n/a"
 
 
 def wait_until_quiet(seconds: float) -> float:

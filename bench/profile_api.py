@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import quietness, wait_until_quiet, write_results  # noqa: E402
+from bench.machine import cpu_model, quietness, wait_until_quiet, write_results  # noqa: E402
 from bench.serve_bench import WRK_SCRIPT, dev_texts, first_start_model, start_server, wrk_load  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -109,7 +109,8 @@ def main() -> int:
     lines = [
         "# Where the API's time goes under load", "",
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; load "
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({cpu_model()}), "
+        f"Python {platform.python_version()}; load "
         f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({quietness(load_before)})",
         f"- command: `python bench/profile_api.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- load: wrk, {args.clients} connections, one text per POST /predict (variant {args.variant}), "

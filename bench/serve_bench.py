@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import QUIET_LOAD, quietness, wait_until_quiet, write_results  # noqa: E402
+from bench.machine import QUIET_LOAD, cpu_model, quietness, wait_until_quiet, write_results  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "movie-sentiment"
 SAMPLE = ROOT / "ssa_core" / "samples" / "sentiment"
@@ -419,19 +419,23 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
 
 
 # ---- report ----------------------------------------------------------------------------------------------
-def overlap_line(rows: list[Row]) -> str:
-    """The service with an overlap session against the default (none), at 1 client (p50) and 64 clients
-    (throughput), from this run's rows."""
+def setting_line(rows: list[Row], label: str, setting: str) -> str:
+    """The service with one setting changed (its arms named "HTTP service, <label> (wrk), ...") against its
+    defaults, at 1 client (p50) and 64 clients (throughput), from this run's rows."""
     by_arm = {r.arm: r for r in rows}
-    one, one_overlap = by_arm["HTTP service (wrk), 1 client"], by_arm["HTTP service, overlap session (wrk), 1 client"]
-    many = by_arm["HTTP service (wrk), 64 clients"]
-    many_overlap = by_arm["HTTP service, overlap session (wrk), 64 clients"]
-    return (f"- an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in flight run on a "
-            f"second, single-threaded ONNX Runtime session, lone batches on the main one with its threads spinning "
-            f"within the run) vs none (the default: every batch on one session, its threads sleeping between "
-            f"operators): 1-client p50 {one_overlap.pct(0.5):.1f} vs {one.pct(0.5):.1f} ms "
-            f"({one_overlap.pct(0.5) / one.pct(0.5):.2f}×), 64-client throughput {many_overlap.throughput:.1f} vs "
-            f"{many.throughput:.1f} texts/s ({many_overlap.throughput / many.throughput:.2f}×)")
+    one, one_changed = by_arm["HTTP service (wrk), 1 client"], by_arm[f"HTTP service, {label} (wrk), 1 client"]
+    many, many_changed = by_arm["HTTP service (wrk), 64 clients"], by_arm[f"HTTP service, {label} (wrk), 64 clients"]
+    return (f"- {setting} vs the defaults: 1-client p50 {one_changed.pct(0.5):.1f} vs {one.pct(0.5):.1f} ms "
+            f"({one_changed.pct(0.5) / one.pct(0.5):.2f}×), 64-client throughput {many_changed.throughput:.1f} vs "
+            f"{many.throughput:.1f} texts/s ({many_changed.throughput / many.throughput:.2f}×)")
+
+
+OVERLAP = ("overlap session", "an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in "
+           "flight run on a second, single-threaded ONNX Runtime session, lone batches on the main one with its "
+           "threads spinning within the run; the default: every batch on one session, its threads sleeping between "
+           "operators)")
+NO_FAST_PATH = ("no fast path", "every request through the ASGI middleware stack (SSA_PREDICT_FAST_PATH=false; "
+                "the default answers ordinary /predict requests ahead of it, service/predictlane.py)")
 
 
 def service_defaults() -> str:
@@ -503,7 +507,7 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
     lines = [
         "# Serving benchmark", "",
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({platform.processor() or 'n/a'}), "
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores ({cpu_model()}), "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; load average "
         f"{info['load'][0]:.2f} before, {info['load'][1]:.2f} after the benchmark's own load "
         f"({conditions(args.background_load, info['load'][0])})"
@@ -526,8 +530,9 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "## Notes", "",
         "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, and while "
         "another batch runs, until a burst of arrivals stops; two batches run at once by default, "
-        "SSA_INFERENCE_WORKERS); POST /predict answered "
-        "without FastAPI's per-request dependency solving (service/directroute.py); "
+        "SSA_INFERENCE_WORKERS); ordinary POST /predict requests answered ahead of the ASGI middleware stack "
+        "(service/predictlane.py) and the rest without FastAPI's per-request dependency solving "
+        "(service/directroute.py); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
         "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
         "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "
@@ -586,7 +591,11 @@ def main() -> int:
             # flight runs on a second, single-threaded session; a lone one on the main session, spinning within its
             # run), for what it gains alone and under load
             servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "1"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", overlap session")
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, f", {OVERLAP[0]}")
+                     if arm.name.endswith((" 1 client", " 64 clients"))]
+            # the same service with every /predict request through the middleware stack, for what the short path saves
+            servers.append(start_server(model_dir, {**env, "SSA_PREDICT_FAST_PATH": "false"}))
+            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, f", {NO_FAST_PATH[0]}")
                      if arm.name.endswith((" 1 client", " 64 clients"))]
         checked = dev_texts(1000)
         if args.quantize:
@@ -598,8 +607,9 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
-        if any("overlap session" in row.arm for row in rows):
-            extra.append(overlap_line(rows))
+        for label, setting in (OVERLAP, NO_FAST_PATH):
+            if any(label in row.arm for row in rows):
+                extra.append(setting_line(rows, label, setting))
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)
             from ssa_core.quantize import DEFAULT_MIN_AGREEMENT
