@@ -419,23 +419,38 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
 
 
 # ---- report ----------------------------------------------------------------------------------------------
-def setting_line(rows: list[Row], label: str, setting: str) -> str:
-    """The service with one setting changed (its arms named "HTTP service, <label> (wrk), ...") against its
-    defaults, at 1 client (p50) and 64 clients (throughput), from this run's rows."""
+@dataclass(frozen=True)
+class ChangedSetting:
+    """The service with one setting changed, measured at 1 client (p50) and 64 clients (throughput) against its
+    defaults; its arms are named "HTTP service, <label> (wrk), ..."."""
+
+    label: str
+    env: dict[str, str]
+    description: str
+
+
+CHANGED_SETTINGS = (
+    ChangedSetting("overlap session", {"SSA_OVERLAP_THREADS": "1"},
+                   "an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in flight run on a "
+                   "second, single-threaded ONNX Runtime session, lone batches on the main one with its threads "
+                   "spinning within the run; the default: every batch on one session, its threads sleeping between "
+                   "operators)"),
+    ChangedSetting("no fast path", {"SSA_PREDICT_FAST_PATH": "false"},
+                   "every request through the ASGI middleware stack (SSA_PREDICT_FAST_PATH=false; the default answers "
+                   "ordinary /predict requests ahead of it, service/predictlane.py)"),
+)
+
+
+def setting_line(rows: list[Row], changed: ChangedSetting) -> str:
+    """A changed setting's arms against the defaults' at 1 and 64 clients, from this run's rows."""
     by_arm = {r.arm: r for r in rows}
-    one, one_changed = by_arm["HTTP service (wrk), 1 client"], by_arm[f"HTTP service, {label} (wrk), 1 client"]
-    many, many_changed = by_arm["HTTP service (wrk), 64 clients"], by_arm[f"HTTP service, {label} (wrk), 64 clients"]
-    return (f"- {setting} vs the defaults: 1-client p50 {one_changed.pct(0.5):.1f} vs {one.pct(0.5):.1f} ms "
-            f"({one_changed.pct(0.5) / one.pct(0.5):.2f}×), 64-client throughput {many_changed.throughput:.1f} vs "
-            f"{many.throughput:.1f} texts/s ({many_changed.throughput / many.throughput:.2f}×)")
-
-
-OVERLAP = ("overlap session", "an overlap session (SSA_OVERLAP_THREADS=1: batches that start while another is in "
-           "flight run on a second, single-threaded ONNX Runtime session, lone batches on the main one with its "
-           "threads spinning within the run; the default: every batch on one session, its threads sleeping between "
-           "operators)")
-NO_FAST_PATH = ("no fast path", "every request through the ASGI middleware stack (SSA_PREDICT_FAST_PATH=false; "
-                "the default answers ordinary /predict requests ahead of it, service/predictlane.py)")
+    one, many = by_arm["HTTP service (wrk), 1 client"], by_arm["HTTP service (wrk), 64 clients"]
+    one_changed = by_arm[f"HTTP service, {changed.label} (wrk), 1 client"]
+    many_changed = by_arm[f"HTTP service, {changed.label} (wrk), 64 clients"]
+    return (f"- {changed.description} vs the defaults: 1-client p50 {one_changed.pct(0.5):.1f} vs "
+            f"{one.pct(0.5):.1f} ms ({one_changed.pct(0.5) / one.pct(0.5):.2f}×), 64-client throughput "
+            f"{many_changed.throughput:.1f} vs {many.throughput:.1f} texts/s "
+            f"({many_changed.throughput / many.throughput:.2f}×)")
 
 
 def service_defaults() -> str:
@@ -587,16 +602,12 @@ def main() -> int:
             servers.append(start_server(model_dir, {**env, "SSA_INFERENCE_WORKERS": "1"}))
             arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, ", 1 inference worker")
                      if arm.name.endswith(" 64 clients")]
-            # the same service with an overlap session (SSA_OVERLAP_THREADS=1: a batch that starts while another is in
-            # flight runs on a second, single-threaded session; a lone one on the main session, spinning within its
-            # run), for what it gains alone and under load
-            servers.append(start_server(model_dir, {**env, "SSA_OVERLAP_THREADS": "1"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, f", {OVERLAP[0]}")
-                     if arm.name.endswith((" 1 client", " 64 clients"))]
-            # the same service with every /predict request through the middleware stack, for what the short path saves
-            servers.append(start_server(model_dir, {**env, "SSA_PREDICT_FAST_PATH": "false"}))
-            arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, f", {NO_FAST_PATH[0]}")
-                     if arm.name.endswith((" 1 client", " 64 clients"))]
+            # the same service with an overlap session, and with every /predict request through the middleware stack:
+            # what each gains alone and under load
+            for changed in CHANGED_SETTINGS:
+                servers.append(start_server(model_dir, {**env, **changed.env}))
+                arms += [arm for arm in wrk_arms(servers[-1], texts, args.work, f", {changed.label}")
+                         if arm.name.endswith((" 1 client", " 64 clients"))]
         checked = dev_texts(1000)
         if args.quantize:
             int8_dir, int8_report = int8_copy(model_dir, args.work, checked)
@@ -607,9 +618,9 @@ def main() -> int:
                 arms += wrk_arms(servers[-1], texts, args.work, " int8", variant="int8")
         rows = run_interleaved(arms, texts, args.repeats)
         int8_kept: bool | None = None
-        for label, setting in (OVERLAP, NO_FAST_PATH):
-            if any(label in row.arm for row in rows):
-                extra.append(setting_line(rows, label, setting))
+        for changed in CHANGED_SETTINGS:
+            if any(changed.label in row.arm for row in rows):
+                extra.append(setting_line(rows, changed))
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)
             from ssa_core.quantize import DEFAULT_MIN_AGREEMENT

@@ -73,7 +73,14 @@ class JsonBodyCheck:
             await error_response(400, *found)(scope, receive, send)
             return
 
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
+        await self.app(scope, replay(messages, receive), send)
 
-        await self.app(scope, replay, send)
+
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` with `messages` (already received) given again first."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed

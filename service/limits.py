@@ -22,7 +22,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await _reject(limit, scope, receive, send)
             return
@@ -56,7 +56,8 @@ def _counting(receive: Receive, limit: int) -> Receive:
     return counted
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The Content-Length a request declares; None when it has none, or one that is not a number."""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:

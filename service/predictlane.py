@@ -28,7 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.deps import API_KEY_HEADER, check_read_key
 from service.directroute import validated_body
 from service.errors import ApiError, api_error_response, unexpected_error_response
-from service.jsonbody import MAX_DEPTH, is_json_media
+from service.jsonbody import MAX_DEPTH, is_json_media, replay
+from service.limits import content_length
 from service.routes.predict import answer
 from service.schemas import predict_request_model
 from service.securityheaders import COMMON, policy_for
@@ -61,8 +62,8 @@ class PredictLane:
 
     async def _predict(self, state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        content_type, length, key = request_headers(scope)
-        limit = state.settings.max_body_bytes
+        content_type, key = request_headers(scope)
+        limit, length = state.settings.max_body_bytes, content_length(scope)
         if content_type is None or not is_json_media(content_type) or (length is not None and length > limit):
             await self.stack(scope, receive, send)
             return
@@ -84,18 +85,15 @@ class PredictLane:
             time.perf_counter() - start)
 
 
-def request_headers(scope: Scope) -> tuple[bytes | None, int | None, str | None]:
-    """Content-Type, Content-Length (None when absent or not a number) and the API key of a request (the first
-    of each, as Starlette's Headers.get gives them)."""
-    content_type = length = key = None
+def request_headers(scope: Scope) -> tuple[bytes | None, str | None]:
+    """The Content-Type and the API key of a request (the first of each, as Starlette's Headers.get gives them)."""
+    content_type = key = None
     for name, value in scope["headers"]:
         if name == b"content-type" and content_type is None:
             content_type = value
-        elif name == b"content-length" and length is None:
-            length = int(value) if value.isdigit() else None
         elif name == KEY_HEADER and key is None:
             key = value.decode("latin-1")
-    return content_type, length, key
+    return content_type, key
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
@@ -128,13 +126,3 @@ def ordinary_request(settings: Settings, body: bytes, key: str | None) -> Any | 
         return validated_body(predict_request_model(settings.max_inputs, settings.max_chars), value)
     except (orjson.JSONDecodeError, ApiError, RequestValidationError):
         return None
-
-
-def replay(messages: list[Message], receive: Receive) -> Receive:
-    """`receive` with `messages` (already received) given again first."""
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
