@@ -17,7 +17,7 @@ hybrid SSA, trained into --work on first use, unless --model names a model folde
 3. memory: the API process's resident memory against the number of loaded models (1 to 4): copies of the model
    under other ids, each loaded by a request that names it (`"model": id`); the service keeps the deployed model and
    SSA_SIDE_MODELS others loaded (default 2), so this curve's server sets SSA_SIDE_MODELS to hold them all;
-4. labelling: `ssa_core.labeling.Labeler` rows/s against the batch budget (inputs per ONNX Runtime run), in this
+4. labelling: `ssa_core.labeling.labeler.Labeler` rows/s against the batch budget (inputs per ONNX Runtime run), in this
    process on one ONNX Runtime thread.
 HTTP load comes from wrk (a compiled client, one thread); without wrk curves 1 and 2 are left out, said so in the file.
 Each curve's sentence on where it bends is computed from this run's numbers; see the notes at the end of the file.
@@ -139,7 +139,7 @@ def marginal_bend(xs: Sequence[float], ys: Sequence[float]) -> tuple[int, list[f
 def load_tokenizer(model_dir: Path) -> Any:
     from tokenizers import Tokenizer
 
-    from ssa_core.modelmeta import TOKENIZER_FILE
+    from ssa_core.runtime.modelmeta import TOKENIZER_FILE
 
     tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
     tokenizer.no_padding()
@@ -192,7 +192,7 @@ def position_limit(model_dir: Path) -> int:
 def long_input_copy(model_dir: Path, work: Path, max_length: int) -> Path:
     """A copy of the model folder whose ssa.json max_length is `max_length`: the same weights and the same ONNX
     graph (dynamic sequence axis), which the runtime then lets run longer inputs uncut."""
-    from ssa_core.modelmeta import SSA_FILE, ModelMeta
+    from ssa_core.runtime.modelmeta import SSA_FILE, ModelMeta
 
     out = work / f"{model_dir.name}-len{max_length}"
     shutil.rmtree(out, ignore_errors=True)
@@ -211,10 +211,10 @@ def long_input_parity(model_dir: Path, long_dir: Path, text: str) -> dict[str, f
         import numpy as np
         import torch
 
-        from ssa_core.pipeline import load_trained
+        from ssa_core.export.folder import load_trained
     except ImportError:
         return None
-    from ssa_core.runtime import Predictor
+    from ssa_core.runtime.predictor import Predictor
 
     model, _, _ = load_trained(model_dir)
     predictor = Predictor.load(long_dir, provider="cpu", allow_spinning=False)
@@ -344,8 +344,8 @@ def memory_curve(model_dir: Path, models: int, env: dict[str, str], text: str) -
     import httpx
 
     from service.settings import Settings
-    from ssa_core.artifacts import ArtifactStore
-    from ssa_core.modelmeta import ONNX_FILE
+    from ssa_core.runtime.artifacts import ArtifactStore
+    from ssa_core.runtime.modelmeta import ONNX_FILE
 
     home = Path(tempfile.mkdtemp(prefix="ssa-bench-home-"))
     store = ArtifactStore(home)
@@ -387,9 +387,9 @@ def label_curve(model_dir: Path, sentences: list[str], budgets: Sequence[int], r
                 repeats: int) -> list[LabelPoint]:
     """The labeler (default probes per row) on `rows` dev sentences, one ONNX Runtime thread, per batch budget;
     per budget the fastest of `repeats` interleaved runs."""
-    from ssa_core.data import Example
-    from ssa_core.labeling import Labeler, LabelOptions
-    from ssa_core.runtime import Predictor
+    from ssa_core.data.datasets import Example
+    from ssa_core.labeling.labeler import Labeler, LabelOptions
+    from ssa_core.runtime.predictor import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=1, allow_spinning=False)
     runs = 0
@@ -740,7 +740,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "label" in only:
         points_l = label_curve(model_dir, sentences, sizes.budgets, args.label_rows, args.repeats)
         sections += ["## 4. Labelling throughput against the batch budget", "",
-                     f"`ssa_core.labeling.Labeler` (default probes per row) on {points_l[0].rows} dev sentences in "
+                     f"`ssa_core.labeling.labeler.Labeler` (default probes per row) on {points_l[0].rows} dev "
+                     "sentences in "
                      "chunks of at most 64 rows (one label() call each), in this process on one ONNX Runtime "
                      "thread; the batch budget is LabelOptions.batch_size (a label job's `batch_size`), the most "
                      "inputs per ONNX Runtime run.", "",

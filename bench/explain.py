@@ -8,7 +8,7 @@ is cached as JSON in bench/results/run-records/, with its explanation measuremen
 Measured on the first --sentences held-out test sentences of each dataset, per trained model:
 - selectivity of the served SSA attention (and of the baseline's last-layer [CLS] attention): normalised entropy
   (1.0 = uniform) and the share on the top 20 % of wordpieces (0.20 = uniform);
-- ERASER comprehensiveness / sufficiency at 10/20/50 % and AOPC (ssa_core.explanations) of: the served attention,
+- ERASER comprehensiveness / sufficiency at 10/20/50 % and AOPC (ssa_core.train.explanations) of: the served attention,
   a random ranking, leave-one-word-out occlusion of the same model, and for the baseline its [CLS] attention and
   Integrated Gradients (Captum; an optional benchmark dependency, the baseline only);
 - misleading clause (movie-sentiment): attention on the inserted clause divided by the clause's share of wordpieces,
@@ -45,8 +45,9 @@ def measure(model: Any, tokenizer: Any, run: quality.Run, sentences: int) -> dic
     """Every explanation number of one trained model (see the module docstring)."""
     import torch
 
-    from ssa_core.data import load_dataset
-    from ssa_core.explanations import (
+    from ssa_core.data.datasets import load_dataset
+    from ssa_core.model.tokenize import encode_examples
+    from ssa_core.train.explanations import (
         faithfulness,
         occlusion_weights,
         random_rankings,
@@ -54,7 +55,6 @@ def measure(model: Any, tokenizer: Any, run: quality.Run, sentences: int) -> dic
         selectivity,
         served_attention,
     )
-    from ssa_core.tokenize import encode_examples
 
     device, pad = torch.device("cpu"), tokenizer.pad_token_id or 0
     test = load_dataset(DATA / run.dataset / "test.jsonl").examples[:sentences]
@@ -90,10 +90,10 @@ def clause_ratios(
     misleading test inputs the model gets right and over those it gets wrong (with their counts)."""
     import torch
 
-    from ssa_core.data import Example
-    from ssa_core.explanations import probabilities
-    from ssa_core.probing import originals_of
-    from ssa_core.tokenize import encode_examples
+    from ssa_core.data.datasets import Example
+    from ssa_core.model.tokenize import encode_examples
+    from ssa_core.train.explanations import probabilities
+    from ssa_core.train.probing import originals_of
 
     rows = build_with_spans(DATA / "movie-sentiment" / "test.jsonl")
     examples = [Example(i, i + 1, r.text, None, r.label) for i, r in enumerate(rows)]
@@ -120,8 +120,8 @@ def cls_attention(model: Any, examples: Sequence[Any], pad: int) -> list[np.ndar
     show)."""
     import torch
 
-    from ssa_core.probing import length_batches
-    from ssa_core.tokenize import pad_batch
+    from ssa_core.model.tokenize import pad_batch
+    from ssa_core.train.probing import length_batches
 
     encoder = model.encoder
     if hasattr(encoder, "set_attn_implementation"):

@@ -2,7 +2,7 @@
 
     python bench/first_start.py [--threads N]
 
-Trains, in-process and through the same code path as the worker (`ssa_core.pipeline.train_model`):
+Trains, in-process and through the same code path as the worker (`ssa_core.train.pipeline.train_model`):
 - the first-start job exactly as `scripts/up.sh` / compose submit it (`service.bootstrap.bootstrap_config` with the
   default settings) on the shipped sample (`ssa_core/samples/sentiment`, 600 train / 200 dev rows);
 - a baseline (plain fine-tuning) with the same job settings but `method: baseline`, on the same data and seed.
@@ -38,8 +38,8 @@ def train(method: str | None, out: Path) -> tuple[dict[str, Any], float]:
     from service.bootstrap import SAMPLE_DIR, bootstrap_config
     from service.settings import Settings
     from ssa_core.config import default_base_model
-    from ssa_core.data import load_dataset
-    from ssa_core.pipeline import train_model
+    from ssa_core.data.datasets import load_dataset
+    from ssa_core.train.pipeline import train_model
 
     spec = bootstrap_config(Settings())
     if method is not None:

@@ -133,11 +133,11 @@ def cut_encoder(out: Path, layers: int) -> str:
 # ---- 1. training -----------------------------------------------------------------------------------------
 def make_trainer(setup: Setup, method: str, rows: int) -> tuple[Any, list[Any]]:
     from ssa_core.config import ModelConfig, TrainConfig
-    from ssa_core.data import head, load_dataset
-    from ssa_core.modeling import build_model
-    from ssa_core.pipeline import seed_everything
-    from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
-    from ssa_core.training import Trainer
+    from ssa_core.data.datasets import head, load_dataset
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer, structural_special_ids
+    from ssa_core.train.pipeline import seed_everything
+    from ssa_core.train.trainer import Trainer
 
     seed_everything(0)
     train = head(load_dataset(data_file("train")), rows)
@@ -161,7 +161,7 @@ def timed_iteration(setup: Setup, method: str, bf16: bool) -> tuple[float, float
 
 
 def training_rows(setup: Setup) -> tuple[list[Row], list[str]]:
-    from ssa_core.training import bf16_autocast_usable
+    from ssa_core.train.trainer import bf16_autocast_usable
 
     # On CUDA, bf16 where the GPU supports it (as training runs); in the dry run, CPU bf16 autocast, so that the
     # autocast code path runs.
@@ -194,10 +194,10 @@ def training_rows(setup: Setup) -> tuple[list[Row], list[str]]:
 # ---- 2. probing ------------------------------------------------------------------------------------------
 def probing_rows(setup: Setup) -> tuple[list[Row], list[str]]:
     from ssa_core.config import ModelConfig
-    from ssa_core.data import head, load_dataset
-    from ssa_core.modeling import build_model
-    from ssa_core.probing import packed_outputs
-    from ssa_core.tokenize import encode_examples, load_tokenizer, pad_batch, structural_special_ids
+    from ssa_core.data.datasets import head, load_dataset
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer, pad_batch, structural_special_ids
+    from ssa_core.train.probing import packed_outputs
 
     s = setup.sizes
     tokenizer = load_tokenizer(setup.encoder)
@@ -243,8 +243,8 @@ def serving_model(setup: Setup) -> Path:
     if not setup.dry:
         return benchmark_model(None, setup.work)
     from ssa_core.config import ModelConfig, TrainConfig
-    from ssa_core.data import head, load_dataset, stratified_split
-    from ssa_core.pipeline import train_model
+    from ssa_core.data.datasets import head, load_dataset, stratified_split
+    from ssa_core.train.pipeline import train_model
 
     out = setup.work / "dry-model"
     if not (out / "model.onnx").is_file():
@@ -257,9 +257,9 @@ def serving_model(setup: Setup) -> Path:
 
 
 def fp16_copy(model_dir: Path, work: Path, texts: list[str]) -> tuple[Path | None, str]:
-    """A copy of the folder with the fp16 variant (ssa_core.quantize.add_fp16_variant, as `ssa export --quantize
+    """A copy of the folder with the fp16 variant (ssa_core.export.quantize.add_fp16_variant, as `ssa export --quantize
     fp16` makes it); None and the refusal when the parity check refused it."""
-    from ssa_core.quantize import DEFAULT_FP16_MAX_SCORE_DIFF, QuantizationRefused, add_fp16_variant
+    from ssa_core.export.quantize import DEFAULT_FP16_MAX_SCORE_DIFF, QuantizationRefused, add_fp16_variant
 
     out = work / f"{model_dir.name}-with-fp16"
     shutil.rmtree(out, ignore_errors=True)
@@ -294,7 +294,7 @@ def latency_and_throughput(setup: Setup, run: Callable[[Any], object], singles: 
 def ort_rows(setup: Setup, model_dir: Path, fp16_dir: Path | None, texts: list[str]) -> list[Row]:
     """The runtime's Predictor.run (one padded batch through the session, outputs in NumPy): on the CUDA provider
     with IO binding where usable; in the dry run on the CPU provider, plainly and through the IO-binding function."""
-    from ssa_core.runtime import CUDA, Predictor, bound_run, cuda_usable
+    from ssa_core.runtime.predictor import CUDA, Predictor, bound_run, cuda_usable
 
     rows: list[Row] = []
     s = setup.sizes
@@ -327,7 +327,7 @@ def ort_rows(setup: Setup, model_dir: Path, fp16_dir: Path | None, texts: list[s
 
 
 class Outputs(torch.nn.Module):
-    """The exported graph's three outputs from the torch model (as ssa_core.export traces it)."""
+    """The exported graph's three outputs from the torch model (as ssa_core.export.onnx traces it)."""
 
     def __init__(self, model: torch.nn.Module, with_types: bool) -> None:
         super().__init__()
@@ -396,8 +396,8 @@ def padded(encodings: Sequence[Any], length: int, pad: int) -> dict[str, torch.T
 def torch_rows(setup: Setup, model_dir: Path, texts: list[str], failures: list[str]) -> list[Row]:
     """The same network (the folder's weights, the exported graph's outputs) in torch: eager, and CUDA-graph replay
     at one static shape per arm (batch 1 padded to the longest of the texts; the batch padded to its longest)."""
-    from ssa_core.pipeline import load_trained
-    from ssa_core.runtime import Predictor
+    from ssa_core.export.folder import load_trained
+    from ssa_core.runtime.predictor import Predictor
 
     s = setup.sizes
     model, _, meta = load_trained(model_dir)
@@ -436,7 +436,7 @@ def torch_rows(setup: Setup, model_dir: Path, texts: list[str], failures: list[s
 
 
 def serving(setup: Setup) -> tuple[list[Row], list[str]]:
-    from ssa_core.runtime import cuda_usable
+    from ssa_core.runtime.predictor import cuda_usable
 
     model_dir = serving_model(setup)
     texts = dev_texts(max(setup.sizes.serve_texts, min(setup.sizes.serve_batch, 256)))

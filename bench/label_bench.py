@@ -5,7 +5,7 @@
 
 Every arm labels the same unique movie-sentiment texts with the same model (default: the serving benchmark's 6-layer
 MiniLM, trained on first use) and the same options (probes per row, batch budget):
-- in process: `ssa_core.labeling.Labeler` on one ONNX Runtime thread, no queue, no files;
+- in process: `ssa_core.labeling.labeler.Labeler` on one ONNX Runtime thread, no queue, no files;
 - label job, 1 worker / 2 workers: `POST /jobs/ssa-label` through the real API app (in this process), a private
   Redis and real `ssa worker` processes (one ONNX Runtime thread each, SSA_LABEL_THREADS=1), timed from submission
   to `succeeded` (queueing, shards, storage and the merge included), with the workers started and warm.
@@ -135,8 +135,8 @@ def two_layer_model(work: Path) -> Path:
 
     from bench.serve_bench import data_file
     from ssa_core.config import ModelConfig, TrainConfig, default_base_model
-    from ssa_core.data import head, load_dataset, stratified_split
-    from ssa_core.pipeline import train_model
+    from ssa_core.data.datasets import head, load_dataset, stratified_split
+    from ssa_core.train.pipeline import train_model
 
     encoder = work / "encoder-2layer"
     AutoModel.from_pretrained(default_base_model(), num_hidden_layers=2).save_pretrained(encoder)
@@ -152,9 +152,9 @@ def two_layer_model(work: Path) -> Path:
 # ---- arms ------------------------------------------------------------------------------------------------
 def in_process(model_dir: Path, rows: list[dict[str, Any]], probes: int, batch: int) -> float:
     """Seconds the labeler takes for `rows` in this process on one ONNX Runtime thread."""
-    from ssa_core.data import Example
-    from ssa_core.labeling import Labeler, LabelOptions
-    from ssa_core.runtime import Predictor
+    from ssa_core.data.datasets import Example
+    from ssa_core.labeling.labeler import Labeler, LabelOptions
+    from ssa_core.runtime.predictor import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=1, allow_spinning=False)
     examples = [Example(i, i + 1, row["text"], None, "") for i, row in enumerate(rows)]

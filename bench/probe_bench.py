@@ -21,16 +21,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ssa_core.config import ModelConfig, default_base_model  # noqa: E402
-from ssa_core.data import head, load_dataset  # noqa: E402
-from ssa_core.modeling import build_model  # noqa: E402
-from ssa_core.probing import (  # noqa: E402
+from ssa_core.data.datasets import head, load_dataset  # noqa: E402
+from ssa_core.model.ssa_model import build_model  # noqa: E402
+from ssa_core.model.tokenize import encode_examples, load_tokenizer, pad_batch, structural_special_ids  # noqa: E402
+from ssa_core.train.probing import (  # noqa: E402
     Sequences,
     length_batches,
     packed_outputs,
     sample_example_mask,
     with_mask,
 )
-from ssa_core.tokenize import encode_examples, load_tokenizer, pad_batch, structural_special_ids  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "movie-sentiment" / "dev.jsonl"
 

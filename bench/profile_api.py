@@ -35,7 +35,7 @@ RESULTS = ROOT / "bench" / "results"
 PARTS: list[tuple[str, str]] = [
     ("model run (ONNX Runtime Session.run)", "Session.run"),
     ("tokenization", "Predictor.encode"),
-    ("spans and words (character offsets)", "ssa_core/textspans.py"),
+    ("spans and words (character offsets)", "ssa_core/data/textspans.py"),
     # the JSON rendering (orjson, native code) shows as time in the frame that calls it here
     ("response building (Python objects)", "service/routes/predict.py"),
     ("batching and the rest of the inference thread", "service/batcher.py"),

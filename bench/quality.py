@@ -123,11 +123,11 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
     import torch
 
     from ssa_core.config import ModelConfig, TrainConfig, default_base_model
-    from ssa_core.data import head, load_dataset
-    from ssa_core.modeling import build_model
-    from ssa_core.pipeline import pick_device, seed_everything
-    from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
-    from ssa_core.training import Trainer
+    from ssa_core.data.datasets import head, load_dataset
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer, structural_special_ids
+    from ssa_core.train.pipeline import pick_device, seed_everything
+    from ssa_core.train.trainer import Trainer
 
     torch.set_num_threads(threads)
     device = pick_device()  # CUDA where present

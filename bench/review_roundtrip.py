@@ -48,12 +48,12 @@ def reviewed_span(row: MisleadingRow) -> list[list[int]]:
 
 
 def model_rationale_spans(model_dir: Path, rows: list[MisleadingRow]) -> list[list[list[int]] | None]:
-    """`--review rationale`: the words the unreviewed model's rationale rests on (ssa_core.review_formats' rule,
+    """`--review rationale`: the words the unreviewed model's rationale rests on (ssa_core.labeling.review' rule,
     from a label run through ONNX Runtime), less those inside the inserted clause; None where nothing is left."""
-    from ssa_core.data import Example
-    from ssa_core.labeling import Labeler, LabelOptions
-    from ssa_core.review_formats import rationale_words
-    from ssa_core.runtime import Predictor
+    from ssa_core.data.datasets import Example
+    from ssa_core.labeling.labeler import Labeler, LabelOptions
+    from ssa_core.labeling.review import rationale_words
+    from ssa_core.runtime.predictor import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=1)
     labeler = Labeler(predictor, LabelOptions(), labelled=True)
@@ -85,8 +85,8 @@ def train_rows(clean: int, misleading: int, reviewed: bool, model_dir: Path | No
 
 def train(rows: list[dict[str, Any]], folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from ssa_core.config import ModelConfig, TrainConfig, default_base_model
-    from ssa_core.data import load_dataset, stratified_split
-    from ssa_core.pipeline import train_model
+    from ssa_core.data.datasets import load_dataset, stratified_split
+    from ssa_core.train.pipeline import train_model
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "train.jsonl"
@@ -104,11 +104,11 @@ def train(rows: list[dict[str, Any]], folder: Path, args: argparse.Namespace) ->
 def score(model_dir: Path, test: list[MisleadingRow]) -> dict[str, float]:
     import torch
 
-    from ssa_core.data import Example
-    from ssa_core.explanations import probabilities, served_attention
-    from ssa_core.pipeline import load_trained
-    from ssa_core.probing import originals_of
-    from ssa_core.tokenize import encode_examples
+    from ssa_core.data.datasets import Example
+    from ssa_core.export.folder import load_trained
+    from ssa_core.model.tokenize import encode_examples
+    from ssa_core.train.explanations import probabilities, served_attention
+    from ssa_core.train.probing import originals_of
 
     model, tokenizer, _ = load_trained(model_dir)
     examples = [Example(i, i + 1, r.text, None, r.label) for i, r in enumerate(test)]
@@ -212,7 +212,7 @@ def main() -> None:
            "simulated reviewer who removes the clause from the rationale; not derived from any model). "
            if args.review == "sentence" else
            "With reviews: each misleading row's `rationale_spans` are the words the unreviewed model's rationale "
-           "rests on (ssa_core.review_formats' rule: top 20 % by probe score) less those inside the inserted clause "
+           "rests on (ssa_core.labeling.review' rule: top 20 % by probe score) less those inside the inserted clause "
            "(a simulated reviewer who removes the clause from the model's rationale; rows with nothing left stay "
            "unreviewed). ") +
         f"Scored on {len(test)} misleading-clause test rows (bench/misleading.py on the movie-sentiment test file).",

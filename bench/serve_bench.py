@@ -73,8 +73,8 @@ def dev_texts(n: int) -> list[str]:
 def train_default(out: Path) -> Path:
     """The default MiniLM (6 layers), hybrid SSA, 500 training rows, 1 iteration, max_length 128."""
     from ssa_core.config import ModelConfig, TrainConfig, default_base_model
-    from ssa_core.data import head, load_dataset, stratified_split
-    from ssa_core.pipeline import train_model
+    from ssa_core.data.datasets import head, load_dataset, stratified_split
+    from ssa_core.train.pipeline import train_model
 
     data = head(load_dataset(data_file("train")), 500)
     train, dev = stratified_split(data, dev_fraction=0.1, seed=0)
@@ -190,7 +190,7 @@ def runtime_arms(model_dir: Path, texts: list[str], threads: int | None, label: 
     (and an overlap session only where SSA_OVERLAP_THREADS' default asks for one); one caller at batch 1 and 32, and
     two callers at batch 32 (the service's two inference workers, without HTTP)."""
     from service.settings import Settings
-    from ssa_core.runtime import Predictor
+    from ssa_core.runtime.predictor import Predictor
 
     predictor = Predictor.load(model_dir, provider="cpu", intra_op_threads=threads, allow_spinning=False,
                                overlap_threads=Settings(intra_op_threads=threads).overlap_threads,
@@ -244,7 +244,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "SSA_HOME": str(home), "SSA_BOOTSTRAP": "false", "SSA_LOG_LEVEL": "warning",
                        **env}
-        command = [sys.executable, "-m", "ssa_core.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        command = [sys.executable, "-m", "ssa_core.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--model", str(model_dir)]
         self.home = home
         self.process = subprocess.Popen(command, env=environment, cwd=ROOT)
@@ -371,9 +371,9 @@ def start_server(model_dir: Path, env: dict[str, str], home: Path | None = None)
 # ---- int8 ------------------------------------------------------------------------------------------------
 def int8_copy(model_dir: Path, work: Path, check_texts: list[str]) -> tuple[Path, Any]:
     """A copy of the model folder with its int8 variant, made as `ssa export --quantize int8` makes it
-    (ssa_core.quantize, default threshold), checked on `check_texts`. Where the product would refuse it, the fully
-    quantized graph is written anyway (threshold at its floor) so that it can be timed; the report says which."""
-    from ssa_core.quantize import QuantizationRefused, add_int8_variant
+    (ssa_core.export.quantize, default threshold), checked on `check_texts`. Where the product would refuse it, the
+    fully quantized graph is written anyway (threshold at its floor) so that it can be timed; the report says which."""
+    from ssa_core.export.quantize import QuantizationRefused, add_int8_variant
 
     out = work / f"{model_dir.name}-with-int8"
     shutil.rmtree(out, ignore_errors=True)
@@ -403,7 +403,7 @@ def int8_lines(rows: list[Row], report: Any, checked: int, int8_dir: Path) -> li
         else:
             lines.append(f"- int8 vs fp32, HTTP 1 client p50: {b.pct(0.5):.1f} vs {a.pct(0.5):.1f} ms = "
                          f"{b.pct(0.5) / a.pct(0.5):.2f}×")
-    from ssa_core.quantize import DEFAULT_MIN_AGREEMENT
+    from ssa_core.export.quantize import DEFAULT_MIN_AGREEMENT
 
     kept = report.agreement >= DEFAULT_MIN_AGREEMENT
     kept_fp32 = json.loads((int8_dir / "ssa.json").read_text())["variants"]["int8"].get("fp32_matmuls", 0)
@@ -623,7 +623,7 @@ def main() -> int:
                 extra.append(setting_line(rows, changed))
         if args.quantize:
             extra += int8_lines(rows, int8_report, len(checked), int8_dir)
-            from ssa_core.quantize import DEFAULT_MIN_AGREEMENT
+            from ssa_core.export.quantize import DEFAULT_MIN_AGREEMENT
 
             int8_kept = int8_report.agreement >= DEFAULT_MIN_AGREEMENT
         info: dict[str, Any] = {**servers[0].memory_mb(), "torch_mapped": servers[0].torch_mapped()}

@@ -27,11 +27,11 @@ def make_trainer(method: str, rows: int, iterations: int):  # type: ignore[no-un
     import torch
 
     from ssa_core.config import ModelConfig, TrainConfig, default_base_model
-    from ssa_core.data import head, load_dataset
-    from ssa_core.modeling import build_model
-    from ssa_core.pipeline import seed_everything
-    from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
-    from ssa_core.training import Trainer
+    from ssa_core.data.datasets import head, load_dataset
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer, structural_special_ids
+    from ssa_core.train.pipeline import seed_everything
+    from ssa_core.train.trainer import Trainer
 
     seed_everything(0)
     train = head(load_dataset(DATA / "train.jsonl"), rows)
@@ -93,7 +93,7 @@ class StopAfter:
 
 def memory_run(rows: int) -> None:
     """Iteration 0 over `rows` examples, the probing pass over all of them, then 10 steps of iteration 1."""
-    from ssa_core.training import TrainingCancelled
+    from ssa_core.train.trainer import TrainingCancelled
 
     trainer, encoded = make_trainer("hybrid", rows, 2)
     trainer.callback = StopAfter(10)

@@ -24,10 +24,10 @@ import numpy as np
 
 from jobs.records import GATE_CHECKS, DeployReport, GateCheck, GateCheckName, GateScores
 from jobs.spec import ALWAYS, IF_BETTER, NEVER, Deploy
-from ssa_core.artifacts import ArtifactStore, ModelInfo
-from ssa_core.data import Dataset
-from ssa_core.metrics import classification_metrics, regression_metrics
-from ssa_core.runtime import Item, Predictor, ProviderChoice
+from ssa_core.data.datasets import Dataset
+from ssa_core.evaluation.metrics import classification_metrics, regression_metrics
+from ssa_core.runtime.artifacts import ArtifactStore, ModelInfo
+from ssa_core.runtime.predictor import Item, Predictor, ProviderChoice
 
 log = logging.getLogger("ssa.deploy")
 GATE_RUNS = 3  # an if_better gate runs again (at most this often) when the active model changed while it ran

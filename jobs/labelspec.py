@@ -9,7 +9,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobs.spec import checked_model_id
-from ssa_core.labelrecords import DEFAULT_BATCH, DEFAULT_PROBES
+from ssa_core.labeling.records import DEFAULT_BATCH, DEFAULT_PROBES
 
 JobKind = Literal["ssa-train", "ssa-label"]
 TRAIN_KIND: Final = "ssa-train"

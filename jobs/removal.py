@@ -9,7 +9,7 @@ import time
 
 from jobs.records import DeleteResult
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 
 log = logging.getLogger("ssa.jobs")
 DAY_S = 86_400.0

@@ -8,11 +8,11 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ssa_core.artifacts import validate_id
 from ssa_core.config import MODEL_DEFAULTS as M
 from ssa_core.config import REGRESSION_METRICS, ModelConfig, Task, TrainConfig
 from ssa_core.config import TRAIN_DEFAULTS as T
 from ssa_core.errors import ConfigError, InvalidId
+from ssa_core.runtime.artifacts import validate_id
 
 Deploy = Literal["never", "if_better", "always"]
 NEVER: Final = "never"

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ssa_core.runtime import InputTooLong, Item, Prediction
+from ssa_core.runtime.predictor import InputTooLong, Item, Prediction
 
 log = logging.getLogger("ssa.batcher")
 

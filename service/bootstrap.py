@@ -18,7 +18,7 @@ from service.errors import ApiError
 from service.jobsubmit import JobSubmitter
 from service.settings import Settings
 from service.uploads import Upload, stage_upload, staging_folder
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 
 log = logging.getLogger("ssa.service")
 BOOTSTRAP_KEY = "bootstrap-default-model"

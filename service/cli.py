@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ssa_core.modelmeta import SSA_FILE
+from ssa_core.runtime.modelmeta import SSA_FILE
 
 
 def register(subparsers: Any) -> None:

@@ -29,7 +29,7 @@ from service.serving import ModelManager
 from service.settings import PrivateRead, Settings
 from service.uploads import UploadSlots
 from service.wiring import AppState, BootstrapStatus, app_state
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 
 API_KEY_HEADER = "X-API-Key"
 WRITE_SCHEME = "ApiKey"

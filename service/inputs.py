@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.errors import invalid_field
-from ssa_core.runtime import Item
+from ssa_core.runtime.predictor import Item
 
 NON_BLANK = r"\S"  # JSON Schema patterns are unanchored: "contains a non-whitespace character"
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}

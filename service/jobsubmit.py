@@ -23,10 +23,10 @@ from service.jobconfig import config_error
 from service.settings import Settings
 from service.uploads import Upload, keep
 from service.validation import SummaryRequest, summarize_here
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary, check_splits, split_summary
-from ssa_core.dataformats import format_of
+from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary, check_splits, split_summary
+from ssa_core.data.formats import format_of
 from ssa_core.errors import ConfigError
+from ssa_core.runtime.artifacts import ArtifactStore
 
 log = logging.getLogger("ssa.service")
 IDEMPOTENCY_TTL_S = 24 * 3600

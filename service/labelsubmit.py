@@ -27,10 +27,10 @@ from service.jobsubmit import (
 from service.settings import Settings
 from service.uploads import Upload, keep
 from service.validation import SummaryRequest, summarize_here
-from ssa_core.artifacts import ArtifactStore
 from ssa_core.config import Task
-from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary
-from ssa_core.modelmeta import ModelMeta, ModelMetaError
+from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.runtime.modelmeta import ModelMeta, ModelMetaError
 
 log = logging.getLogger("ssa.service")
 INPUT_FIELD = "data"

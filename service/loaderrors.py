@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from ssa_core.runtime import ModelFolderError
+from ssa_core.runtime.predictor import ModelFolderError
 
 log = logging.getLogger("ssa.serving")
 

@@ -1,5 +1,5 @@
 """A succeeded label job's records as review tasks (GET /jobs/{id}/labels?format=label-studio|argilla), streamed
-from its JSONL file; the conversion is `ssa_core.review_formats`."""
+from its JSONL file; the conversion is `ssa_core.labeling.review`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from urllib.parse import quote
 from fastapi.responses import StreamingResponse
 
 from jobs.records import Job
-from ssa_core.labelfiles import read_jsonl
-from ssa_core.review_formats import ReviewFormat, classes_of, label_studio_config, review_stream
+from ssa_core.labeling.files import read_jsonl
+from ssa_core.labeling.review import ReviewFormat, classes_of, label_studio_config, review_stream
 
 LABEL_CONFIG_HEADER: Final = "X-Label-Studio-Config"
 

@@ -1,6 +1,6 @@
 """A Label Studio export as a training upload (POST /jobs/ssa-train with a `train` file ending in .json): the tasks
 Label Studio exports after a review (e.g. of a label job's `format=label-studio` tasks) become JSONL train rows with
-their reviewed spans as `rationale_spans` (ssa_core.rationales.label_studio_rows), which then go through the same
+their reviewed spans as `rationale_spans` (ssa_core.data.rationales.label_studio_rows), which then go through the same
 validation as any train file. The conversion runs in the validation pool with the row checks
 (service.validation_task.summarize), not in the API process: a task that does not fit is refused (422) with its
 number as the row and the field as the column, before anything is queued."""
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from service.uploads import LabelStudioSource, Upload
-from ssa_core.rationales import is_label_studio_file
+from ssa_core.data.rationales import is_label_studio_file
 
 CONVERTED_SUFFIX: Final = ".jsonl"
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from service.inputs import inputs_schema
-from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
+from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 
 EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
 EXPLAIN_CHOICE: Any = Literal["attention", "occlusion"]

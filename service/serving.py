@@ -17,9 +17,9 @@ from jobs.deploy import NotServable, smoke_test
 from service.loaderrors import load_failure
 from service.metrics import ServiceMetrics
 from service.settings import Settings
-from ssa_core.artifacts import ArtifactStore, ModelInfo
-from ssa_core.modelmeta import DEFAULT_VARIANT, UnknownVariant
-from ssa_core.runtime import Predictor
+from ssa_core.runtime.artifacts import ArtifactStore, ModelInfo
+from ssa_core.runtime.modelmeta import DEFAULT_VARIANT, UnknownVariant
+from ssa_core.runtime.predictor import Predictor
 
 log = logging.getLogger("ssa.serving")
 

@@ -18,9 +18,9 @@ from typing import IO
 
 from service.errors import ApiError
 from service.jobconfig import config_error
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.dataformats import format_of
-from ssa_core.rationales import is_label_studio_file
+from ssa_core.data.formats import format_of
+from ssa_core.data.rationales import is_label_studio_file
+from ssa_core.runtime.artifacts import ArtifactStore
 
 CHUNK = 1 << 20
 RETRY_AFTER_S = 5

@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from service.errors import ApiError
 from service.validation_task import Rejected, SummaryRequest, lower_priority, summarize
-from ssa_core.data import DatasetError, DatasetSummary
+from ssa_core.data.datasets import DatasetError, DatasetSummary
 
 log = logging.getLogger("ssa.service")
 NICENESS = 10  # added to the validation processes' niceness: /predict's threads go first

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssa_core.config import Task
-from ssa_core.data import DatasetColumns, DatasetError, DatasetSummary, Problem, summarize_dataset_file
-from ssa_core.rationales import ReviewedColumns, write_label_studio_as_jsonl
+from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary, Problem, summarize_dataset_file
+from ssa_core.data.rationales import ReviewedColumns, write_label_studio_as_jsonl
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from service.serving import ModelManager
 from service.settings import Settings
 from service.uploads import UploadSlots
 from service.validation import ValidationPool
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 
 API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503
 BootstrapStatus = Callable[[], dict[str, Any] | None]

@@ -35,8 +35,8 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hybrid SSA model folder (ONNX included) trained for 1 iteration on 64 movie-sentiment rows."""
     from ssa_core.config import ModelConfig, TrainConfig
-    from ssa_core.data import head, load_dataset, stratified_split
-    from ssa_core.pipeline import train_model
+    from ssa_core.data.datasets import head, load_dataset, stratified_split
+    from ssa_core.train.pipeline import train_model
 
     data = head(load_dataset(sentiment_train_file()), 64)
     train, dev = stratified_split(data, dev_fraction=0.25, seed=0)
@@ -49,7 +49,7 @@ def tiny_model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFact
 
 def sentiment_dev_texts(rows: int = 200) -> list[str]:
     """The first `rows` texts of the movie-sentiment dev split (the shipped sample when /work/shared is absent)."""
-    from ssa_core.predict_io import read_items
+    from ssa_core.cli.predict_io import read_items
 
     shared = SHARED_TRAIN.with_name("dev.jsonl")
     return [str(item) for item in read_items(shared if shared.is_file() else SAMPLE_DIR / "dev.jsonl", False)][:rows]
@@ -61,7 +61,7 @@ def int8_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     near 0.5, so int8 flips a few labels; the threshold's own test uses the agreement recorded here)."""
     import shutil
 
-    from ssa_core.quantize import add_int8_variant
+    from ssa_core.export.quantize import add_int8_variant
 
     out = tmp_path_factory.mktemp("int8-model") / "tiny-int8"
     shutil.copytree(tiny_model_dir, out)

@@ -14,7 +14,7 @@ from jobs.basemodels import resolve_base_model
 from jobs.records import DataRecord, SplitRecord
 from jobs.spec import TrainJobSpec, build_configs
 from ssa_core.config import ModelConfig, Task, TrainConfig
-from ssa_core.data import Dataset, DatasetColumns, load_dataset
+from ssa_core.data.datasets import Dataset, DatasetColumns, load_dataset
 
 NO_SIZE_LIMIT = 1 << 62
 

@@ -26,10 +26,9 @@ from jobs.labelspec import LABEL_KIND, LabelDataRecord, LabelJobSpec
 from jobs.records import CANCELLED, SUCCEEDED, Job
 from jobs.shards import Join, Plan, ShardStore
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import DatasetColumns, DatasetError, Example, load_example_range
+from ssa_core.data.datasets import DatasetColumns, DatasetError, Example, load_example_range
 from ssa_core.errors import ConfigError, NotFound
-from ssa_core.labelfiles import (
+from ssa_core.labeling.files import (
     atomic_path,
     concat_jsonl,
     records_of,
@@ -37,7 +36,8 @@ from ssa_core.labelfiles import (
     write_jsonl_lines,
     write_parquet,
 )
-from ssa_core.labeling import Labeler, LabelingError, LabelOptions, labelled_chunks
+from ssa_core.labeling.labeler import Labeler, LabelingError, LabelOptions, labelled_chunks
+from ssa_core.runtime.artifacts import ArtifactStore
 from worker.joblog import job_logger
 from worker.lease import Heartbeat
 from worker.modelcache import predictor_for
@@ -71,7 +71,7 @@ class StepOutcome:
 
 def load_input(job_dir: Path, data: LabelDataRecord, shard: ShardRange) -> list[Example]:
     """The shard's rows of the job's input, read back exactly as the API validated them and only up to the
-    shard's end (ssa_core.data.load_example_range): a shard never holds the whole file."""
+    shard's end (ssa_core.data.datasets.load_example_range): a shard never holds the whole file."""
     path = job_dir / data.file
     if not path.is_file():
         raise ConfigError(f"the job's input file {data.file} is missing")

@@ -16,7 +16,7 @@ from celery import Task, chord
 from jobs.labeling import ShardRange
 from jobs.producer import LABEL_MERGE_TASK_NAME, LABEL_SHARD_TASK_NAME, LABEL_TASK_NAME
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from worker.celery_app import app
 from worker.label_runner import LabelRunner, StepOutcome
 from worker.settings import WorkerSettings

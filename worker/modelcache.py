@@ -7,9 +7,9 @@ import logging
 import os
 import threading
 
-from ssa_core.artifacts import ArtifactStore
 from ssa_core.errors import NotFound
-from ssa_core.runtime import Predictor
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.runtime.predictor import Predictor
 
 log = logging.getLogger("ssa.worker")
 _lock = threading.Lock()

@@ -16,7 +16,7 @@ free worker it so probes alone (as in-process, only slower by the files); with f
 them. A shard whose worker dies loses its lease after SSA_LEASE_TTL_S and the training process runs it again
 (bounded by SSA_MAX_ATTEMPTS); a shard message of an earlier call finds no plan in its scope and is dropped.
 
-Workers load the probe model once per process and iteration (ssa_core.probeshards caches it by the mtime of its
+Workers load the probe model once per process and iteration (ssa_core.train.probe_shards caches it by the mtime of its
 probe.json), not once per shard; the training process writes it to the job folder in the shared artifact store."""
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from jobs.labeling import ShardRange, shard_ranges
 from jobs.probeshards import PROBE_DIR, PROBE_MODEL_DIR, SEQUENCES_FILE, ProbeShardMessage, call_dir, output_file
 from jobs.shards import PROBE_TTL_S, ShardStore
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.modeling import SSAModel
-from ssa_core.probeshards import probe_model_loads, read_outputs, run_shard, save_probe_model, write_sequences
-from ssa_core.probing import Sequences, Take
-from ssa_core.training import TrainingCancelled
+from ssa_core.model.ssa_model import SSAModel
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.train.probe_shards import probe_model_loads, read_outputs, run_shard, save_probe_model, write_sequences
+from ssa_core.train.probing import Sequences, Take
+from ssa_core.train.trainer import TrainingCancelled
 from worker.lease import Heartbeat
 
 log = logging.getLogger("ssa.worker")

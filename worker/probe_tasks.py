@@ -15,7 +15,7 @@ from celery import Task
 from jobs.probeshards import ProbeShardMessage
 from jobs.producer import PROBE_SHARD_TASK_NAME
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from worker.celery_app import app
 from worker.settings import WorkerSettings
 

@@ -11,7 +11,7 @@ import redis
 
 from jobs.records import IterationSummary, iteration_summary
 from jobs.store import JobStore
-from ssa_core.training import Progress
+from ssa_core.train.trainer import Progress
 from worker.lease import Heartbeat
 
 WRITE_EVERY_S = 0.5

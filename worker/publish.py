@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ssa_core.artifacts import ArtifactStore, atomic_write_text
-from ssa_core.modelmeta import SSA_FILE, ModelMeta
+from ssa_core.runtime.artifacts import ArtifactStore, atomic_write_text
+from ssa_core.runtime.modelmeta import SSA_FILE, ModelMeta
 
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
 STORAGE_PHRASES = ("no space left on device", "disk quota exceeded", "read-only file system", "storagefull",

@@ -24,13 +24,13 @@ from jobs.probeshards import PROBE_DIR, ProbeShardMessage
 from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Int8Outcome, Job, JobResult
 from jobs.spec import TrainJobSpec
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import Dataset, DatasetError
+from ssa_core.data.datasets import Dataset, DatasetError
 from ssa_core.errors import ConfigError
-from ssa_core.evaluation import items_of
-from ssa_core.pipeline import TrainResult, train_model
-from ssa_core.quantize import QuantizationRefused, add_int8_variant
-from ssa_core.training import TrainingCancelled
+from ssa_core.evaluation.report import items_of
+from ssa_core.export.quantize import QuantizationRefused, add_int8_variant
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.train.pipeline import TrainResult, train_model
+from ssa_core.train.trainer import TrainingCancelled
 from worker.jobdata import JobInputError, JobInputs, load_inputs
 from worker.joblog import job_logger
 from worker.lease import Heartbeat

@@ -18,7 +18,7 @@ from jobs.probeshards import ProbeShardMessage
 from jobs.producer import PROBE_SHARD_TASK_NAME, QUEUE, TASK_NAME, enqueue_training
 from jobs.removal import expire_jobs
 from jobs.store import JobStore
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from worker.celery_app import app
 from worker.reaper import Reaper
 from worker.redact import redact_paths

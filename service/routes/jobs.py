@@ -34,7 +34,7 @@ from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
 from service.reviewupload import as_train_rows
 from service.routes.labels import LabelFormat, label_output
 from service.uploads import stage_upload, staging_folder
-from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
+from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")

@@ -16,7 +16,7 @@ from service.jobconfig import parse_label_config
 from service.jobschemas import JobCreated
 from service.reviewexport import review_output
 from service.uploads import stage_upload, staging_folder
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 LabelFormat = Literal["jsonl", "parquet", "label-studio", "argilla"]

@@ -26,8 +26,8 @@ from service.errors import ApiError, error_responses
 from service.ratelimit import RateLimited, client_id
 from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
 from service.serving import ModelInUse, ModelLoadFailed
-from ssa_core.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ArtifactStore, ModelInfo
-from ssa_core.modelmeta import read_card
+from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ArtifactStore, ModelInfo
+from ssa_core.runtime.modelmeta import read_card
 
 router = APIRouter(prefix="/models", tags=["models"])
 

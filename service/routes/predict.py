@@ -17,9 +17,9 @@ from service.schemas import PredictResponse, predict_request_model
 from service.serving import Loaded, ModelLoadFailed, ModelManager
 from service.settings import Settings
 from service.wiring import AppState, app_state
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.modelmeta import UnknownVariant
-from ssa_core.runtime import InputTooLong, Item, Prediction, Span
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.runtime.modelmeta import UnknownVariant
+from ssa_core.runtime.predictor import InputTooLong, Item, Prediction, Span
 
 DIGITS = 6
 # How long an occlusion run waits for plain predictions to drain before it runs anyway (slowed, never starved).

@@ -14,8 +14,8 @@ from service.infoschemas import TokenOut, tokenize_request_model
 from service.inputs import check_kinds, parse_inputs
 from service.routes.predict import served_model
 from service.settings import Settings
-from ssa_core.modelmeta import TOKENIZER_FILE
-from ssa_core.runtime import Item
+from ssa_core.runtime.modelmeta import TOKENIZER_FILE
+from ssa_core.runtime.predictor import Item
 
 
 @lru_cache(maxsize=4)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.browser.server import REPO, running_api, shared_settings
 from tests.worker.procs import RedisServer, WorkerProcess, worker_env
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from ssa_core.modelmeta import read_card
+from ssa_core.runtime.modelmeta import read_card
 from tests.browser.conftest import SECOND_MODEL, ConsolePage
 from tests.browser.server import API_KEY
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ssa_core.config import ModelConfig, TrainConfig
-from ssa_core.data import Dataset, head, load_dataset
+from ssa_core.data.datasets import Dataset, head, load_dataset
 
 MOVIES = Path("/work/shared/data/movie-sentiment")
 TRAIN_ROWS = 64
@@ -53,7 +53,7 @@ def trained_run(
     tiny_encoder_dir: Path, movie_train: Dataset, movie_dev: Dataset, tmp_path_factory: pytest.TempPathFactory
 ) -> TrainedRun:
     """A hybrid model trained for 2 iterations on 64 movie-sentiment rows: the full model folder."""
-    from ssa_core.pipeline import train_model
+    from ssa_core.train.pipeline import train_model
 
     model_cfg, train_cfg = hybrid_configs(tiny_encoder_dir, movie_train.labels)
     out = tmp_path_factory.mktemp("trained") / "tiny-hybrid"
@@ -132,7 +132,7 @@ def roberta_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def movie_encoded(tiny_encoder_dir: Path) -> list:
     """300 real movie-sentiment sentences encoded with the MiniLM tokenizer (max length 128)."""
-    from ssa_core.tokenize import encode_examples, load_tokenizer
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer
 
     examples = movie_split("train", 300).examples
     return encode_examples(load_tokenizer(tiny_encoder_dir), examples, 128)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ssa_core.modeling import SSAModel
+from ssa_core.model.ssa_model import SSAModel
 
 
 @torch.no_grad()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssa_core.checkpoint import TrainState, load_checkpoint, restore_optimizer, save_checkpoint
 from ssa_core.config import TrainConfig
-from ssa_core.training import linear_schedule, make_optimizer, no_decay
+from ssa_core.train.checkpoint import TrainState, load_checkpoint, restore_optimizer, save_checkpoint
+from ssa_core.train.trainer import linear_schedule, make_optimizer, no_decay
 
 
 class Small(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""`ssa eval MODEL DATA` and `ssa predict --input FILE`, run in-process through `ssa_core.cli.main` on the trained
+"""`ssa eval MODEL DATA` and `ssa predict --input FILE`, run in-process through `ssa_core.cli.main.main` on the trained
 tiny hybrid model and real movie-sentiment rows: happy paths, and exit status 2 with a clear message on bad input."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssa_core.cli import USAGE_ERROR, main
-from ssa_core.data import Dataset
-from ssa_core.metrics import expected_calibration_error, precision_recall
-from ssa_core.runtime import Predictor
+from ssa_core.cli.main import USAGE_ERROR, main
+from ssa_core.data.datasets import Dataset
+from ssa_core.evaluation.metrics import expected_calibration_error, precision_recall
+from ssa_core.runtime.predictor import Predictor
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:

@@ -1,4 +1,4 @@
-"""ssa_core.data: loading, validation with row numbers, split checks, stratified splits (real files only)."""
+"""ssa_core.data.datasets: loading, validation with row numbers, split checks, stratified splits (real files only)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ssa_core.data import (
+from ssa_core.data.datasets import (
     Dataset,
     DatasetColumns,
     DatasetError,
@@ -406,7 +406,7 @@ def test_data_modules_import_without_torch_or_pyarrow(tmp_path: Path) -> None:
     parquet = write_parquet(tmp_path / "p.parquet", {"text": ["a"], "label": ["b"]})
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import ssa_core.data as d\n"
+        "import ssa_core.data.datasets as d\n"
         "assert 'pyarrow' not in sys.modules, 'pyarrow must be imported lazily'\n"
         f"ds = d.load_dataset({str(parquet)!r})\n"
         "assert ds.examples[0].text == 'a'\n"

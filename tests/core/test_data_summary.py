@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ssa_core.data import (
+from ssa_core.data.datasets import (
     DatasetColumns,
     DatasetError,
     check_splits,

@@ -1,5 +1,5 @@
-"""A label shard's input read only up to its range's end (ssa_core.data.load_example_range): the same examples as
-the whole file's rows [start, end) in JSONL (blank lines too), CSV, TSV and Parquet, and a shard of the last rows
+"""A label shard's input read only up to its range's end (ssa_core.data.datasets.load_example_range): the same examples
+as the whole file's rows [start, end) in JSONL (blank lines too), CSV, TSV and Parquet, and a shard of the last rows
 parses / converts only its own rows (JSONL lines before it are counted, Parquet row groups before it not read)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-import ssa_core.dataformats as dataformats
-from ssa_core.data import DatasetColumns, DatasetError, load_dataset, load_example_range
+import ssa_core.data.formats as dataformats
+from ssa_core.data.datasets import DatasetColumns, DatasetError, load_dataset, load_example_range
 
 ROWS = [{"text": f"row {i} text, with a comma", "label": ["negative", "positive"][i % 2]} for i in range(250)]
 COLUMNS = DatasetColumns("text", None, "label")

@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from ssa_core.data import Dataset
-from ssa_core.explanations import (
+from ssa_core.data.datasets import Dataset
+from ssa_core.export.folder import load_trained
+from ssa_core.model.tokenize import encode_examples
+from ssa_core.runtime.modelmeta import read_card
+from ssa_core.train.explanations import (
     FRACTIONS,
     faithfulness,
     occlusion_weights,
@@ -23,9 +26,6 @@ from ssa_core.explanations import (
     top_count,
     without,
 )
-from ssa_core.modelmeta import read_card
-from ssa_core.pipeline import load_trained
-from ssa_core.tokenize import encode_examples
 from tests.core.conftest import TrainedRun
 from tests.core.helpers import single_logits
 

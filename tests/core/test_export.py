@@ -9,11 +9,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ssa_core.data import Dataset
-from ssa_core.export import ExportSpec, ParityError, check_parity, export_onnx
-from ssa_core.modeling import SSAModel
-from ssa_core.pipeline import load_trained
-from ssa_core.tokenize import Encoded, encode_examples, pad_batch
+from ssa_core.data.datasets import Dataset
+from ssa_core.export.folder import load_trained
+from ssa_core.export.onnx import ExportSpec, ParityError, check_parity, export_onnx
+from ssa_core.model.ssa_model import SSAModel
+from ssa_core.model.tokenize import Encoded, encode_examples, pad_batch
 
 Batch = dict[str, torch.Tensor]
 

@@ -1,4 +1,4 @@
-"""Fuzzing the span mapper (hypothesis): the character spans of wordpieces and words (ssa_core.textspans, from the
+"""Fuzzing the span mapper (hypothesis): the character spans of wordpieces and words (ssa_core.data.textspans, from the
 tokenizer's offsets) lie within their text, keep the text's order, and cover every visible character, combining
 marks included (a tokenizer that strips accents would otherwise leave them outside every word).
 
@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ssa_core.data import Example
-from ssa_core.textspans import token_spans, word_spans
-from ssa_core.tokenize import encode_examples, load_tokenizer
+from ssa_core.data.datasets import Example
+from ssa_core.data.textspans import token_spans, word_spans
+from ssa_core.model.tokenize import encode_examples, load_tokenizer
 
 CORPUS = Path(__file__).resolve().parent.parent / "fuzz_corpus" / "spans"
 SEEDS = sorted(CORPUS.iterdir())

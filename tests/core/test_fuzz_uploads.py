@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ssa_core.data import Dataset, DatasetColumns, DatasetError, load_dataset_bytes, load_dataset_file
+from ssa_core.data.datasets import Dataset, DatasetColumns, DatasetError, load_dataset_bytes, load_dataset_file
 
 CORPUS = Path(__file__).resolve().parent.parent / "fuzz_corpus" / "uploads"
 SEEDS = sorted(CORPUS.iterdir())

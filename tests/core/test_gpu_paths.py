@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from ssa_core.cli import main
+from ssa_core.cli.main import main
 from ssa_core.config import ModelConfig, TrainConfig
-from ssa_core.modelmeta import FP16_ONNX_FILE, SSA_FILE, ModelMeta
-from ssa_core.quantize import QuantizationRefused, add_fp16_variant, fp16_check_provider
-from ssa_core.runtime import CPU, CUDA, Predictor, bound_run, plain_run, session_runner
+from ssa_core.export.quantize import QuantizationRefused, add_fp16_variant, fp16_check_provider
+from ssa_core.runtime.modelmeta import FP16_ONNX_FILE, SSA_FILE, ModelMeta
+from ssa_core.runtime.predictor import CPU, CUDA, Predictor, bound_run, plain_run, session_runner
 from tests.conftest import sentiment_dev_texts, sentiment_train_file
 
 
 # ---- training: bf16 autocast -------------------------------------------------------------------------------
 def test_bf16_autocast_is_off_on_cpu_and_on_for_a_bf16_cuda_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ssa_core import training
+    from ssa_core.train import trainer as training
 
     assert not training.bf16_autocast_usable(torch.device("cpu"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -36,10 +36,10 @@ def test_bf16_autocast_is_off_on_cpu_and_on_for_a_bf16_cuda_device(monkeypatch: 
 
 
 def tiny_trainer(encoder: Path) -> tuple[Any, list[Any]]:
-    from ssa_core.data import head, load_dataset
-    from ssa_core.modeling import build_model
-    from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
-    from ssa_core.training import Trainer
+    from ssa_core.data.datasets import head, load_dataset
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer, structural_special_ids
+    from ssa_core.train.trainer import Trainer
 
     data = head(load_dataset(sentiment_train_file()), 16)
     tokenizer = load_tokenizer(encoder)

@@ -15,13 +15,14 @@ from huggingface_hub import ModelCard
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModelForSequenceClassification, BertForSequenceClassification
 
-from ssa_core.card import SHIPPED_ENCODER, base_model_license, hub_base_model
 from ssa_core.config import ModelConfig, TrainConfig, default_base_model
-from ssa_core.data import Dataset
-from ssa_core.hf_folder import HF_CLASS, MODELING_FILE, is_hf_layout
-from ssa_core.modelmeta import CARD_FILE, WEIGHTS_FILE, read_card
-from ssa_core.pipeline import load_trained, train_model
-from ssa_core.tokenize import batch_tensors, encode_examples
+from ssa_core.data.datasets import Dataset
+from ssa_core.export.card import SHIPPED_ENCODER, base_model_license, hub_base_model
+from ssa_core.export.folder import load_trained
+from ssa_core.model.hf_folder import HF_CLASS, MODELING_FILE, is_hf_layout
+from ssa_core.model.tokenize import batch_tensors, encode_examples
+from ssa_core.runtime.modelmeta import CARD_FILE, WEIGHTS_FILE, read_card
+from ssa_core.train.pipeline import train_model
 from tests.core.conftest import movie_split
 
 TOLERANCE = 1e-5

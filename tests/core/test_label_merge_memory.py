@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import json, sys
 from pathlib import Path
-from ssa_core.labelfiles import release_free_memory, write_parquet
-from ssa_core.labelrecords import LabelRecord, LabelSpan
+from ssa_core.labeling.files import release_free_memory, write_parquet
+from ssa_core.labeling.records import LabelRecord, LabelSpan
 
 def rss_mb():
     for line in Path("/proc/self/status").read_text().splitlines():

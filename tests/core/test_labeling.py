@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssa_core.cli import main
-from ssa_core.data import load_dataset
-from ssa_core.labelfiles import read_jsonl, write_parquet
-from ssa_core.labeling import Labeler, LabelOptions, check_labels, labelled_chunks, mask_id_of
-from ssa_core.labelrecords import LabelRecord
-from ssa_core.runtime import Ids, Predictor, softmax, words_of
+from ssa_core.cli.main import main
+from ssa_core.data.datasets import load_dataset
+from ssa_core.labeling.files import read_jsonl, write_parquet
+from ssa_core.labeling.labeler import Labeler, LabelOptions, check_labels, labelled_chunks, mask_id_of
+from ssa_core.labeling.records import LabelRecord
+from ssa_core.runtime.predictor import Ids, Predictor, softmax, words_of
 from tests.conftest import sentiment_train_file
 
 ROWS = 24

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ssa_core.metrics import (
+from ssa_core.evaluation.metrics import (
     accuracy,
     average_ranks,
     classification_metrics,

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from ssa_core.config import ModelConfig
-from ssa_core.data import Example
-from ssa_core.modeling import (
+from ssa_core.data.datasets import Example
+from ssa_core.model.ssa_model import (
     SSAModel,
     SSAOutput,
     build_model,
@@ -24,7 +24,7 @@ from ssa_core.modeling import (
     ssa_loss,
     token_loss,
 )
-from ssa_core.tokenize import encode_examples, load_tokenizer, pad_batch, structural_special_ids
+from ssa_core.model.tokenize import encode_examples, load_tokenizer, pad_batch, structural_special_ids
 
 Tok = PreTrainedTokenizerBase
 Batch = dict[str, torch.Tensor]

@@ -16,12 +16,13 @@ import torch
 from safetensors.torch import load_file
 
 from ssa_core.config import ModelConfig, TrainConfig
-from ssa_core.data import Dataset, head, load_dataset
-from ssa_core.modelmeta import read_card
-from ssa_core.pipeline import label_dataset, load_trained, train_model
-from ssa_core.runtime import Predictor
-from ssa_core.tokenize import encode_examples
-from ssa_core.training import Progress, TrainingCancelled
+from ssa_core.data.datasets import Dataset, head, load_dataset
+from ssa_core.export.folder import load_trained
+from ssa_core.model.tokenize import encode_examples
+from ssa_core.runtime.modelmeta import read_card
+from ssa_core.runtime.predictor import Predictor
+from ssa_core.train.pipeline import label_dataset, train_model
+from ssa_core.train.trainer import Progress, TrainingCancelled
 from tests.core.conftest import TrainedRun, movie_split
 from tests.core.helpers import single_logits
 

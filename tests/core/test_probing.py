@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from ssa_core.data import Dataset, Example
-from ssa_core.modeling import IGNORE_INDEX
-from ssa_core.pipeline import load_trained
-from ssa_core.probing import (
+from ssa_core.data.datasets import Dataset, Example
+from ssa_core.export.folder import load_trained
+from ssa_core.model.ssa_model import IGNORE_INDEX
+from ssa_core.model.tokenize import Encoded, encode_examples, load_tokenizer
+from ssa_core.train.probing import (
     BANDS,
     SPAN_LENGTHS,
     SPAN_PROBS,
@@ -26,7 +27,6 @@ from ssa_core.probing import (
     sample_span_mask,
     with_mask,
 )
-from ssa_core.tokenize import Encoded, encode_examples, load_tokenizer
 from tests.core.helpers import single_decision, single_logits
 
 CPU = torch.device("cpu")
@@ -290,8 +290,8 @@ def test_regression_keep_uses_the_tolerance_on_both_comparisons(
     tiny_encoder_dir: Path, movie_encoded: list[Encoded]
 ) -> None:
     from ssa_core.config import ModelConfig
-    from ssa_core.modeling import build_model
-    from ssa_core.tokenize import structural_special_ids
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import structural_special_ids
 
     tokenizer = load_tokenizer(tiny_encoder_dir)
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""The int8 variant (`ssa_core.quantize`, `ssa export --quantize int8`): written only after agreeing with fp32 on
+"""The int8 variant (`ssa_core.export.quantize`, `ssa export --quantize int8`): written only after agreeing with fp32 on
 the caller's inputs, listed in ssa.json, loadable by the runtime; a refused quantization leaves the folder as it was."""
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssa_core import quantize
-from ssa_core.cli import main
-from ssa_core.modelmeta import INT8_ONNX_FILE, SSA_FILE, ModelMeta
-from ssa_core.quantize import (
+from ssa_core.cli.main import main
+from ssa_core.export import quantize
+from ssa_core.export.quantize import (
     QuantizationRefused,
     add_int8_variant,
     agreement,
@@ -22,7 +21,8 @@ from ssa_core.quantize import (
     fp32_plans,
     quantize_dynamic_int8,
 )
-from ssa_core.runtime import ModelFolderError, Prediction, Predictor
+from ssa_core.runtime.modelmeta import INT8_ONNX_FILE, SSA_FILE, ModelMeta
+from ssa_core.runtime.predictor import ModelFolderError, Prediction, Predictor
 from tests.conftest import sentiment_dev_texts
 
 

@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ssa_core.cli import main
-from ssa_core.data import DatasetError, load_dataset
-from ssa_core.labelrecords import LabelRecord, LabelSpan
-from ssa_core.rationales import (
+from ssa_core.cli.main import main
+from ssa_core.data.datasets import DatasetError, load_dataset
+from ssa_core.data.rationales import (
     IGNORE,
     attach_file_rationales,
     label_studio_rows,
@@ -24,7 +23,8 @@ from ssa_core.rationales import (
     reviewed_count,
     token_targets,
 )
-from ssa_core.review_formats import label_studio_task
+from ssa_core.labeling.records import LabelRecord, LabelSpan
+from ssa_core.labeling.review import label_studio_task
 from tests.conftest import sentiment_train_file
 
 TEXT = "The plot is thin but the acting is wonderful."
@@ -104,8 +104,8 @@ def test_a_label_studio_export_attaches_to_the_train_rows(tmp_path: Path) -> Non
 
 
 def test_spans_become_wordpiece_targets_by_the_tokenizer_offsets(tiny_encoder_dir: Path) -> None:
-    from ssa_core.data import Example
-    from ssa_core.tokenize import encode_examples, load_tokenizer
+    from ssa_core.data.datasets import Example
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_encoder_dir)
     example = Example(0, 1, TEXT, "A pair that is never supervised.", "positive", ((35, 44), (4, 8)))
@@ -124,9 +124,9 @@ def reviewed_trainer(tiny_encoder_dir: Path, label_mode: str) -> tuple[Any, list
     import torch
 
     from ssa_core.config import ModelConfig, TrainConfig
-    from ssa_core.modeling import build_model
-    from ssa_core.tokenize import encode_examples, load_tokenizer, structural_special_ids
-    from ssa_core.training import Trainer
+    from ssa_core.model.ssa_model import build_model
+    from ssa_core.model.tokenize import encode_examples, load_tokenizer, structural_special_ids
+    from ssa_core.train.trainer import Trainer
 
     data = load_dataset(sentiment_train_file())
     examples = data.examples[:24]
@@ -142,7 +142,7 @@ def reviewed_trainer(tiny_encoder_dir: Path, label_mode: str) -> tuple[Any, list
 
 
 def test_reviewed_rows_train_on_their_targets_and_are_never_probed(tiny_encoder_dir: Path) -> None:
-    from ssa_core.checkpoint import TrainState
+    from ssa_core.train.checkpoint import TrainState
 
     trainer, encoded, reviewed = reviewed_trainer(tiny_encoder_dir, "keep")
     items, probe = trainer._training_set(1, encoded, np.random.default_rng(0), TrainState("x"), 10)
@@ -164,7 +164,7 @@ def test_graded_reviewed_targets_are_the_models_probe_inside_the_spans(tiny_enco
     """Under `graded` a reviewed row carries no token target in iteration 0 (plain fine-tuning), and from iteration 1
     on the model's own graded probe of the row, zeroed outside the reviewed spans (or the even 1/0 target where no
     probe weight falls inside them), instead of an even distribution over the reviewed wordpieces."""
-    from ssa_core.checkpoint import TrainState
+    from ssa_core.train.checkpoint import TrainState
 
     trainer, encoded, reviewed = reviewed_trainer(tiny_encoder_dir, "graded")
     first, _ = trainer._training_set(0, encoded, np.random.default_rng(0), TrainState("x"), 10)

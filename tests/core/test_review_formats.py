@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from ssa_core.cli import main
-from ssa_core.data import load_dataset
-from ssa_core.labeling import Labeler, LabelOptions
-from ssa_core.labelrecords import LabelRecord, LabelSpan
-from ssa_core.review_formats import (
+from ssa_core.cli.main import main
+from ssa_core.data.datasets import load_dataset
+from ssa_core.labeling.labeler import Labeler, LabelOptions
+from ssa_core.labeling.records import LabelRecord, LabelSpan
+from ssa_core.labeling.review import (
     RATIONALE_LABEL,
     argilla_record,
     argilla_settings,
@@ -26,7 +26,7 @@ from ssa_core.review_formats import (
     label_studio_task,
     rationale_words,
 )
-from ssa_core.runtime import Predictor
+from ssa_core.runtime.predictor import Predictor
 from tests.conftest import sentiment_train_file
 
 ROWS = 12

@@ -12,8 +12,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ssa_core.data import Dataset
-from ssa_core.runtime import InputTooLong, ModelFolderError, Predictor
+from ssa_core.data.datasets import Dataset
+from ssa_core.runtime.predictor import InputTooLong, ModelFolderError, Predictor
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,8 +28,8 @@ def test_predictor_agrees_with_the_torch_model(
 ) -> None:
     import torch
 
-    from ssa_core.pipeline import load_trained
-    from ssa_core.tokenize import encode_examples
+    from ssa_core.export.folder import load_trained
+    from ssa_core.model.tokenize import encode_examples
 
     model, tokenizer, _ = load_trained(trained_model_dir)
     examples = movie_dev.examples[:6]
@@ -101,7 +101,7 @@ def test_empty_request_and_broken_folders(predictor: Predictor, tmp_path: Path) 
 def test_cuda_request_falls_back_to_cpu_with_a_warning(
     trained_model_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ssa_core.runtime import cuda_usable
+    from ssa_core.runtime.predictor import cuda_usable
 
     if cuda_usable():
         pytest.skip("a usable CUDA provider is present: nothing falls back")
@@ -122,13 +122,13 @@ class BlockTorch(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, BlockTorch())
-import ssa_core.data, ssa_core.runtime, ssa_core.textspans
+import ssa_core.data.datasets, ssa_core.runtime.predictor, ssa_core.data.textspans
 try:
-    import ssa_core.artifacts
+    import ssa_core.runtime.artifacts
 except ModuleNotFoundError as exc:
-    if exc.name != "ssa_core.artifacts":
+    if exc.name != "ssa_core.runtime.artifacts":
         raise
-predictor = ssa_core.runtime.Predictor.load(Path(sys.argv[1]), provider="cpu")
+predictor = ssa_core.runtime.predictor.Predictor.load(Path(sys.argv[1]), provider="cpu")
 (prediction,) = predictor.predict(["A warm, funny and clever film."])
 print(json.dumps({"label": prediction.label, "words": len(prediction.words),
                   "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))}))
@@ -149,7 +149,7 @@ def test_runtime_works_with_torch_blocked(trained_model_dir: Path) -> None:
 
 
 def test_softmax_is_stable_for_large_logits() -> None:
-    from ssa_core.runtime import softmax
+    from ssa_core.runtime.predictor import softmax
 
     probs = softmax(np.array([[1000.0, 1001.0], [-5.0, -5.0]]))
     assert np.isfinite(probs).all()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ssa_core.config import ConfigError, TrainConfig
-from ssa_core.training import Trainer
+from ssa_core.train.trainer import Trainer
 
 
 def example(label: str) -> SimpleNamespace:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ssa_core.data import Example
-from ssa_core.textspans import TokenPosition, past_marks, token_positions, token_spans, word_spans
-from ssa_core.tokenize import encode_examples, load_tokenizer
+from ssa_core.data.datasets import Example
+from ssa_core.data.textspans import TokenPosition, past_marks, token_positions, token_spans, word_spans
+from ssa_core.model.tokenize import encode_examples, load_tokenizer
 
 TEXT = "Unbelievably, the film's ending works."
 PAIR = "Second part here."

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from ssa_core.config import ModelConfig
-from ssa_core.data import Example
-from ssa_core.modeling import build_model
-from ssa_core.probing import Prober
-from ssa_core.tokenize import encode_examples, load_tokenizer, pad_batch, pad_labels, structural_special_ids
+from ssa_core.data.datasets import Example
+from ssa_core.model.ssa_model import build_model
+from ssa_core.model.tokenize import encode_examples, load_tokenizer, pad_batch, pad_labels, structural_special_ids
+from ssa_core.train.probing import Prober
 
 PAIR = Example(0, 1, "Unbelievably, the film's ending works.", "Second part here, sadly.", "positive")
 

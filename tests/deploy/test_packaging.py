@@ -78,8 +78,8 @@ def test_the_api_serves_without_the_jobs_and_train_extras(tiny_model_dir: Path, 
         from jobs.producer import jobs_installed
         from service.app import create_app
         from service.settings import Settings
-        from ssa_core.artifacts import ArtifactStore
-        from ssa_core.dataformats import read_table
+        from ssa_core.runtime.artifacts import ArtifactStore
+        from ssa_core.data.formats import read_table
         import shutil
 
         assert not jobs_installed()
@@ -122,7 +122,7 @@ def test_the_bootstrap_says_which_extra_is_missing(tmp_path: Path) -> None:
         from jobs.store import JobStore
         from service.bootstrap import Bootstrap
         from service.settings import Settings
-        from ssa_core.artifacts import ArtifactStore
+        from ssa_core.runtime.artifacts import ArtifactStore
 
         settings = Settings(home=Path({str(tmp_path / "home")!r}))
         boot = Bootstrap(settings, ArtifactStore(settings.home), JobStore.from_url("redis://127.0.0.1:1/0"), None)
@@ -134,7 +134,7 @@ def test_the_bootstrap_says_which_extra_is_missing(tmp_path: Path) -> None:
     assert "Celery is not installed (pip install 'ssa-service[jobs]')" in done.stdout and "'error'" in done.stdout
 
 
-@pytest.mark.parametrize("module", ["ssa_core.runtime"])
+@pytest.mark.parametrize("module", ["ssa_core.runtime.predictor"])
 def test_without_onnx_runtime_the_import_error_names_the_extras(module: str) -> None:
     script = textwrap.dedent(f'''
         import importlib.abc, sys

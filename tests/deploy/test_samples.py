@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ssa_core.data import check_splits, load_dataset
+from ssa_core.data.datasets import check_splits, load_dataset
 from tests.deploy.composefile import REPO
 
 SAMPLES = REPO / "ssa_core/samples"

@@ -36,4 +36,4 @@ def test_build_context_makes_a_wheel_with_samples_console_and_commands(tmp_path:
             "ssa_core/samples/sentiment/dev.jsonl"} <= names
     assert any(name.startswith("service/static/") for name in names), "the web console is missing"
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
-    assert "ssa = ssa_core.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "ssa = ssa_core.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -25,9 +25,9 @@ from jobs.deploy import (
 )
 from jobs.records import GATE_CHECKS, DeployReport, JobResult
 from jobs.store import _decode_json, encode
-from ssa_core.artifacts import ArtifactStore, atomic_write_text
-from ssa_core.data import Dataset, DatasetColumns, Example
-from ssa_core.runtime import Predictor
+from ssa_core.data.datasets import Dataset, DatasetColumns, Example
+from ssa_core.runtime.artifacts import ArtifactStore, atomic_write_text
+from ssa_core.runtime.predictor import Predictor
 from tests.conftest import sentiment_train_file
 
 

@@ -14,10 +14,10 @@ import torch
 
 from jobs.probeshards import PROBE_DIR, ProbeShardMessage
 from jobs.producer import PROBE_SHARD_TASK_NAME, QUEUE, producer_app
-from ssa_core.data import Example
-from ssa_core.pipeline import load_trained
-from ssa_core.probing import Prober, WeakExample
-from ssa_core.tokenize import encode_examples
+from ssa_core.data.datasets import Example
+from ssa_core.export.folder import load_trained
+from ssa_core.model.tokenize import encode_examples
+from ssa_core.train.probing import Prober, WeakExample
 from tests.worker.stack import QUICK, JobStack, events
 from worker.probe_fanout import FanoutForward
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.validation import NICENESS, SummaryRequest, ValidationPool, summarize_here
-from ssa_core.data import DatasetColumns, DatasetError
+from ssa_core.data.datasets import DatasetColumns, DatasetError
 from tests.worker.procs import RedisServer, jsonl
 from tests.worker.stack import QUICK, JobStack
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.settings import Settings
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 
 API_KEY = "test-key-ö"  # non-ASCII on purpose: the key comparison works on bytes
 TEST_DEFAULTS: dict[str, Any] = {"bootstrap": False, "active_poll_s": 0.2, "api_key": API_KEY,

@@ -1,4 +1,4 @@
-"""ssa_core.artifacts: id validation, path containment, staging + atomic publish, active pointer, archives."""
+"""ssa_core.runtime.artifacts: id validation, path containment, staging + atomic publish, active pointer, archives."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ssa_core.artifacts import (
+from ssa_core.runtime.artifacts import (
     ACTIVE_FILE,
     ID_MAX_LENGTH,
     SAFE_ID_PATTERN,

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Options, QueueFull
-from ssa_core.runtime import InputTooLong, Prediction, Predictor, length_buckets
+from ssa_core.runtime.predictor import InputTooLong, Prediction, Predictor, length_buckets
 
 
 @pytest.fixture(scope="module")

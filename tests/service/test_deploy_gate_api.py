@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from jobs.deploy import gate_and_deploy
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.jobs.test_deploy_gate import publish_variant
 from tests.service.conftest import API_KEY, LiveServer
 from tests.service.test_serve_process import free_port, wait_ready
@@ -83,7 +83,7 @@ def test_a_model_that_cannot_serve_never_reaches_active_json(live: LiveServer, m
 def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SSA_HOME": str(home), "SSA_BOOTSTRAP": "false", "SSA_API_KEY": API_KEY,
            "SSA_REDIS_URL": "redis://127.0.0.1:6379/15", "SSA_ACTIVE_POLL_S": "0.2", "SSA_PROVIDER": "cpu"}
-    launcher = "import sys; from ssa_core.cli import main; sys.argv = ['ssa'] + sys.argv[1:]; sys.exit(main())"
+    launcher = "import sys; from ssa_core.cli.main import main; sys.argv = ['ssa'] + sys.argv[1:]; sys.exit(main())"
     command = [sys.executable, "-c", launcher, "serve", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

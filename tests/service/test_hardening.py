@@ -12,7 +12,7 @@ import pytest
 from service.app import create_app
 from service.jsonbody import MAX_DEPTH, depth
 from service.ratelimit import RateLimited, RateLimiter, client_id
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, LiveServer, make_settings
 
 KEY = {"X-API-Key": API_KEY.encode()}

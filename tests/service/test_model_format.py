@@ -1,4 +1,4 @@
-"""Model folders written before ssa_core.modelmeta existed (fixtures/model-folder-v1: ssa.json, metrics.json and
+"""Model folders written before ssa_core.runtime.modelmeta existed (fixtures/model-folder-v1: ssa.json, metrics.json and
 card.md as the pipeline wrote them) still read, list, compare and show as before."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 
 from jobs.deploy import decide_deploy
 from service.routes.models import model_out
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.data import Dataset, DatasetColumns, Example
-from ssa_core.modelmeta import LEGACY_CARD_FILE, SSA_FILE, ModelMeta, ModelMetaError
+from ssa_core.data.datasets import Dataset, DatasetColumns, Example
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.runtime.modelmeta import LEGACY_CARD_FILE, SSA_FILE, ModelMeta, ModelMetaError
 from worker.publish import stamp_job
 
 FOLDER = Path(__file__).parent / "fixtures" / "model-folder-v1"

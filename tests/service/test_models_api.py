@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, LiveServer, make_settings, publish_copy
 
 

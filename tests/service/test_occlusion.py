@@ -12,8 +12,8 @@ import pytest
 
 from service.app import create_app
 from service.occlusion import OcclusionBusy, OcclusionLane
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.runtime import Predictor, deleted, softmax, words_of
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.runtime.predictor import Predictor, deleted, softmax, words_of
 from tests.service.conftest import LiveServer, make_settings
 from tests.service.test_predict_api import TEXT, assert_error, post
 

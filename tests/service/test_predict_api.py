@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ssa_core.runtime import Predictor
+from ssa_core.runtime.predictor import Predictor
 from tests.service.conftest import LiveServer
 
 TEXT = "A gorgeous, witty, seductive movie."

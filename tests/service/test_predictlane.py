@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from service.app import create_app
 from service.predictlane import PredictLane
 from service.wiring import app_state
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, make_settings
 
 JSON = {"content-type": "application/json"}

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from service.app import create_app
 from service.openapidoc import with_input_kind
 from service.settings import Settings
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import LiveServer, make_settings, publish_copy, two_model_store
 
 KEY = "schema-key"

@@ -17,9 +17,9 @@ from service.app import create_app
 from service.errors import DOMAIN_ERRORS, domain_error_response
 from service.settings import Settings
 from service.wiring import AppState, app_state
-from ssa_core.artifacts import ArtifactStore, validate_id
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.errors import ConfigError, InvalidId, NotFound
+from ssa_core.runtime.artifacts import ArtifactStore, validate_id
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ def dump():
     open(report, "w").write(json.dumps({"heavy": heavy, "ort": "onnxruntime" in sys.modules}))
 atexit.register(dump)
 sys.argv = ["ssa"] + sys.argv[3:]
-from ssa_core.cli import main
+from ssa_core.cli.main import main
 sys.exit(main())
 """
 

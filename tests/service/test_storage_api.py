@@ -15,7 +15,7 @@ from service.errors import ApiError
 from service.metrics import ServiceMetrics
 from service.serving import ModelInUse, ModelManager
 from service.settings import Settings
-from ssa_core.artifacts import ArtifactStore, NotFound, folder_bytes
+from ssa_core.runtime.artifacts import ArtifactStore, NotFound, folder_bytes
 from tests.service.conftest import API_KEY, LiveServer, make_settings
 
 KEY = {"X-API-Key": API_KEY.encode()}

@@ -13,8 +13,8 @@ import pytest
 from service.app import create_app
 from service.metrics import ServiceMetrics
 from service.serving import Loaded, ModelManager
-from ssa_core.artifacts import ArtifactStore
-from ssa_core.quantize import add_fp16_variant
+from ssa_core.export.quantize import add_fp16_variant
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.conftest import sentiment_dev_texts
 from tests.service.conftest import LiveServer, make_settings, publish_copy
 

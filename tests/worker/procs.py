@@ -114,7 +114,7 @@ class WorkerProcess:
         return f"{self.name}@{socket.gethostname()}"
 
     def start(self, wait: bool = True) -> WorkerProcess:
-        cmd = [sys.executable, "-m", "ssa_core.cli", "worker", f"--hostname={self.name}@%h", "--loglevel=INFO"]
+        cmd = [sys.executable, "-m", "ssa_core.cli.main", "worker", f"--hostname={self.name}@%h", "--loglevel=INFO"]
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)

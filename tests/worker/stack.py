@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from jobs.store import JobStore
 from service.app import create_app
 from service.settings import Settings
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from tests.worker.procs import RedisServer, WorkerProcess, jsonl, wait_for, worker_env
 
 API_KEY = "jobs-test-key"

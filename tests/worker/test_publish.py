@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobs.deploy import NotServable
-from ssa_core.artifacts import ArtifactStore
+from ssa_core.runtime.artifacts import ArtifactStore
 from worker.publish import (
     StorageError,
     check_writable,

@@ -1,0 +1,1 @@
+"""The `ssa` command: argument parsing (`main`) and one module per subcommand."""
