@@ -17,6 +17,9 @@ OriginalLabels = Literal["ones", "ignore"]
 Schedule = Literal["replace", "augment"]
 ShareBalance = Literal["class", "none"]
 AttentionScores = Literal["logit", "probability"]
+# Where distractor copies take their inserted span from: "pool" (off-topic clauses), "spans" (words of a training row
+# of another class) or "both" (each copy draws one of the two at random).
+DistractorSources = Literal["pool", "spans", "both"]
 
 METHODS: tuple[str, ...] = get_args(Method)
 LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
@@ -148,6 +151,16 @@ class TrainConfig:
     # "class": probed copies are drawn per class in proportion to its size, so each iteration keeps the data's class
     # mix; "none": a uniform draw (released code), which lets a biased early model skew the next iteration's data.
     share_balance: ShareBalance = "class"
+    # Distractor copies (ssa_core.train.distraction, docs/ROBUSTNESS.md): from iteration 1 on, this share of the
+    # iteration's training rows also trains as a copy with an inserted span that does not bear on the label
+    # (0: none, today's behaviour); its inserted wordpieces get token target 0.
+    distractor_share: float = 0.0
+    distractor_sources: DistractorSources = "both"
+    # Weight of KL(p(original) ‖ p(copy)), the original detached, and of the SSA attention mass on inserted spans.
+    consistency_weight: float = 1.0
+    distractor_penalty: float = 1.0
+    # Dev rows the end-of-training robustness report measures (ssa_core.evaluation.robustness; 0: no report).
+    robustness_rows: int = 300
 
     def __post_init__(self) -> None:
         _check(1 <= self.iterations <= 50, "iterations", "must be in [1, 50]")
@@ -169,6 +182,12 @@ class TrainConfig:
         _check(self.original_labels in get_args(OriginalLabels), "original_labels", "must be ones or ignore")
         _check(self.schedule in get_args(Schedule), "schedule", "must be replace or augment")
         _check(self.share_balance in get_args(ShareBalance), "share_balance", "must be class or none")
+        _check(0.0 <= self.distractor_share <= 1.0, "distractor_share", "must be in [0, 1]")
+        _check(self.distractor_sources in get_args(DistractorSources), "distractor_sources",
+               "must be pool, spans or both")
+        _check(0.0 <= self.consistency_weight <= 10.0, "consistency_weight", "must be in [0, 10]")
+        _check(0.0 <= self.distractor_penalty <= 10.0, "distractor_penalty", "must be in [0, 10]")
+        _check(0 <= self.robustness_rows <= 5000, "robustness_rows", "must be in [0, 5000]")
 
     def share(self, iteration: int) -> float:
         """Share of probed (weakly labelled) examples in the training set of `iteration` (0 for the first)."""
@@ -182,11 +201,23 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def training_dict(self) -> dict[str, Any]:
+        """The settings that change what is trained (the run's fingerprint): without the report's row count, and
+        without the distractor settings while no copies are made, so that a checkpoint written before those
+        settings existed still resumes."""
+        data = {k: v for k, v in self.to_dict().items() if k not in REPORT_ONLY_FIELDS}
+        if self.distractor_share == 0:
+            data = {k: v for k, v in data.items() if k not in DISTRACTOR_FIELDS}
+        return data
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+
+DISTRACTOR_FIELDS = ("distractor_share", "distractor_sources", "consistency_weight", "distractor_penalty")
+REPORT_ONLY_FIELDS = ("robustness_rows",)
 
 MODEL_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 TRAIN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

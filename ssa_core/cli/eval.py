@@ -15,7 +15,9 @@ from rich.table import Table
 from ssa_core.cli.main import CliError
 from ssa_core.config import TRAIN_DEFAULTS
 from ssa_core.data.datasets import Dataset, DatasetColumns, load_dataset
+from ssa_core.data.distractors import load_pool, shipped_pool
 from ssa_core.evaluation.report import ClassificationScores, EvalReport, evaluate
+from ssa_core.evaluation.robustness import robustness_report
 from ssa_core.runtime.predictor import Predictor
 
 
@@ -101,6 +103,23 @@ def show(console: Console, report: EvalReport) -> None:
                       f" (random {e['random_comprehensiveness_20']:.3f}), sufficiency@20 % {e['sufficiency_20']:.3f}")
     elif report.explanations_note:
         console.print(f"Explanations: {report.explanations_note}")
+    if report.robustness is not None:
+        show_robustness(console, report.robustness)
+
+
+def show_robustness(console: Console, report: dict[str, Any]) -> None:
+    console.print(f"Robustness: {report['note']}")
+    table = Table("inserted", "rows", "clean acc.", "misleading acc.", "flip rate", "mean |Δp|",
+                  "clause attention (right / wrong)", title="Robustness to misleading spans")
+    for key in ("offtopic", "fragments"):
+        s = report.get(key)
+        if not s:
+            continue
+        ratios = " / ".join("-" if s[k] is None else f"{s[k]:.2f}"
+                            for k in ("clause_attention_ratio_right", "clause_attention_ratio_wrong"))
+        table.add_row(key, str(s["rows"]), f"{s['clean_accuracy']:.4f}", f"{s['misleading_accuracy']:.4f}",
+                      f"{s['flip_rate']:.4f}", f"{s['mean_abs_delta']:.4f}", ratios)
+    console.print(table)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -112,6 +131,10 @@ def run_eval(args: argparse.Namespace) -> int:
     explained, note = explanation_scores(args.model, dataset, predictor.method, predictor.task,
                                          args.explain_sentences, args.device)
     report = dataclasses.replace(report, explanations=explained, explanations_note=note)
+    if args.robustness:
+        pool = load_pool(args.distractors) if args.distractors is not None else shipped_pool("report")
+        measured = robustness_report(predictor, dataset.examples, pool, len(dataset.examples))
+        report = dataclasses.replace(report, robustness=measured.to_dict())
     if args.plot is not None and report.classification is not None:
         plot_confusion(report.classification, args.plot)
     if args.json:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ssa_core.config import LABEL_MODES, METHODS, MODEL_DEFAULTS, TRAIN_DEFAULTS
 from ssa_core.errors import ConfigError
+from ssa_core.recipes import DEFAULT_RECIPE, RECIPE_NAMES, recipe
 from ssa_core.runtime.modelmeta import SSA_FILE
 
 USAGE_ERROR = 2
@@ -56,7 +57,7 @@ def add_data_columns(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    M, T = MODEL_DEFAULTS, TRAIN_DEFAULTS
+    T, R = TRAIN_DEFAULTS, recipe(DEFAULT_RECIPE)
     p = sub.add_parser(
         "train",
         help="train an SSA model and write a model folder (weights, ONNX, metrics, labels)",
@@ -67,6 +68,19 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev", type=existing_file, help="dev data (default: a stratified 10%% split of TRAIN)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the model")
     p.add_argument("--method", choices=METHODS, default="hybrid", help="SSA variant (default: hybrid)")
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default=DEFAULT_RECIPE,
+                   help="named set of settings: released (the released SSA code), graded (today's default), robust "
+                   "(graded + distractor copies, docs/ROBUSTNESS.md); explicit flags override it "
+                   "(default: %(default)s)")
+    p.add_argument("--distractors", type=existing_file, metavar="FILE",
+                   help="your own pool of off-topic clauses for distractor copies: .txt (one per line), .jsonl "
+                   "({\"text\": ...}) or a pool .json (default: the shipped training pool)")
+    p.add_argument("--distractor-share", type=float, default=None,
+                   help="share of rows that also train as a copy with an inserted distractor span, from iteration 1 "
+                   f"on (default: the recipe's; {R.value('distractor_share')} for {DEFAULT_RECIPE})")
+    p.add_argument("--distractor-sources", choices=["pool", "spans", "both"], default=None,
+                   help="where the inserted spans come from: the clause pool, words of a row of another class, or "
+                   f"both (default: the recipe's; {R.value('distractor_sources')} for {DEFAULT_RECIPE})")
     p.add_argument(
         "--iterations", type=positive_int, default=T["iterations"], help="SSA iterations (default: %(default)s)"
     )
@@ -77,16 +91,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    "in place of weak labels (a train file's rationale_spans column does the same)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--base-model", help="encoder: local folder or hub id (default: the shipped all-MiniLM-L6-v2)")
-    p.add_argument(
-        "--lambda-tok", type=float, default=M["lambda_tok"], help="token-loss weight λ (default: %(default)s)"
-    )
-    p.add_argument("--tau", type=float, default=M["tau"], help="SSA keep threshold τ (default: %(default)s)")
-    p.add_argument(
-        "--cls-weight",
-        type=float,
-        default=M["cls_weight"],
-        help="[CLS] share w of the sentence vector (default: %(default)s)",
-    )
+    p.add_argument("--lambda-tok", type=float, default=None,
+                   help=f"token-loss weight λ (default: the recipe's; {R.value('lambda_tok')} for {DEFAULT_RECIPE})")
+    p.add_argument("--tau", type=float, default=None,
+                   help=f"SSA keep threshold τ (default: the recipe's; {R.value('tau')} for {DEFAULT_RECIPE})")
+    p.add_argument("--cls-weight", type=float, default=None,
+                   help=f"[CLS] share w of the sentence vector (default: the recipe's; {R.value('cls_weight')} for "
+                   f"{DEFAULT_RECIPE})")
     p.add_argument(
         "--learning-rate", type=float, default=T["learning_rate"], help="AdamW learning rate (default: %(default)s)"
     )
@@ -94,14 +105,15 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-length",
         type=positive_int,
-        default=M["max_length"],
+        default=MODEL_DEFAULTS["max_length"],
         help="max wordpieces per input (default: %(default)s)",
     )
-    p.add_argument("--label-mode", choices=LABEL_MODES, default=T["label_mode"],
-                   help="weak-label rule (default: %(default)s; keep = the released code's)")
-    p.add_argument("--attention-scores", choices=["logit", "probability"], default=M["attention_scores"],
+    p.add_argument("--label-mode", choices=LABEL_MODES, default=None,
+                   help=f"weak-label rule (default: the recipe's; {R.value('label_mode')} for {DEFAULT_RECIPE}; "
+                   "keep = the released code's)")
+    p.add_argument("--attention-scores", choices=["logit", "probability"], default=None,
                    help="what the SSA layer softmaxes: unbounded token scores, or p_i over the kept set as the "
-                        "released code (default: %(default)s)")
+                   f"released code (default: the recipe's; {R.value('attention_scores')} for {DEFAULT_RECIPE})")
     p.add_argument(
         "--metric",
         choices=["accuracy", "macro_f1", "mcc", "pearson", "spearman"],
@@ -204,6 +216,12 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("data", type=existing_file, help="labelled data: JSONL, CSV, TSV or Parquet")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.add_argument("--robustness", action="store_true",
+                   help="also report misleading against clean accuracy, the flip rate and the clause-attention ratio "
+                   "with an off-topic clause or words of another class inserted into every row (docs/ROBUSTNESS.md)")
+    p.add_argument("--distractors", type=existing_file, metavar="FILE",
+                   help="with --robustness: the clauses to insert (.txt, .jsonl or a pool .json; default: the "
+                   "shipped report pool)")
     p.add_argument("--plot", type=Path, metavar="PNG", help="also write the confusion matrix as a PNG (matplotlib)")
     p.add_argument("--explain-sentences", type=int, default=TRAIN_DEFAULTS["explain_sentences"],
                    help="examples on which the explanation scores are measured, 0 for none (default: %(default)s)")

@@ -15,6 +15,7 @@ from rich.table import Table
 from ssa_core.cli.progress import console, progress_bar
 from ssa_core.config import ModelConfig, TrainConfig, default_base_model
 from ssa_core.data.datasets import Dataset, DatasetColumns, check_splits, head, load_dataset, stratified_split
+from ssa_core.data.distractors import load_pool
 from ssa_core.data.rationales import (
     ReviewedColumns,
     attach_file_rationales,
@@ -23,6 +24,7 @@ from ssa_core.data.rationales import (
     reviewed_count,
     write_label_studio_as_jsonl,
 )
+from ssa_core.recipes import resolve
 from ssa_core.train.trainer import Progress as TrainProgress
 
 
@@ -102,23 +104,28 @@ def run_train(args: argparse.Namespace) -> int:
     from ssa_core.train.pipeline import train_model
 
     train, dev = read_splits(args)
-    model_cfg = ModelConfig(
-        base_model=args.base_model or default_base_model(), method=args.method, lambda_tok=args.lambda_tok,
-        tau=args.tau, cls_weight=args.cls_weight, max_length=args.max_length, task=train.task, labels=train.labels,
-        attention_scores=args.attention_scores,
-    )
-    train_cfg = TrainConfig(iterations=args.iterations, learning_rate=args.learning_rate,
-                            batch_size=args.batch_size, seed=args.seed, label_mode=args.label_mode, metric=args.metric)
+    model_values, train_values = resolve(
+        args.recipe,
+        {"method": args.method, "lambda_tok": args.lambda_tok, "tau": args.tau, "cls_weight": args.cls_weight,
+         "max_length": args.max_length, "attention_scores": args.attention_scores},
+        {"iterations": args.iterations, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+         "seed": args.seed, "label_mode": args.label_mode, "metric": args.metric,
+         "distractor_share": args.distractor_share, "distractor_sources": args.distractor_sources})
+    model_cfg = ModelConfig(base_model=args.base_model or default_base_model(), task=train.task, labels=train.labels,
+                            **model_values)
+    train_cfg = TrainConfig(**train_values)
+    pool = load_pool(args.distractors) if args.distractors is not None else None
     out: Path = args.out
     checkpoints = out / ".checkpoints"
     if args.no_resume:
         import shutil
 
         shutil.rmtree(checkpoints, ignore_errors=True)
-    console.print(f"training {args.method} on {len(train.examples)} examples ({len(dev.examples)} dev) → {out}")
+    console.print(f"recipe {args.recipe}: training {model_cfg.method} "
+                  f"on {len(train.examples)} examples ({len(dev.examples)} dev) → {out}")
     with progress_bar() as bar:
         result = train_model(train, dev, model_cfg, train_cfg, out, callback=RichProgress(bar),
-                             checkpoint_dir=checkpoints, device=args.device)
+                             checkpoint_dir=checkpoints, device=args.device, distractors=pool)
     Console().print(metrics_table(result.metrics))
     parity = ", ".join(f"{k} {v:.1e}" for k, v in result.parity.items())
     console.print(f"model folder: {out} (ONNX parity max abs diff: {parity})")

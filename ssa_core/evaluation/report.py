@@ -68,6 +68,8 @@ class EvalReport:
     regression: RegressionScores | None
     explanations: dict[str, Any] | None  # ssa_core.train.explanations.ExplanationScores, as metrics.json has them
     explanations_note: str | None  # why there are no explanation scores
+    # ssa_core.evaluation.robustness.RobustnessReport.to_dict() with --robustness
+    robustness: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,6 +51,29 @@ def explanation_lines(scores: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def robustness_lines(report: dict[str, Any] | None) -> list[str]:
+    """The robustness section: clean against misleading accuracy on the model's dev rows (metrics.json
+    "robustness", ssa_core.evaluation.robustness)."""
+    head = ["## Robustness to misleading spans", ""]
+    if not report:
+        return [*head, "Not measured (robustness_rows 0).", ""]
+    lines = [*head, str(report["note"]) + ".", ""]
+    names = {"offtopic": "off-topic clause", "fragments": "words of another class"}
+    measured = [(names[key], report[key]) for key in ("offtopic", "fragments") if report.get(key)]
+    if not measured:
+        return lines
+    lines += ["| inserted | rows | clean acc. | misleading acc. | flip rate | mean abs. Δp | clause attention ratio "
+              "(right / wrong) |", "|---|---|---|---|---|---|---|"]
+    for name, s in measured:
+        ratios = " / ".join("-" if s[k] is None else f"{s[k]:.2f}"
+                            for k in ("clause_attention_ratio_right", "clause_attention_ratio_wrong"))
+        lines.append(f"| {name} | {s['rows']} | {s['clean_accuracy']:.3f} | {s['misleading_accuracy']:.3f} | "
+                     f"{s['flip_rate']:.3f} | {s['mean_abs_delta']:.3f} | {ratios} |")
+    lines += ["", "Clause attention ratio: the SSA attention mass on the inserted wordpieces over their share of the "
+              "wordpieces (1.0 = no discrimination; below 1 = the model looks past the span).", ""]
+    return lines
+
+
 def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainConfig | None,
                data: dict[str, Any]) -> str:
     metric = metrics["metric"]
@@ -77,6 +100,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
     if train_cfg is not None:
         lines.append(", ".join(f"{k} {v}" for k, v in train_cfg.to_dict().items()))
     lines += ["", *explanation_lines(metrics.get("explanations"))]
+    lines += robustness_lines(metrics.get("robustness"))
     lines += ["## Iterations", "", *iteration_table(metrics["iterations"], metric), ""]
     lines += ["Kept rate: share of masked copies whose prediction held (keep mode) or flipped (flip mode).",
               "Zero-label share: share of labelled wordpieces marked 0 (not needed by the decision).", ""]

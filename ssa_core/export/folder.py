@@ -49,9 +49,11 @@ def write_model_folder(
     parity_examples: Sequence[Encoded],
     model_id: str | None = None,
     data_info: dict[str, Any] | None = None,
+    served_metrics: Callable[[Path], dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Weights and config.json in the Hugging Face layout (with modeling_ssa.py), tokenizer, ONNX (parity-checked),
-    ssa.json, metrics.json and the model card (README.md)."""
+    ssa.json, metrics.json and the model card (README.md). `served_metrics(out_dir)`: measurements of the exported
+    model as served (the robustness report), merged into metrics.json and the card."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_weights(model, out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -60,6 +62,8 @@ def write_model_folder(
     meta = ssa_metadata(cfg, out_dir, model_id, train_cfg, metrics, parity, pair=_has_pairs(parity_examples))
     meta["pad_token_id"] = tokenizer.pad_token_id or 0
     (out_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))
+    if metrics is not None and served_metrics is not None:
+        metrics.update(served_metrics(out_dir))
     if metrics is not None:
         (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
         hub_card(meta, metrics, train_cfg, data_info or {}).save(out_dir / CARD_FILE)

@@ -13,12 +13,15 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ssa_core.config import ModelConfig, TrainConfig
-from ssa_core.data.datasets import Dataset
+from ssa_core.data.datasets import Dataset, Example
+from ssa_core.data.distractors import DistractorPool, shipped_pool
 from ssa_core.data.rationales import reviewed_count
+from ssa_core.errors import ConfigError
 from ssa_core.export.folder import load_trained, write_model_folder
 from ssa_core.model.ssa_model import SSAModel, build_model
 from ssa_core.model.tokenize import Encoded, encode_examples, load_tokenizer, structural_special_ids
 from ssa_core.train.checkpoint import TrainState
+from ssa_core.train.distraction import CopyMaker
 from ssa_core.train.explanations import attention_scores
 from ssa_core.train.probing import ProbeForward, WeakExample
 from ssa_core.train.trainer import Progress, SilentCallback, Trainer, TrainingCallback
@@ -71,8 +74,12 @@ def train_model(
     device: str | None = None,
     model_id: str | None = None,
     probe_forward: ProbeForward | None = None,
+    distractors: DistractorPool | None = None,
 ) -> TrainResult:
-    """Train an SSA model and write the complete model folder (weights, tokenizer, ONNX, metrics, card)."""
+    """Train an SSA model and write the complete model folder (weights, tokenizer, ONNX, metrics, card).
+
+    distractors: the clauses that distractor copies insert (default: the shipped training pool); used when
+    train_cfg.distractor_share > 0 and its sources include "pool"."""
     callback = callback or SilentCallback()
     callback.on_progress(Progress("loading", 0, train_cfg.iterations, 0, 0))
     seed_everything(train_cfg.seed)
@@ -81,8 +88,9 @@ def train_model(
     train_enc = encode_examples(tokenizer, train.examples, model_cfg.max_length)
     dev_enc = encode_examples(tokenizer, dev.examples, model_cfg.max_length)
     sink = WeakLabelWriter(labels_dir or out_dir / "weak_labels", tokenizer)
+    copy_maker = distractor_copies(tokenizer, model_cfg, train_cfg, distractors)
     trainer = Trainer(model, train_cfg, tokenizer.mask_token_id, tokenizer.pad_token_id or 0, pick_device(device),
-                      callback, sink, probe_forward)
+                      callback, sink, probe_forward, copy_maker)
     outcome = trainer.fit(train_enc, dev_enc, checkpoint_dir)
     model.load_state_dict(outcome.best_weights)
     total = outcome.state.global_step
@@ -94,10 +102,39 @@ def train_model(
     if explained is not None:
         metrics["explanations"] = explained
     parity = write_model_folder(model, tokenizer, out_dir, train_cfg, metrics, dev_enc, model_id,
-                                data_info={"train": dataset_info(train), "dev": dataset_info(dev)})
+                                data_info={"train": dataset_info(train), "dev": dataset_info(dev)},
+                                served_metrics=lambda folder: served_robustness(folder, dev.examples, train_cfg))
     callback.on_progress(Progress("done", train_cfg.iterations - 1, train_cfg.iterations, total, total,
                                   metrics=metrics))
     return TrainResult(out_dir, metrics, parity)
+
+
+def distractor_copies(tokenizer: PreTrainedTokenizerBase, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                      pool: DistractorPool | None) -> CopyMaker | None:
+    """The copy maker of a run that makes distractor copies (None when distractor_share is 0)."""
+    if train_cfg.distractor_share <= 0:
+        return None
+    if model_cfg.task == "regression" and train_cfg.distractor_sources != "pool":
+        raise ConfigError("a regression task has no other class to take spans from: use distractor_sources pool",
+                          field="distractor_sources")
+    if train_cfg.distractor_sources == "spans":
+        pool = None
+    elif pool is None:
+        pool = shipped_pool("training")
+    return CopyMaker(tokenizer, train_cfg, model_cfg.max_length, pool)
+
+
+def served_robustness(folder: Path, dev: Sequence[Example], train_cfg: TrainConfig) -> dict[str, Any]:
+    """metrics.json's "robustness": the report of the exported model on its own dev rows, with clauses of the
+    shipped report pool (disjoint from the training pool)."""
+    from ssa_core.evaluation.robustness import robustness_report
+    from ssa_core.runtime.predictor import Predictor
+
+    if train_cfg.robustness_rows == 0:
+        return {}
+    predictor = Predictor.load(folder, provider="cpu")
+    report = robustness_report(predictor, dev, shipped_pool("report"), train_cfg.robustness_rows, train_cfg.seed)
+    return {"robustness": report.to_dict()}
 
 
 def explanation_summary(

@@ -21,6 +21,7 @@ from ssa_core.evaluation.metrics import classification_metrics, regression_metri
 from ssa_core.model.ssa_model import IGNORE_INDEX, SSAModel, ssa_loss
 from ssa_core.model.tokenize import Encoded, batch_tensors, pad_labels
 from ssa_core.train.checkpoint import TrainState, load_checkpoint, restore_optimizer, save_checkpoint
+from ssa_core.train.distraction import CopyMaker, DistractorCopy, distraction_loss
 from ssa_core.train.probing import (
     ProbeForward,
     Prober,
@@ -101,9 +102,12 @@ def linear_schedule(step: int, total: int, warmup_ratio: float) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, train: Sequence[Encoded]) -> str:
-    """Identifies a run, so that a checkpoint is only resumed by the run that wrote it."""
-    digest = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict()], sort_keys=True).encode())
+def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, train: Sequence[Encoded], extra: str = "") -> str:
+    """Identifies a run, so that a checkpoint is only resumed by the run that wrote it (`extra`: what else the run
+    depends on, such as the distractor pool)."""
+    digest = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.training_dict()], sort_keys=True).encode())
+    if extra:
+        digest.update(extra.encode())
     for e in train:
         key = (e.input_ids, e.example.label) if e.example.rationale is None else (e.input_ids, e.example.label,
                                                                                   e.example.rationale)
@@ -130,8 +134,10 @@ class Trainer:
         callback: TrainingCallback | None = None,
         weak_label_sink: WeakLabelSink | None = None,
         probe_forward: ProbeForward | None = None,
+        copy_maker: CopyMaker | None = None,
     ) -> None:
         self.model = model.to(device)
+        self.copy_maker = copy_maker
         self.cfg = train_cfg
         self.model_cfg = model.config
         self.pad_id = pad_id
@@ -145,7 +151,8 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------------------
     def fit(self, train: list[Encoded], dev: list[Encoded], checkpoint_dir: Path | None = None) -> TrainOutcome:
-        state = TrainState(fingerprint(self.model_cfg, self.cfg, train))
+        extra = self.copy_maker.digest() if self.copy_maker is not None else ""
+        state = TrainState(fingerprint(self.model_cfg, self.cfg, train, extra))
         best = self._weights()
         if checkpoint_dir is not None:
             state, best = self._resume(checkpoint_dir, state, best)
@@ -178,12 +185,15 @@ class Trainer:
         rng = np.random.default_rng([self.cfg.seed, iteration])
         torch.manual_seed(self.cfg.seed * 1000 + iteration)
         items, probe = self._training_set(iteration, train, rng, state, total)
-        losses = self._epoch(items, rng, iteration, state, total)
+        copies = self.copy_maker.make(items, rng) if iteration and self.copy_maker is not None else []
+        losses = self._epoch(items, copies, rng, iteration, state, total)
         self._progress("evaluating", iteration, state.global_step, total)
         record: dict[str, Any] = {"iteration": iteration, "share": self.cfg.share(iteration) if iteration else 0.0,
                                   **losses, "dev": self.evaluate(dev)}
         if probe is not None:
             record["probe"] = probe
+        if copies:
+            record["distractor_copies"] = len(copies)
         return record
 
     def _training_set(
@@ -301,28 +311,47 @@ class Trainer:
                                  self.cfg.mask_trigger, self.cfg.probe_rounds)
 
     def _epoch(
-        self, items: list[tuple[Encoded, list[float]]], rng: np.random.Generator, iteration: int, state: TrainState,
-        total: int,
+        self, items: list[tuple[Encoded, list[float]]], copies: list[DistractorCopy], rng: np.random.Generator,
+        iteration: int, state: TrainState, total: int,
     ) -> dict[str, float]:
+        """One pass over `items`; each distractor copy trains in the same batch as its original (so the
+        consistency term compares the two under the same weights)."""
         self.model.train()
         self._progress("training", iteration, state.global_step, total)
-        sums = np.zeros(3)
+        copies_of: dict[int, list[DistractorCopy]] = {}
+        for copy in copies:
+            copies_of.setdefault(copy.original, []).append(copy)
+        sums = np.zeros(5)
         batches = 0
         for indices in length_grouped_batches([len(e) for e, _ in items], self.cfg.batch_size, rng):
             if self.callback.should_stop():
                 raise TrainingCancelled(f"cancelled in iteration {iteration} at step {state.global_step}")
             batch = [items[int(i)] for i in indices]
-            sums += self._step(batch, state.global_step, total)
+            riding = [(row, copy) for row, i in enumerate(indices) for copy in copies_of.get(int(i), ())]
+            sums += self._step(batch, riding, state.global_step, total)
             batches += 1
             state.global_step += 1
             self._progress("training", iteration, state.global_step, total)
         mean = sums / max(1, batches)
-        return {"train_loss": float(mean[0]), "cls_loss": float(mean[1]), "tok_loss": float(mean[2])}
+        losses = {"train_loss": float(mean[0]), "cls_loss": float(mean[1]), "tok_loss": float(mean[2])}
+        if copies:
+            losses |= {"consistency_loss": float(mean[3]), "distractor_attention": float(mean[4])}
+        return losses
 
-    def _step(self, batch: list[tuple[Encoded, list[float]]], step: int, total: int) -> np.ndarray:
-        encoded = [e for e, _ in batch]
-        inputs = batch_tensors(encoded, self.pad_id)  # each [B, T]
-        token_labels = pad_labels([labels for _, labels in batch], inputs["input_ids"].shape[1])  # [B, T]
+    def _step(self, batch: list[tuple[Encoded, list[float]]], copies: list[tuple[int, DistractorCopy]], step: int,
+              total: int) -> np.ndarray:
+        """One optimizer step on `batch` plus its distractor copies (each with its original's row in the batch).
+        Returns [total loss, class loss, token loss, consistency, attention mass on inserted spans]."""
+        encoded = [e for e, _ in batch] + [c.encoded for _, c in copies]
+        inputs = batch_tensors(encoded, self.pad_id)  # each [B, T], B = batch + copies
+        length = inputs["input_ids"].shape[1]
+        labels = [labels for _, labels in batch] + [c.token_labels for _, c in copies]
+        token_labels = pad_labels(labels, length)  # [B, T]
+        inserted = torch.zeros((len(encoded), length), dtype=torch.bool)  # [B, T]
+        for k, (_, copy) in enumerate(copies):
+            inserted[len(batch) + k, : len(copy.inserted)] = torch.tensor(copy.inserted)
+        originals = torch.tensor([row for row, _ in copies], dtype=torch.long)  # [K]
+        copy_rows = torch.arange(len(batch), len(encoded), dtype=torch.long)  # [K]
         targets = self._targets(encoded)  # [B]
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.learning_rate * linear_schedule(step, total, self.cfg.warmup_ratio)
@@ -330,11 +359,15 @@ class Trainer:
             output = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
             loss, cls_loss, tok_loss = ssa_loss(output, targets.to(self.device), token_labels.to(self.device),
                                                 self.model_cfg, graded=self.graded)
+            extra = distraction_loss(output, originals.to(self.device), copy_rows.to(self.device),
+                                     inserted.to(self.device), self.model_cfg.task == "regression")
+            loss = loss + self.cfg.consistency_weight * extra.consistency + self.cfg.distractor_penalty * extra.penalty
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
         self.optimizer.step()
-        return np.array([loss.item(), cls_loss.item(), tok_loss.item()])
+        return np.array([loss.item(), cls_loss.item(), tok_loss.item(), extra.consistency.item(),
+                         extra.penalty.item()])
 
     def _targets(self, encoded: Sequence[Encoded]) -> torch.Tensor:
         if self.model_cfg.task == "regression":
