@@ -114,7 +114,7 @@ def grid(name: str) -> list[Run]:
 
 
 def frozen_cases(name: str) -> list[Any]:
-    """A frozen set's rows as MisleadingCase (the clause's span found in the text)."""
+    """A frozen set's rows as MisleadingCase (the inserted span as the set records it)."""
     from ssa_core.data.datasets import Example
     from ssa_core.data.distractors import Insertion
     from ssa_core.evaluation.robustness import MisleadingCase
@@ -122,10 +122,8 @@ def frozen_cases(name: str) -> list[Any]:
     cases = []
     for n, line in enumerate((SETS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()):
         row = json.loads(line)
-        start = row["text"].index(row["clause"])
         original = Example(n, n + 1, row["original"], None, row["label"])
-        cases.append(MisleadingCase(original, Insertion(row["text"], start, start + len(row["clause"]),
-                                                        row["position"])))
+        cases.append(MisleadingCase(original, Insertion(row["text"], row["start"], row["end"], row["position"])))
     return cases
 
 
