@@ -38,6 +38,11 @@ def test_models_list_marks_the_active_model_and_opens_its_card(console: ConsoleP
     expect(card.locator("svg.chart circle")).to_have_count(len(model["metrics"]["iterations"]))
     expect(card.locator(".iter-table tbody tr")).to_have_count(len(model["metrics"]["iterations"]))
     detail = httpx.get(f"{api_url}/models/{listing['active']}", timeout=10).json()
+    report = detail["metrics"]["robustness"]
+    measured = [report[key] for key in ("offtopic", "fragments") if report[key]]
+    assert measured, report
+    expect(card.locator(".robust-table tbody tr")).to_have_count(len(measured))
+    expect(card.locator(".robust-block")).to_contain_text(f"{100 * measured[0]['misleading_accuracy']:.1f} %")
     card_text = detail.get("card") or detail.get("card_md")
     if card_text:  # the card's markdown is rendered (headings, tables), never injected as HTML
         expect(card.locator(".card-md h4").nth(1)).to_have_text(card_text.splitlines()[0].lstrip("# "))

@@ -56,7 +56,8 @@ async function showCard(id) {
   panel.hidden = false;
   try {
     const m = await getJson(`models/${id}`);
-    replace(panel, h("h3", { tabindex: "-1" }, `Model ${id}`), facts(m), explanations(m), history(m), card(m));
+    replace(panel, h("h3", { tabindex: "-1" }, `Model ${id}`), facts(m), explanations(m), robustness(m), history(m),
+      card(m));
   } catch (err) {
     const area = h("div", { class: "msg" });
     notify(area, "error", err.summary || err.message, err.details || []);
@@ -101,6 +102,27 @@ function explanations(m) {
     [h("dt", { title: hint }, name), h("dd", {}, scores[key].toFixed(3))]);
   return h("section", { class: "explain-block" },
     h("h4", {}, `Explanation quality (${scores.sentences} dev sentences)`), h("dl", { class: "explain-facts" }, rows.flat()));
+}
+
+const ROBUST_SOURCES = [["offtopic", "off-topic clause"], ["fragments", "words of another class"]];
+const pct = (x) => `${(100 * x).toFixed(1)} %`;
+const ratio = (x) => (typeof x === "number" ? x.toFixed(2) : "–");
+
+/** metrics.json "robustness": misleading against clean accuracy on the model's dev rows (or why not measured). */
+function robustness(m) {
+  const report = (m.metrics || {}).robustness;
+  if (!report) return null;
+  const measured = ROBUST_SOURCES.filter(([key]) => report[key]);
+  const head = h("tr", {}, ["inserted", "rows", "clean", "misleading", "flip rate", "clause attention (right / wrong)"]
+    .map((name) => h("th", { scope: "col" }, name)));
+  const rows = measured.map(([key, name]) => {
+    const s = report[key];
+    return h("tr", {}, [name, String(s.rows), pct(s.clean_accuracy), pct(s.misleading_accuracy), pct(s.flip_rate),
+      `${ratio(s.clause_attention_ratio_right)} / ${ratio(s.clause_attention_ratio_wrong)}`].map((c) => h("td", {}, c)));
+  });
+  return h("section", { class: "robust-block" }, h("h4", {}, "Robustness to misleading spans"),
+    h("p", { class: "muted" }, report.note || ""),
+    measured.length ? h("table", { class: "robust-table" }, h("thead", {}, head), h("tbody", {}, rows)) : null);
 }
 
 function card(m) {
