@@ -8,7 +8,7 @@ wording; tests/bench/test_distractor_pools.py checks that no two pools share a t
 outputs are committed and frozen: rerunning the script must reproduce them byte for byte.
 
     ssa_core/samples/distractors/offtopic-training.json   role training: the clauses training copies carry
-    ssa_core/samples/distractors/offtopic-report.json     role report: every model's own dev set, measured after training
+    ssa_core/samples/distractors/offtopic-report.json     role report: each model's dev set after training
     bench/data/robustness/pools/selection.json            role selection: dev inputs that choose settings
     bench/data/robustness/pools/eval-a.json               role evaluation: plain "The X was Y." clauses
     bench/data/robustness/pools/eval-b.json               role evaluation: first person, questions, exclamations, long

@@ -26,13 +26,14 @@ ROLES = {"training": "training", "report": "report", "selection": "selection", "
 MIN_SIZE = {"training": 400, "report": 150, "selection": 150, "eval-a": 150, "eval-b": 150}
 MIN_TOPICS = {"training": 12, "report": 5, "selection": 5, "eval-a": 5, "eval-b": 5}
 
-STOPWORDS = frozenset("""
+_STOPWORD_TEXT = """
 a an the this that these those it its it's i i'm i've me my we our us you your he she his her they them their
 is are was were be been being am has have had do does did will would can could should must may might shall
 and or but so yet though although if then than as at by for from in into of on to with about over after before
 up down out off again once just only very quite really too also even still ever never not no nor all any each
 every some such what who whom which when where why how there here because while until
-""".split())
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 # the things bench/misleading.py's clauses talk about: no pool may use them as a subject
 MISLEADING_SUBJECTS = frozenset({"popcorn", "seats", "weather", "friends", "people", "neighbours", "parking",
                                  "staff", "cinema", "theater", "drive", "sunset", "traffic", "coffee"})
@@ -150,3 +151,12 @@ def test_the_shipped_pools_load_with_load_pool() -> None:
         assert pool.role == role and len(pool.entries) == len(DATA[role]["entries"])
     for name in ("selection", "eval-a", "eval-b"):
         assert len(load_pool(POOLS[name]).entries) == len(DATA[name]["entries"])
+
+
+def test_the_committed_pools_are_what_the_script_writes() -> None:
+    from bench.build_distractor_pools import POOLS as SPECS
+    from bench.build_distractor_pools import build
+
+    assert [REPO / spec.path for spec in SPECS] == list(POOLS.values())
+    for spec, name in zip(SPECS, POOLS, strict=True):
+        assert build(spec) == DATA[name], name
