@@ -73,12 +73,28 @@ def _ends_sentence(text: str) -> bool:
     return text.rstrip().rstrip(CLOSERS)[-1:] in tuple(SENTENCE_END)
 
 
+# Words that open a sentence and are lowercased inside one; any other capitalised first word (a name, "U.S.",
+# "TUCK") keeps its case.
+_OPENER_TEXT = """
+a an the this that these those my our your his her their its it we you he she they there here
+what who whom whose which when where why how whoever whatever
+is are was were be been do does did have has had can could will would should shall may might must
+isn't aren't wasn't weren't don't doesn't didn't haven't hasn't can't couldn't won't wouldn't shouldn't
+and but so or yet though although because if as at by for from in into of on to with after before since while
+such oh wow well honestly frankly apparently seriously sadly luckily happily also even still just only then
+apart last next every each everyone everybody nobody someone somebody all both some any no one two three
+"""
+OPENERS = frozenset(_OPENER_TEXT.split())
+
+
 def inline_form(clause: str) -> str:
-    """The clause as it reads inside another sentence: its final . ! ? dropped, its first letter lowercased unless the
-    first word is "I" (or "I'm" ...) or the second letter is a capital too (an acronym, a shouted word)."""
+    """The clause as it reads inside another sentence: its final . ! ? dropped, and its first letter lowercased when
+    the first word is a common sentence opener ("The", "Who", "Wow" ..., see OPENERS); "I", names and acronyms keep
+    their case."""
     clause = clause.strip().rstrip(SENTENCE_END).rstrip()
-    first = clause.split(" ", 1)[0]
-    if len(clause) > 1 and clause[0].isupper() and not clause[1].isupper() and not re.fullmatch(r"I('\w+)?", first):
+    first = re.match(r"[A-Za-z']+", clause)
+    word = first.group(0) if first else ""
+    if word[:1].isupper() and (len(word) == 1 or word[1:].islower()) and word.lower() in OPENERS:
         clause = clause[0].lower() + clause[1:]
     return clause
 
@@ -124,7 +140,7 @@ def insert(text: str, clause: str, position: str) -> Insertion:
     if position != "middle":
         raise ValueError(f"position must be one of {', '.join(POSITIONS)}, not {position!r}")
     assert cut is not None
-    left, mark, right = text[: cut[0]], text[cut[0] : cut[1]].strip(), text[cut[1] :].lstrip()
+    left, mark, right = text[: cut[0]].rstrip(), text[cut[0] : cut[1]].strip(), text[cut[1] :].lstrip()
     if left[-1:] in tuple(SENTENCE_END) and not mark:  # between two sentences: the clause as a sentence of its own
         glue = " " if clause[-1] in SENTENCE_END else ". "
         start = len(left) + 1

@@ -96,6 +96,9 @@ def test_inline_form() -> None:
     assert inline_form("I loved the tram!") == "I loved the tram"
     assert inline_form("I'm sure the tram was awful?") == "I'm sure the tram was awful"
     assert inline_form("BBC news was dull.") == "BBC news was dull"
+    assert inline_form("U.S. state has sagebrush") == "U.S. state has sagebrush"
+    assert inline_form("Karl Marx wrote it") == "Karl Marx wrote it"
+    assert inline_form("Wow, what a cat!") == "wow, what a cat"
 
 
 def test_bad_position_and_empty_clause() -> None:
