@@ -33,7 +33,8 @@ def test_build_context_makes_a_wheel_with_samples_console_and_commands(tmp_path:
     (wheel,) = out.glob("ssa_service-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"ssa_core/samples/LICENSE.md", "ssa_core/samples/sentiment/train.jsonl",
-            "ssa_core/samples/sentiment/dev.jsonl"} <= names
+            "ssa_core/samples/sentiment/dev.jsonl", "ssa_core/samples/distractors/offtopic-training.json",
+            "ssa_core/samples/distractors/offtopic-report.json"} <= names
     assert any(name.startswith("service/static/") for name in names), "the web console is missing"
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     assert "ssa = ssa_core.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
