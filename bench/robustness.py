@@ -127,6 +127,22 @@ def frozen_cases(name: str) -> list[Any]:
     return cases
 
 
+class StagePrinter:
+    """Prints each training stage once (train_model's progress callback)."""
+
+    def __init__(self) -> None:
+        self.last: tuple[int, str] | None = None
+        self.started = time.perf_counter()
+
+    def on_progress(self, p: Any) -> None:
+        if (p.iteration, p.stage) != self.last:
+            self.last = (p.iteration, p.stage)
+            print(f"    {time.perf_counter() - self.started:6.0f} s  iteration {p.iteration} {p.stage}", flush=True)
+
+    def should_stop(self) -> bool:
+        return False
+
+
 def execute(run: Run, work: Path, sentences: int) -> dict[str, Any]:
     """Train one run, then score it on its sets and measure its explanations."""
     import torch
@@ -150,7 +166,8 @@ def execute(run: Run, work: Path, sentences: int) -> dict[str, Any]:
     train_cfg = TrainConfig(**train_values)
     out = work / run.key
     started = time.perf_counter()
-    result = train_model(train, dev, model_cfg, train_cfg, out, checkpoint_dir=out / ".checkpoints")
+    result = train_model(train, dev, model_cfg, train_cfg, out, checkpoint_dir=out / ".checkpoints",
+                         callback=StagePrinter())
     seconds = time.perf_counter() - started
     predictor = Predictor.load(out, provider="cpu")
     clean = evaluate(predictor, test).classification
