@@ -237,17 +237,18 @@ def free_port() -> int:
 
 
 class Server:
-    """`ssa serve --model DIR` in a subprocess with a fresh store."""
+    """`ssa serve --model DIR` in a subprocess with a fresh store; `code`: the checkout whose service runs (default:
+    this one; bench/serve_ab.py starts two)."""
 
-    def __init__(self, model_dir: Path, home: Path, env: dict[str, str]) -> None:
+    def __init__(self, model_dir: Path, home: Path, env: dict[str, str], code: Path = ROOT) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "SSA_HOME": str(home), "SSA_BOOTSTRAP": "false", "SSA_LOG_LEVEL": "warning",
-                       **env}
+                       "PYTHONPATH": str(code), **env}
         command = [sys.executable, "-m", "ssa_core.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--model", str(model_dir)]
         self.home = home
-        self.process = subprocess.Popen(command, env=environment, cwd=ROOT)
+        self.process = subprocess.Popen(command, env=environment, cwd=code)
 
     def wait_ready(self) -> None:
         import httpx
@@ -361,9 +362,10 @@ def wrk_arms(server: Server, texts: list[str], work: Path, label: str = "", vari
     return [arm(c) for c in WRK_CLIENTS]
 
 
-def start_server(model_dir: Path, env: dict[str, str], home: Path | None = None) -> Server:
-    """A ready server; `home`: a store prepared beforehand (removed with the server), else a fresh one."""
-    server = Server(model_dir, home or Path(tempfile.mkdtemp(prefix="ssa-bench-home-")), env)
+def start_server(model_dir: Path, env: dict[str, str], home: Path | None = None, code: Path = ROOT) -> Server:
+    """A ready server; `home`: a store prepared beforehand (removed with the server), else a fresh one; `code`: the
+    checkout to run."""
+    server = Server(model_dir, home or Path(tempfile.mkdtemp(prefix="ssa-bench-home-")), env, code)
     server.wait_ready()
     return server
 
