@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.labelspec import TRAIN_KIND, JobKind, LabelDataRecord, LabelJobSpec
 from jobs.spec import Deploy, TrainJobSpec
+from ssa_core.vocabulary import Task
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 QUEUED: Final = "queued"
@@ -64,7 +65,7 @@ class DataRecord(Record):
     files: FilePair
     uploaded: FilePair
     columns: Columns
-    task: Literal["classification", "regression"]
+    task: Task
     labels: list[str]
     pair: bool
     train_examples: int

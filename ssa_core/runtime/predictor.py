@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
@@ -23,14 +23,12 @@ except ImportError as exc:  # ONNX Runtime is an extra, so that exactly one buil
                       "NVIDIA GPU host)") from exc
 
 from ssa_core.data.textspans import Span, token_positions, token_spans, word_groups, word_spans
-from ssa_core.runtime.modelmeta import DEFAULT_VARIANT, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
+from ssa_core.runtime.modelmeta import RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
+from ssa_core.vocabulary import DEFAULT_ONNX_VARIANT, Explainer, Provider
 
 log = logging.getLogger("ssa.runtime")
 
 Item = str | tuple[str, str]
-ProviderChoice = Literal["auto", "cuda", "cpu"]
-Explainer = Literal["attention", "occlusion"]
-EXPLAINERS: tuple[str, ...] = ("attention", "occlusion")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -98,7 +96,7 @@ def cuda_usable() -> bool:
     return True
 
 
-def choose_providers(choice: ProviderChoice) -> list[str]:
+def choose_providers(choice: Provider) -> list[str]:
     """Execution providers to ask for; logs one clear line when CUDA was wanted but cannot be used."""
     if choice == "cpu":
         return [CPU]
@@ -199,7 +197,7 @@ class Predictor:
     """One loaded model: tokenizer + ONNX Runtime session (and, optionally, an overlap session: see `load`)."""
 
     def __init__(self, model_dir: Path, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 meta: ModelMeta, variant: str = DEFAULT_VARIANT,
+                 meta: ModelMeta, variant: str = DEFAULT_ONNX_VARIANT,
                  overlap_session: ort.InferenceSession | None = None) -> None:
         self.model_dir = model_dir
         self.variant = variant
@@ -227,8 +225,8 @@ class Predictor:
         self.truncating_tokenizer.enable_truncation(self.max_length)
 
     @classmethod
-    def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto", intra_op_threads: int | None = None,
-             allow_spinning: bool = True, variant: str = DEFAULT_VARIANT, onnx_file: str | None = None,
+    def load(cls, model_dir: Path, *, provider: Provider = "auto", intra_op_threads: int | None = None,
+             allow_spinning: bool = True, variant: str = DEFAULT_ONNX_VARIANT, onnx_file: str | None = None,
              overlap_threads: int | None = None) -> Predictor:
         """`variant` picks the ONNX file among those ssa.json lists (fp32: model.onnx; int8 once quantized);
         `onnx_file` names another file of the folder instead (the int8 check runs a candidate before it is listed).
