@@ -20,7 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from jobs.deploy import NotServable, gate_and_deploy, load_checked
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
 from jobs.labelspec import TRAIN_KIND
-from jobs.probeshards import PROBE_DIR, ProbeShardMessage
+from jobs.probe_shard_messages import PROBE_DIR, ProbeShardMessage
 from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Int8Outcome, Job, JobResult
 from jobs.spec import TrainJobSpec
 from jobs.store import JobStore
