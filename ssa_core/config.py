@@ -129,7 +129,7 @@ def _one_of(values: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What defines the network: encoder, SSA variant and its hyper-parameters, and the task's labels."""
+    """What defines the network: encoder, SSA method and its hyper-parameters, and the task's labels."""
 
     base_model: str
     method: Method = "hybrid"

@@ -19,6 +19,7 @@ from ssa_core.export.card import hub_card
 from ssa_core.export.onnx import ExportSpec, check_parity, export_onnx
 from ssa_core.model.ssa_model import SSAModel, load_model, save_weights
 from ssa_core.model.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
+from ssa_core.records import TrainingMetrics
 from ssa_core.runtime.modelmeta import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -45,7 +46,7 @@ def write_model_folder(
     tokenizer: PreTrainedTokenizerBase,
     out_dir: Path,
     train_cfg: TrainConfig | None,
-    metrics: dict[str, Any] | None,
+    metrics: TrainingMetrics | None,
     parity_examples: Sequence[Encoded],
     model_id: str | None = None,
     data_info: dict[str, Any] | None = None,
@@ -61,7 +62,7 @@ def write_model_folder(
     meta["pad_token_id"] = tokenizer.pad_token_id or 0
     (out_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))
     if metrics is not None:
-        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics.to_dict(), indent=2))
         hub_card(meta, metrics, train_cfg, data_info or {}).save(out_dir / CARD_FILE)
     return parity
 
@@ -85,7 +86,7 @@ def ssa_metadata(
     out_dir: Path,
     model_id: str | None,
     train_cfg: TrainConfig | None,
-    metrics: dict[str, Any] | None,
+    metrics: TrainingMetrics | None,
     parity: dict[str, float],
     pair: bool,
 ) -> dict[str, Any]:
@@ -106,8 +107,8 @@ def ssa_metadata(
     if train_cfg is not None:
         meta["training"] = train_cfg.to_dict()
     if metrics is not None:
-        meta["metric"] = metrics["metric"]
-        meta["dev_metric"] = metrics["dev"][metrics["metric"]]
+        meta["metric"] = metrics.metric
+        meta["dev_metric"] = metrics.dev_metric
     return meta
 
 

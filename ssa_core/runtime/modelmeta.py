@@ -25,6 +25,13 @@ INT8_ONNX_FILE = "model.int8.onnx"
 FP16_ONNX_FILE = "model.fp16.onnx"
 # The ONNX variants (fp32, int8, fp16: ssa_core.vocabulary); the old name stays for the service's imports.
 DEFAULT_VARIANT = DEFAULT_ONNX_VARIANT
+# The exported graph's interface, declared once: ssa_core.export.onnx writes these names, ssa_core.runtime.predictor
+# feeds and reads them. token_type_ids is an input only where the encoder takes token types.
+INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS = "input_ids", "attention_mask", "token_type_ids"
+ONNX_INPUTS = (INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS)
+# logits [B, C], importance p_i [B, T], attention a_i [B, T]
+LOGITS, IMPORTANCE, ATTENTION = "logits", "importance", "attention"
+ONNX_OUTPUTS = (LOGITS, IMPORTANCE, ATTENTION)
 # The model card: README.md with the Hub's metadata block; folders written before it have card.md (no metadata).
 CARD_FILE = "README.md"
 LEGACY_CARD_FILE = "card.md"
@@ -75,7 +82,7 @@ class VariantInfo:
 
 
 class UnknownVariant(LookupError):
-    """A variant the model folder does not have (the message names those it has)."""
+    """An ONNX variant the model folder does not have (the message names those it has)."""
 
 
 class ModelMetaError(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from ssa_core.data.rationales import reviewed_count
 from ssa_core.export.folder import load_trained, write_model_folder
 from ssa_core.model.ssa_model import SSAModel, build_model
 from ssa_core.model.tokenize import Encoded, encode_examples, load_tokenizer, structural_special_ids
+from ssa_core.records import ExplanationScores, HumanRationales, TrainingMetrics
 from ssa_core.train.checkpoint import TrainState
 from ssa_core.train.explanations import attention_scores
 from ssa_core.train.probing import ProbeForward, WeakExample
@@ -28,7 +29,7 @@ from ssa_core.train.weak_labels import label_file, weak_label_record, write_json
 @dataclass
 class TrainResult:
     out_dir: Path
-    metrics: dict[str, Any]
+    metrics: TrainingMetrics  # what metrics.json holds (`metrics.to_dict()`)
     parity: dict[str, float]
 
 
@@ -87,12 +88,12 @@ def train_model(
     model.load_state_dict(outcome.best_weights)
     total = outcome.state.global_step
     callback.on_progress(Progress("exporting", train_cfg.iterations - 1, train_cfg.iterations, total, total))
-    metrics = metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task))
-    metrics["human_rationales"] = {"rows": reviewed_count(train.examples), "train_rows": len(train.examples)}
     explained = explanation_summary(model, dev_enc[: train_cfg.explain_sentences], tokenizer.pad_token_id or 0,
                                     trainer.device, train_cfg.probe_batch_tokens)
-    if explained is not None:
-        metrics["explanations"] = explained
+    metrics = replace(metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task)),
+                      human_rationales=HumanRationales(rows=reviewed_count(train.examples),
+                                                       train_rows=len(train.examples)),
+                      explanations=explained)
     parity = write_model_folder(model, tokenizer, out_dir, train_cfg, metrics, dev_enc, model_id,
                                 data_info={"train": dataset_info(train), "dev": dataset_info(dev)})
     callback.on_progress(Progress("done", train_cfg.iterations - 1, train_cfg.iterations, total, total,
@@ -102,12 +103,12 @@ def train_model(
 
 def explanation_summary(
     model: SSAModel, examples: Sequence[Encoded], pad_id: int, device: torch.device, max_tokens: int
-) -> dict[str, Any] | None:
+) -> ExplanationScores | None:
     """Selectivity and faithfulness @20 % of the served attention on (at most `explain_sentences`) dev examples;
-    None for variants whose prediction is not pooled by the SSA attention, for regression, and without examples."""
+    None for methods whose prediction is not pooled by the SSA attention, for regression, and without examples."""
     if not model.config.pools_by_attention or model.config.task == "regression" or not examples:
         return None
-    return attention_scores(model, examples, pad_id, device, max_tokens).to_dict()
+    return attention_scores(model, examples, pad_id, device, max_tokens)
 
 
 def dataset_info(ds: Dataset) -> dict[str, Any]:
@@ -120,9 +121,10 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
     return info
 
 
-def metrics_summary(state: TrainState, metric: str) -> dict[str, Any]:
+def metrics_summary(state: TrainState, metric: str) -> TrainingMetrics:
     best = state.history[state.best_iteration]
-    return {"metric": metric, "best_iteration": state.best_iteration, "dev": best["dev"], "iterations": state.history}
+    return TrainingMetrics(metric=metric, best_iteration=state.best_iteration, dev=best.dev,
+                           iterations=tuple(state.history))
 
 
 def label_dataset(
