@@ -51,6 +51,9 @@ EXPLAINERS: Final[tuple[Explainer, ...]] = get_args(Explainer)
 OnnxVariant = Literal["fp32", "int8", "fp16"]
 ONNX_VARIANTS: Final[tuple[OnnxVariant, ...]] = get_args(OnnxVariant)
 DEFAULT_ONNX_VARIANT: Final[OnnxVariant] = "fp32"
+# The review tools a label job's records are exported for (ssa_core.labeling.review).
+ReviewFormat = Literal["label-studio", "argilla"]
+REVIEW_FORMATS: Final[tuple[ReviewFormat, ...]] = get_args(ReviewFormat)
 # What a training job may ask to be quantized to besides fp32 (jobs.spec's `quantize`).
 Quantize = Literal["none", "int8"]
 QUANTIZE_CHOICES: Final[tuple[Quantize, ...]] = get_args(Quantize)

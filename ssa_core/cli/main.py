@@ -14,7 +14,7 @@ from pathlib import Path
 from ssa_core.config import LABEL_MODES, METHODS, MODEL_DEFAULTS, TRAIN_DEFAULTS
 from ssa_core.errors import ConfigError
 from ssa_core.runtime.modelmeta import SSA_FILE
-from ssa_core.vocabulary import ATTENTION_SCORES, METRICS, ONNX_VARIANTS, PROVIDERS, TASKS
+from ssa_core.vocabulary import ATTENTION_SCORES, METRICS, ONNX_VARIANTS, PROVIDERS, REVIEW_FORMATS, TASKS
 
 USAGE_ERROR = 2
 Handler = Callable[[argparse.Namespace], int]
@@ -127,7 +127,7 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet; labels optional)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL file")
     p.add_argument("--parquet", type=Path, help="also write the records as Parquet to this file")
-    p.add_argument("--format", choices=["jsonl", "label-studio", "argilla"], default="jsonl",
+    p.add_argument("--format", choices=("jsonl", *REVIEW_FORMATS), default="jsonl",
                    help="--out as label records (jsonl), Label Studio tasks (a JSON array; the labeling config is "
                    "written next to it as OUT.label_config.xml) or Argilla settings and records (default: jsonl)")
     p.add_argument("--probes", type=int, default=64, help="words probed per row at most; 0: attention only "
