@@ -155,7 +155,7 @@ def execute(run: Run, threads: int) -> dict[str, Any]:
               "best_iteration": outcome.state.best_iteration, "seconds": round(seconds, 1), "threads": threads,
               "device": device.type,
               "load_average_at_start": load_at_start,
-              "history": outcome.state.history, **{f"{k}_metrics": v for k, v in result.items()}}
+              "history": [r.to_dict() for r in outcome.state.history], **{f"{k}_metrics": v for k, v in result.items()}}
     model.to("cpu")  # the explanation measurements run on CPU
     if ARGS.sentences:
         from bench.explain import measure

@@ -98,7 +98,7 @@ def train(rows: list[dict[str, Any]], folder: Path, args: argparse.Namespace) ->
     train_cfg = TrainConfig(iterations=args.iterations, seed=args.seed, explain_sentences=0)
     started = time.perf_counter()
     result = train_model(train_split, dev, model_cfg, train_cfg, folder / "model", device="cpu")
-    return {"seconds": time.perf_counter() - started, "metrics": result.metrics, "dir": folder / "model"}
+    return {"seconds": time.perf_counter() - started, "metrics": result.metrics.to_dict(), "dir": folder / "model"}
 
 
 def score(model_dir: Path, test: list[MisleadingRow]) -> dict[str, float]:

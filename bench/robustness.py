@@ -175,9 +175,10 @@ def execute(run: Run, work: Path, sentences: int) -> dict[str, Any]:
         "run": run.key, "dataset": run.dataset, "arm": run.arm.name, "seed": run.seed, "grid": run.grid,
         "settings": {**model_cfg.to_dict(), **train_cfg.to_dict(), "base_model": "all-MiniLM-L6-v2"},
         "seconds": round(seconds, 1), "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "load_average_at_start": load_at_start, "dev": result.metrics["dev"],
+        "load_average_at_start": load_at_start, "dev": dict(result.metrics.dev),
         "test_accuracy": None if clean is None else clean.accuracy,
-        "iterations": result.metrics["iterations"], "report": result.metrics.get("robustness"),
+        "iterations": result.metrics.to_dict()["iterations"],
+        "report": None if result.metrics.robustness is None else result.metrics.robustness.to_dict(),
         "sets": {name: scores.to_dict() for name in run.sets
                  if (scores := measure(predictor, frozen_cases(name), name)) is not None},
     }

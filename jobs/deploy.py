@@ -27,7 +27,8 @@ from jobs.spec import ALWAYS, IF_BETTER, NEVER, Deploy
 from ssa_core.data.datasets import Dataset
 from ssa_core.evaluation.metrics import classification_metrics, regression_metrics
 from ssa_core.runtime.artifacts import ArtifactStore, ModelInfo
-from ssa_core.runtime.predictor import Item, Predictor, ProviderChoice
+from ssa_core.runtime.predictor import Item, Predictor
+from ssa_core.vocabulary import Provider
 
 log = logging.getLogger("ssa.deploy")
 GATE_RUNS = 3  # an if_better gate runs again (at most this often) when the active model changed while it ran
@@ -71,7 +72,7 @@ def smoke_test(predictor: Predictor) -> None:
         raise NotServable("it produces non-finite scores")
 
 
-def load_checked(folder: Path, *, provider: ProviderChoice = "cpu", intra_op_threads: int | None = None,
+def load_checked(folder: Path, *, provider: Provider = "cpu", intra_op_threads: int | None = None,
                  allow_spinning: bool = True) -> Predictor:
     """Load `folder` through the ONNX runtime and run the smoke test: the model as the API would serve it. Raises
     NotServable with a path-free reason."""
@@ -202,7 +203,7 @@ def active_model(store: ArtifactStore, besides: str | None = None) -> ModelInfo 
 
 
 def decide_deploy(store: ArtifactStore, policy: Deploy, model_id: str, dev: Dataset | None = None,
-                  metric: str | None = None, *, max_entropy: float = 1.0, provider: ProviderChoice = "cpu",
+                  metric: str | None = None, *, max_entropy: float = 1.0, provider: Provider = "cpu",
                   joblog: logging.Logger | None = None) -> DeployReport:
     """Run the gate for the published model `model_id` (deploy policy `policy`; `dev` and `metric`: the job's dev
     set and metric, needed under if_better). Switches nothing: see `gate_and_deploy`."""
@@ -236,7 +237,7 @@ def decide_deploy(store: ArtifactStore, policy: Deploy, model_id: str, dev: Data
 
 
 def _score(run: _Run, predictor: Predictor, new: ModelInfo, active: ModelInfo, dev: Dataset | None, metric: str,
-           provider: ProviderChoice) -> DeployReport:
+           provider: Provider) -> DeployReport:
     if dev is None or not dev.examples:
         run.add(GateCheck(name="score", outcome="failed", detail="no dev examples to score both models on"))
         return run.end(False, "not deployed: no dev examples to score both models on")
@@ -262,7 +263,7 @@ def _score(run: _Run, predictor: Predictor, new: ModelInfo, active: ModelInfo, d
 
 
 def gate_and_deploy(store: ArtifactStore, policy: Deploy, model_id: str, dev: Dataset | None = None,
-                    metric: str | None = None, *, max_entropy: float = 1.0, provider: ProviderChoice = "cpu",
+                    metric: str | None = None, *, max_entropy: float = 1.0, provider: Provider = "cpu",
                     joblog: logging.Logger | None = None) -> DeployReport:
     """Run the gate and, when the model passes, point active.json at it: only after the gate loaded it. When the
     active model changed while an if_better gate ran (another job, a manual deploy), the gate runs again against

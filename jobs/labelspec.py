@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobs.spec import checked_model_id
 from ssa_core.labeling.records import DEFAULT_BATCH, DEFAULT_PROBES
+from ssa_core.vocabulary import Task
 
 JobKind = Literal["ssa-train", "ssa-label"]
 TRAIN_KIND: Final = "ssa-train"
@@ -58,7 +59,7 @@ class LabelDataRecord(BaseModel):
     text_column: str
     text_pair_column: str | None = None
     label_column: str
-    task: Literal["classification", "regression"] = Field(description="the model's task (gold labels read as such)")
+    task: Task = Field(description="the model's task (gold labels read as such)")
     labelled: bool = Field(description="the file has gold labels")
     labels: list[str] = Field(description="the file's classes (empty without gold labels)")
     pair: bool

@@ -5,6 +5,7 @@ This is the only place that spells a job status or a deploy value; other modules
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, NamedTuple
 
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.labelspec import TRAIN_KIND, JobKind, LabelDataRecord, LabelJobSpec
 from jobs.spec import Deploy, TrainJobSpec
+from ssa_core.records import IterationRecord
+from ssa_core.vocabulary import Task
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 QUEUED: Final = "queued"
@@ -64,7 +67,7 @@ class DataRecord(Record):
     files: FilePair
     uploaded: FilePair
     columns: Columns
-    task: Literal["classification", "regression"]
+    task: Task
     labels: list[str]
     pair: bool
     train_examples: int
@@ -92,15 +95,16 @@ LABEL_STAT_KEYS = ("selected", "probed_examples", "masked_copies", "kept_copies"
                    "labelled_tokens_per_example", "masked_token_share", "original_accuracy")
 
 
-def iteration_summary(record: dict[str, Any], metric: str) -> IterationSummary:
-    """The summary of one training-history record (ssa_core's `Trainer` history entry)."""
-    probe = record.get("probe") or {}
+def iteration_summary(record: IterationRecord | Mapping[str, Any], metric: str) -> IterationSummary:
+    """The summary of one training-history record (ssa_core's `Trainer` history entry; its JSON is read too)."""
+    record = IterationRecord.of(record)
+    probe = record.probe.to_dict() if record.probe is not None else {}
     return IterationSummary(
-        iteration=record["iteration"], metric=metric, dev_metric=record["dev"].get(metric), dev=record["dev"],
-        train_loss=record.get("train_loss"), cls_loss=record.get("cls_loss"), tok_loss=record.get("tok_loss"),
-        share=record.get("share"), kept_rate=probe.get("kept_rate"),
+        iteration=record.iteration, metric=metric, dev_metric=record.dev.get(metric), dev=dict(record.dev),
+        train_loss=record.train_loss, cls_loss=record.cls_loss, tok_loss=record.tok_loss,
+        share=record.share, kept_rate=probe.get("kept_rate"),
         label_stats={key: probe[key] for key in LABEL_STAT_KEYS if key in probe} or None,
-        seconds=record.get("seconds"))
+        seconds=record.seconds)
 
 
 GateCheckName = Literal["labels", "loads", "explanations", "score"]

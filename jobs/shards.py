@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple, cast
 
 from pydantic import TypeAdapter
 
-from jobs.labeling import ShardRange
+from jobs.label_shards import ShardRange
 from jobs.store import JobStore
 
 JoinOutcome = Literal["claimed", "leased", "done", "terminal", "cancelled", "exhausted", "lost", "missing"]

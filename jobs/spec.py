@@ -4,15 +4,17 @@ into ssa_core's `ModelConfig` / `TrainConfig`, used by the API (to refuse bad jo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ssa_core.config import MODEL_DEFAULTS as M
-from ssa_core.config import REGRESSION_METRICS, ModelConfig, Task, TrainConfig
+from ssa_core.config import RANGES, ModelConfig, TrainConfig
 from ssa_core.config import TRAIN_DEFAULTS as T
 from ssa_core.errors import ConfigError, InvalidId
 from ssa_core.runtime.artifacts import validate_id
+from ssa_core.vocabulary import REGRESSION_METRICS, AttentionScores, LabelMode, Method, MetricName, Quantize, Task
 
 Deploy = Literal["never", "if_better", "always"]
 NEVER: Final = "never"
@@ -31,31 +33,39 @@ def checked_model_id(value: str | None) -> str | None:
     return value
 
 
+def _range(name: str) -> annotated_types.Interval:
+    """The bounds (ge / gt / le / lt) of config field `name`, from ssa_core.config.RANGES, as pydantic reads them
+    from a field's Annotated metadata: the spec refuses what the config would, before the config is built."""
+    return annotated_types.Interval(**RANGES[name].pydantic_bounds())
+
+
 class TrainJobSpec(BaseModel):
     """Training job settings. Field names follow ssa_core's ModelConfig / TrainConfig. Strict: a client's
     `"iterations": "2"` or `true` is refused naming the field, not coerced (an integer is still a valid float)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    method: Literal["baseline", "co", "layer", "hybrid"] = "hybrid"
-    iterations: int = Field(
-        default=T["iterations"], ge=1, le=50, description="SSA iterations (the first is plain fine-tuning)"
+    method: Method = M["method"]
+    iterations: Annotated[int, _range("iterations")] = Field(
+        default=T["iterations"], description="SSA iterations (the first is plain fine-tuning)"
     )
-    lambda_tok: float = Field(default=M["lambda_tok"], ge=0.0, lt=1.0, description="weight of the token loss")
-    tau: float = Field(default=M["tau"], ge=0.0, lt=1.0, description="keep threshold on token importance")
-    cls_weight: float = Field(
-        default=M["cls_weight"], ge=0.0, le=1.0, description="share of [CLS] in the sentence vector"
+    lambda_tok: Annotated[float, _range("lambda_tok")] = Field(
+        default=M["lambda_tok"], description="weight of the token loss"
     )
-    learning_rate: float = Field(default=T["learning_rate"], gt=0.0, le=1.0)
-    batch_size: int = Field(default=T["batch_size"], ge=1, le=4096)
-    max_length: int = Field(
-        default=M["max_length"], ge=8, le=4096, description="tokens per input, longer inputs are cut"
+    tau: Annotated[float, _range("tau")] = Field(default=M["tau"], description="keep threshold on token importance")
+    cls_weight: Annotated[float, _range("cls_weight")] = Field(
+        default=M["cls_weight"], description="share of [CLS] in the sentence vector"
+    )
+    learning_rate: Annotated[float, _range("learning_rate")] = Field(default=T["learning_rate"])
+    batch_size: Annotated[int, _range("batch_size")] = Field(default=T["batch_size"])
+    max_length: Annotated[int, _range("max_length")] = Field(
+        default=M["max_length"], description="tokens per input, longer inputs are cut"
     )
     seed: int = Field(default=T["seed"], ge=0, le=2**31 - 1)
-    label_mode: Literal["graded", "keep", "flip", "contrast"] = Field(
+    label_mode: LabelMode = Field(
         default=T["label_mode"], description="weak-label rule: graded (word-by-word probe, soft targets; default) "
         "or the released code's 0/1 rules keep, flip, contrast")
-    attention_scores: Literal["logit", "probability"] = Field(
+    attention_scores: AttentionScores = Field(
         default=M["attention_scores"], description="what the SSA layer softmaxes: unbounded token scores (default) "
         "or p_i over the kept set (the released code)")
     base_model: str = Field(
@@ -71,10 +81,10 @@ class TrainJobSpec(BaseModel):
         default=None, min_length=1, max_length=200, description="default: text_pair / sentence2 when present"
     )
     label_column: str = Field(default="label", min_length=1, max_length=200)
-    task: Literal["classification", "regression"] | None = Field(
+    task: Task | None = Field(
         default=None, description="default: inferred from the labels"
     )
-    metric: Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"] | None = None
+    metric: MetricName | None = None
     dev_fraction: float = Field(default=0.1, gt=0.0, lt=0.5, description="dev share split off when no dev file")
     deploy: Deploy = Field(
         default=NEVER,
@@ -83,7 +93,7 @@ class TrainJobSpec(BaseModel):
         "model on this job's dev set); always (same task and labels, and it loads)",
     )
     model_id: str | None = Field(default=None, description="id of the new model (default: generated)")
-    quantize: Literal["none", "int8"] = Field(
+    quantize: Quantize = Field(
         default="none", description="int8: also write the model's int8 variant (dynamic quantization), kept only "
         "when it predicts fp32's label on at least int8_min_agreement of the dev set; otherwise the job still "
         "succeeds with fp32 alone and its result says why")
@@ -102,13 +112,25 @@ class TrainJobSpec(BaseModel):
                                   strict=False)
 
 
+# How a spec's fields reach the configs: each names a ModelConfig field, a TrainConfig field, or is the job's own (read
+# by the API and the worker, never by ssa_core). tests/jobs/test_spec_mapping.py checks that the three cover the spec
+# and that every mapped name is a field of its config, so a renamed field fails a test instead of being dropped.
+MODEL_FIELDS: Final = ("method", "lambda_tok", "tau", "cls_weight", "max_length", "attention_scores")
+TRAIN_FIELDS: Final = ("iterations", "learning_rate", "batch_size", "seed", "label_mode", "metric")
+# base_model is the allow-listed name (the worker resolves it to a folder), task is resolved against the data; both
+# reach ModelConfig through build_configs' own arguments.
+JOB_ONLY_FIELDS: Final = ("base_model", "task", "text_column", "text_pair_column", "label_column", "dev_fraction",
+                          "deploy", "model_id", "quantize", "int8_min_agreement")
+
+
 def build_configs(spec: TrainJobSpec, *, base_model: str, labels: Sequence[str],
                   task: Task) -> tuple[ModelConfig, TrainConfig]:
     """The configs a job trains with: the spec's fields, the base model's folder (or, in the API, its allow-listed
     name) and the labels and task of its data. Raises ConfigError naming the field."""
-    values = spec.model_dump()
-    model_cfg = ModelConfig.from_dict({**values, "base_model": base_model, "labels": tuple(labels), "task": task})
-    train_cfg = TrainConfig.from_dict(values)
+    model_values: dict[str, Any] = {name: getattr(spec, name) for name in MODEL_FIELDS}
+    train_values: dict[str, Any] = {name: getattr(spec, name) for name in TRAIN_FIELDS}
+    model_cfg = ModelConfig(**model_values, base_model=base_model, labels=tuple(labels), task=task)
+    train_cfg = TrainConfig(**train_values)
     if spec.metric is not None and (spec.metric in REGRESSION_METRICS) != (task == "regression"):
         raise ConfigError(f"{spec.metric!r} does not fit a {task} task", field="metric")
     return model_cfg, train_cfg

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from service.inputs import inputs_schema
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
+from ssa_core.vocabulary import Explainer, OnnxVariant
 
 EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
-EXPLAIN_CHOICE: Any = Literal["attention", "occlusion"]
-VARIANT_CHOICE: Any = Literal["fp32", "int8", "fp16"]
+EXPLAIN_CHOICE: Any = Explainer
+VARIANT_CHOICE: Any = OnnxVariant
 
 
 @functools.cache
@@ -74,7 +75,7 @@ class PredictionOut(BaseModel):
     scores: dict[str, float] = Field(description="Probability of every class", examples=[{"negative": 0.07,
                                                                                          "positive": 0.93}])
     truncated: bool = Field(description="The input was cut to the model's max_length", examples=[False])
-    explainer: Literal["attention", "occlusion"] = Field(
+    explainer: Explainer = Field(
         default="attention", description="What produced the per-token weights: attention only, or attention and "
         "occlusion (the `occlusion` field of each token and word)", examples=["attention"])
     tokens: list[SpanOut] | None = Field(description="Per-wordpiece spans (null unless return_tokens)")
@@ -86,7 +87,7 @@ class PredictResponse(BaseModel):
 
     model_id: str = Field(examples=["sentiment-minilm"])
     model_version: str = Field(examples=["3f2a9c1b7d40"])
-    model_variant: Literal["fp32", "int8", "fp16"] = Field(default="fp32", description="The ONNX variant that answered",
+    model_variant: OnnxVariant = Field(default="fp32", description="The ONNX variant that answered",
                                                    examples=["fp32"])
     predictions: list[PredictionOut] = Field(description="One per input, in input order")
 
@@ -94,7 +95,7 @@ class PredictResponse(BaseModel):
 class VariantOut(BaseModel):
     """An ONNX file that can serve the model: fp32 (model.onnx), or int8 / fp16 with the agreement it was checked at."""
 
-    name: Literal["fp32", "int8", "fp16"] = Field(examples=["int8"])
+    name: OnnxVariant = Field(examples=["int8"])
     file: str = Field(examples=["model.int8.onnx"])
     agreement: float | None = Field(default=None, description="int8: share of the check's inputs (the dev set) on "
                                     "which it predicted fp32's label", examples=[0.996])

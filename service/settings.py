@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobs.basemodels import parse_base_models
 from jobs.spec import DEFAULT_BASE_MODEL
+from ssa_core.vocabulary import OnnxVariant, Provider
 
 MiB = 1 << 20
 PrivateRead = Literal["labels", "downloads", "logs"]
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
         "key, one client address) may start per minute; beyond: 429 + Retry-After.")
 
     # models and inference
-    provider: Literal["auto", "cuda", "cpu"] = Field(
+    provider: Provider = Field(
         default="auto", description="ONNX Runtime execution provider: auto (CUDA when usable, else CPU), cuda, cpu.")
     intra_op_threads: int | None = Field(
         default=None, ge=1, le=256, description="ONNX Runtime intra-op threads (unset: one per core).")
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
 
     # model variants (`ssa export --quantize int8|fp16`, or a job's `quantize: int8`)
     # not SSA_VARIANT: the images set that to their build (cpu or gpu)
-    onnx_variant: Literal["fp32", "int8", "fp16"] = Field(
+    onnx_variant: OnnxVariant = Field(
         default="fp32", description="The ONNX variant that answers /predict requests that name none: int8 or fp16 "
         "where the served model has it (else fp32); a request's `variant` overrides it.")
 

@@ -4,27 +4,106 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Final
 
 from ssa_core.errors import ConfigError
+from ssa_core.vocabulary import (
+    ATTENTION_SCORES,
+    CLASS_METRICS,
+    DISTRACTOR_SOURCES,
+    LABEL_MODES,
+    METHODS,
+    ORIGINAL_LABELS,
+    POOL_TRANSFORMS,
+    REGRESSION_METRICS,
+    SCHEDULES,
+    SHARE_BALANCES,
+    TASKS,
+    AttentionScores,
+    DistractorSources,
+    LabelMode,
+    Method,
+    MetricName,
+    OriginalLabels,
+    PoolTransform,
+    Schedule,
+    ShareBalance,
+    Task,
+)
 
-Method = Literal["baseline", "co", "layer", "hybrid"]
-LabelMode = Literal["graded", "keep", "flip", "contrast"]
-Task = Literal["classification", "regression"]
-MetricName = Literal["accuracy", "macro_f1", "mcc", "pearson", "spearman"]
-PoolTransform = Literal["none", "pooler"]
-OriginalLabels = Literal["ones", "ignore"]
-Schedule = Literal["replace", "augment"]
-ShareBalance = Literal["class", "none"]
-AttentionScores = Literal["logit", "probability"]
-# Where distractor copies take their inserted span from: "pool" (off-topic clauses), "spans" (words of a training row
-# of another class) or "both" (each copy draws one of the two at random).
-DistractorSources = Literal["pool", "spans", "both"]
+__all__ = [
+    "CLASS_METRICS", "LABEL_MODES", "METHODS", "MODEL_DEFAULTS", "RANGES", "REGRESSION_METRICS", "TRAIN_DEFAULTS",
+    "AttentionScores", "ConfigError", "Interval", "LabelMode", "Method", "MetricName", "ModelConfig", "OriginalLabels",
+    "PoolTransform", "Schedule", "ShareBalance", "Task", "TrainConfig", "default_base_model",
+]
 
-METHODS: tuple[str, ...] = get_args(Method)
-LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
-CLASS_METRICS = ("accuracy", "macro_f1", "mcc")
-REGRESSION_METRICS = ("pearson", "spearman")
+
+@dataclass(frozen=True)
+class Interval:
+    """The values a numeric setting may take: lo .. hi, each end open or closed, None for no bound. One table of
+    them (RANGES) is checked by the configs below and is where the job spec (jobs.spec) takes its bounds from."""
+
+    lo: float | None
+    hi: float | None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return not (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
+
+    def message(self) -> str:
+        """What a ConfigError says of a value outside: "must be in [0, 1)", "must be positive", ..."""
+        if self.lo is not None and self.hi is not None:
+            return (f"must be in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}"
+                    f"{')' if self.hi_open else ']'}")
+        if self.lo is not None:
+            if self.lo_open:
+                return "must be positive" if self.lo == 0 else f"must be greater than {self.lo:g}"
+            return f"must be at least {self.lo:g}"
+        if self.hi is not None:
+            return f"must be less than {self.hi:g}" if self.hi_open else f"must be at most {self.hi:g}"
+        return "must be a number"
+
+    def pydantic_bounds(self) -> dict[str, float]:
+        """The same bounds as pydantic's Field keywords (ge / gt / le / lt)."""
+        bounds: dict[str, float] = {}
+        if self.lo is not None:
+            bounds["gt" if self.lo_open else "ge"] = self.lo
+        if self.hi is not None:
+            bounds["lt" if self.hi_open else "le"] = self.hi
+        return bounds
+
+
+# The ranges of ModelConfig's and TrainConfig's numeric fields (a field name names one field of one of them).
+RANGES: Final[dict[str, Interval]] = {
+    # ModelConfig
+    "lambda_tok": Interval(0.0, 1.0, hi_open=True),
+    "tau": Interval(0.0, 1.0, hi_open=True),
+    "cls_weight": Interval(0.0, 1.0),
+    "max_length": Interval(8, 4096),
+    "dropout": Interval(0.0, 1.0, hi_open=True),
+    "attention_temperature": Interval(0.01, 10.0),
+    # TrainConfig
+    "iterations": Interval(1, 50),
+    "learning_rate": Interval(0.0, 1.0, lo_open=True),
+    "batch_size": Interval(1, 4096),
+    "weight_decay": Interval(0.0, 1.0, hi_open=True),
+    "warmup_ratio": Interval(0.0, 1.0, hi_open=True),
+    "share_step": Interval(0.0, 1.0),
+    "share_cap": Interval(0.0, 1.0),
+    "mask_trigger": Interval(0.0, 1.0, lo_open=True, hi_open=True),
+    "regression_tolerance": Interval(0.0, None, lo_open=True),
+    "probe_batch_tokens": Interval(512, None),
+    "probe_rounds": Interval(1, 64),
+    "probe_words": Interval(1, 512),
+    "explain_sentences": Interval(0, 2000),
+    "distractor_share": Interval(0.0, 1.0),
+    "consistency_weight": Interval(0.0, 10.0),
+    "distractor_penalty": Interval(0.0, 10.0),
+    "robustness_rows": Interval(0, 5000),
+}
 
 
 def default_base_model() -> str:
@@ -44,9 +123,19 @@ def _check(condition: bool, field: str, message: str) -> None:
         raise ConfigError(message, field=field)
 
 
+def _check_range(config: object, field: str) -> None:
+    """`config`'s field `field` in its RANGES interval (ConfigError naming the field)."""
+    interval = RANGES[field]
+    _check(getattr(config, field) in interval, field, interval.message())
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """What defines the network: encoder, SSA variant and its hyper-parameters, and the task's labels."""
+    """What defines the network: encoder, SSA method and its hyper-parameters, and the task's labels."""
 
     base_model: str
     method: Method = "hybrid"
@@ -77,17 +166,15 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
-        _check(0.0 <= self.lambda_tok < 1.0, "lambda_tok", "must be in [0, 1)")
-        _check(0.0 <= self.tau < 1.0, "tau", "must be in [0, 1)")
-        _check(0.0 <= self.cls_weight <= 1.0, "cls_weight", "must be in [0, 1]")
-        _check(8 <= self.max_length <= 4096, "max_length", "must be in [8, 4096]")
-        _check(self.task in get_args(Task), "task", "must be classification or regression")
+        for name in ("lambda_tok", "tau", "cls_weight", "max_length"):
+            _check_range(self, name)
+        _check(self.task in TASKS, "task", f"must be {_one_of(TASKS)}")
         if self.task == "classification":
             _check(len(self.labels) >= 2, "labels", "a classifier needs at least two classes")
-        _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
-        _check(self.pool_transform in get_args(PoolTransform), "pool_transform", "must be none or pooler")
-        _check(0.01 <= self.attention_temperature <= 10.0, "attention_temperature", "must be in [0.01, 10]")
-        _check(self.attention_scores in get_args(AttentionScores), "attention_scores", "must be logit or probability")
+        _check_range(self, "dropout")
+        _check(self.pool_transform in POOL_TRANSFORMS, "pool_transform", f"must be {_one_of(POOL_TRANSFORMS)}")
+        _check_range(self, "attention_temperature")
+        _check(self.attention_scores in ATTENTION_SCORES, "attention_scores", f"must be {_one_of(ATTENTION_SCORES)}")
 
     @property
     def num_outputs(self) -> int:
@@ -163,31 +250,22 @@ class TrainConfig:
     robustness_rows: int = 300
 
     def __post_init__(self) -> None:
-        _check(1 <= self.iterations <= 50, "iterations", "must be in [1, 50]")
-        _check(0.0 < self.learning_rate <= 1.0, "learning_rate", "must be in (0, 1]")
-        _check(1 <= self.batch_size <= 4096, "batch_size", "must be in [1, 4096]")
-        _check(0.0 <= self.weight_decay < 1.0, "weight_decay", "must be in [0, 1)")
-        _check(0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", "must be in [0, 1)")
+        for name in ("iterations", "learning_rate", "batch_size", "weight_decay", "warmup_ratio"):
+            _check_range(self, name)
         _check(self.label_mode in LABEL_MODES, "label_mode", f"must be one of {', '.join(LABEL_MODES)}")
-        _check(0.0 <= self.share_step <= 1.0, "share_step", "must be in [0, 1]")
-        _check(0.0 <= self.share_cap <= 1.0, "share_cap", "must be in [0, 1]")
-        _check(0.0 < self.mask_trigger < 1.0, "mask_trigger", "must be in (0, 1)")
-        _check(self.regression_tolerance > 0, "regression_tolerance", "must be positive")
+        for name in ("share_step", "share_cap", "mask_trigger", "regression_tolerance"):
+            _check_range(self, name)
         allowed = CLASS_METRICS + REGRESSION_METRICS
         _check(self.metric is None or self.metric in allowed, "metric", f"must be one of {', '.join(allowed)}")
-        _check(self.probe_batch_tokens >= 512, "probe_batch_tokens", "must be at least 512")
-        _check(1 <= self.probe_rounds <= 64, "probe_rounds", "must be in [1, 64]")
-        _check(1 <= self.probe_words <= 512, "probe_words", "must be in [1, 512]")
-        _check(0 <= self.explain_sentences <= 2000, "explain_sentences", "must be in [0, 2000]")
-        _check(self.original_labels in get_args(OriginalLabels), "original_labels", "must be ones or ignore")
-        _check(self.schedule in get_args(Schedule), "schedule", "must be replace or augment")
-        _check(self.share_balance in get_args(ShareBalance), "share_balance", "must be class or none")
-        _check(0.0 <= self.distractor_share <= 1.0, "distractor_share", "must be in [0, 1]")
-        _check(self.distractor_sources in get_args(DistractorSources), "distractor_sources",
-               "must be pool, spans or both")
-        _check(0.0 <= self.consistency_weight <= 10.0, "consistency_weight", "must be in [0, 10]")
-        _check(0.0 <= self.distractor_penalty <= 10.0, "distractor_penalty", "must be in [0, 10]")
-        _check(0 <= self.robustness_rows <= 5000, "robustness_rows", "must be in [0, 5000]")
+        for name in ("probe_batch_tokens", "probe_rounds", "probe_words", "explain_sentences"):
+            _check_range(self, name)
+        _check(self.original_labels in ORIGINAL_LABELS, "original_labels", f"must be {_one_of(ORIGINAL_LABELS)}")
+        _check(self.schedule in SCHEDULES, "schedule", f"must be {_one_of(SCHEDULES)}")
+        _check(self.share_balance in SHARE_BALANCES, "share_balance", f"must be {_one_of(SHARE_BALANCES)}")
+        for name in ("distractor_share", "consistency_weight", "distractor_penalty", "robustness_rows"):
+            _check_range(self, name)
+        _check(self.distractor_sources in DISTRACTOR_SOURCES, "distractor_sources",
+               f"must be {_one_of(DISTRACTOR_SOURCES)}")
 
     def share(self, iteration: int) -> float:
         """Share of probed (weakly labelled) examples in the training set of `iteration` (0 for the first)."""
@@ -216,8 +294,8 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-DISTRACTOR_FIELDS = ("distractor_share", "distractor_sources", "consistency_weight", "distractor_penalty")
-REPORT_ONLY_FIELDS = ("robustness_rows",)
+DISTRACTOR_FIELDS: Final = ("distractor_share", "distractor_sources", "consistency_weight", "distractor_penalty")
+REPORT_ONLY_FIELDS: Final = ("robustness_rows",)
 
 MODEL_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 TRAIN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 from ssa_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS
 from ssa_core.errors import ConfigError
+from ssa_core.vocabulary import RECIPE_NAMES, RecipeName
 
-RecipeName = Literal["released", "graded", "robust"]
-RECIPE_NAMES: tuple[str, ...] = get_args(RecipeName)
 # The product default stays "graded" until "robust" meets the required line of bench/results/robustness.md.
 DEFAULT_RECIPE: RecipeName = "graded"
 

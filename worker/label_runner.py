@@ -21,7 +21,7 @@ from typing import Literal
 
 import redis
 
-from jobs.labeling import LABELS_JSONL, LABELS_PARQUET, OUTPUT_DIR, ShardRange, shard_file, shard_ranges
+from jobs.label_shards import LABELS_JSONL, LABELS_PARQUET, OUTPUT_DIR, ShardRange, shard_file, shard_ranges
 from jobs.labelspec import LABEL_KIND, LabelDataRecord, LabelJobSpec
 from jobs.records import CANCELLED, SUCCEEDED, Job
 from jobs.shards import Join, Plan, ShardStore

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from celery import Task, chord
 
-from jobs.labeling import ShardRange
+from jobs.label_shards import LabelShardMessage
 from jobs.producer import LABEL_MERGE_TASK_NAME, LABEL_SHARD_TASK_NAME, LABEL_TASK_NAME
 from jobs.store import JobStore
 from ssa_core.runtime.artifacts import ArtifactStore
@@ -49,7 +49,7 @@ def label(self: Task, job_id: str) -> dict[str, Any]:
     try:
         outcome = runner.plan(job_id)
         if outcome.action == "dispatch":
-            header = [label_shard.s(job_id, shard.model_dump()) for shard in outcome.shards]
+            header = [label_shard.s(*LabelShardMessage(job_id=job_id, shard=shard).args()) for shard in outcome.shards]
             chord(header)(label_merge.s(job_id))
             runner.dispatched(job_id, len(header))
             return {"what": "plan", "status": "dispatched", "shards": len(header)}
@@ -62,12 +62,13 @@ def label(self: Task, job_id: str) -> dict[str, Any]:
 @app.task(name=LABEL_SHARD_TASK_NAME, bind=True, max_retries=None)
 def label_shard(self: Task, job_id: str, shard: dict[str, Any]) -> dict[str, Any]:
     """Label one shard of job `job_id`."""
+    message = LabelShardMessage.from_args(job_id, shard)
     try:
-        outcome = runner_for(str(self.request.hostname)).run_shard(job_id, ShardRange.model_validate(shard))
+        outcome = runner_for(str(self.request.hostname)).run_shard(message.job_id, message.shard)
     except redis.RedisError as exc:
-        log.warning("label job %s shard %s: Redis unreachable (%s); later", job_id, shard.get("shard"), exc)
+        log.warning("label job %s shard %s: Redis unreachable (%s); later", job_id, message.shard.shard, exc)
         raise self.retry(countdown=REDIS_RETRY_S, max_retries=None) from exc
-    return _follow(self, outcome, f"shard {shard.get('shard')}")
+    return _follow(self, outcome, f"shard {message.shard.shard}")
 
 
 @app.task(name=LABEL_MERGE_TASK_NAME, bind=True, max_retries=None)

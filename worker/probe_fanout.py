@@ -32,8 +32,15 @@ from typing import Literal
 
 import numpy as np
 
-from jobs.labeling import ShardRange, shard_ranges
-from jobs.probeshards import PROBE_DIR, PROBE_MODEL_DIR, SEQUENCES_FILE, ProbeShardMessage, call_dir, output_file
+from jobs.label_shards import ShardRange, shard_ranges
+from jobs.probe_shard_messages import (
+    PROBE_DIR,
+    PROBE_MODEL_DIR,
+    SEQUENCES_FILE,
+    ProbeShardMessage,
+    call_dir,
+    output_file,
+)
 from jobs.shards import PROBE_TTL_S, ShardStore
 from jobs.store import JobStore
 from ssa_core.model.ssa_model import SSAModel

@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from celery import Task
 
-from jobs.probeshards import ProbeShardMessage
+from jobs.probe_shard_messages import ProbeShardMessage
 from jobs.producer import PROBE_SHARD_TASK_NAME
 from jobs.store import JobStore
 from ssa_core.runtime.artifacts import ArtifactStore

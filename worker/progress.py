@@ -11,6 +11,7 @@ import redis
 
 from jobs.records import IterationSummary, iteration_summary
 from jobs.store import JobStore
+from ssa_core.records import IterationRecord
 from ssa_core.train.trainer import Progress
 from worker.lease import Heartbeat
 
@@ -57,7 +58,7 @@ class JobProgress:
         fields: dict[str, Any] = {"stage": progress.stage, "progress": round(fraction(progress), 4),
                                   "eta_s": self._eta(progress, now), "iteration": progress.iteration,
                                   "step": progress.step, "total_steps": progress.total_steps}
-        if progress.stage == "evaluated" and progress.metrics is not None:
+        if progress.stage == "evaluated" and isinstance(progress.metrics, IterationRecord):
             fields["iterations"] = self._record(progress.metrics)
         elif not changed and now - self._written < WRITE_EVERY_S:
             return
@@ -103,7 +104,7 @@ class JobProgress:
             return None
         return round((now - started) / done * (progress.total_steps - progress.step), 1)
 
-    def _record(self, metrics: dict[str, Any]) -> list[IterationSummary]:
+    def _record(self, metrics: IterationRecord) -> list[IterationSummary]:
         summary = iteration_summary(metrics, self.metric)
         self.iterations[:] = [i for i in self.iterations if i.iteration != summary.iteration] + [summary]
         self.iterations.sort(key=lambda item: item.iteration)

@@ -20,7 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from jobs.deploy import NotServable, gate_and_deploy, load_checked
 from jobs.folder import CHECKPOINTS_DIR, LABELS_DIR
 from jobs.labelspec import TRAIN_KIND
-from jobs.probeshards import PROBE_DIR, ProbeShardMessage
+from jobs.probe_shard_messages import PROBE_DIR, ProbeShardMessage
 from jobs.records import CANCELLED, FAILED, QUEUED, SUCCEEDED, Claim, DataRecord, Int8Outcome, Job, JobResult
 from jobs.spec import TrainJobSpec
 from jobs.store import JobStore
@@ -143,11 +143,11 @@ class JobRunner:
             publish(self.store, staged, model_id, job.id)
         progress.set_stage("deploy gate", 0.995)
         metrics = outcome.metrics
-        report = gate_and_deploy(self.store, spec.deploy, model_id, inputs.dev, metrics["metric"],
+        report = gate_and_deploy(self.store, spec.deploy, model_id, inputs.dev, metrics.metric,
                                  max_entropy=self.settings.deploy_max_attention_entropy, joblog=joblog)
         self._drop_checkpoints(job.id)
-        summary = JobResult(model_id=model_id, metric=metrics["metric"], dev_metric=metrics["dev"][metrics["metric"]],
-                            best_iteration=metrics["best_iteration"], parity_max_abs_diff=outcome.parity,
+        summary = JobResult(model_id=model_id, metric=metrics.metric, dev_metric=metrics.dev_metric,
+                            best_iteration=metrics.best_iteration, parity_max_abs_diff=outcome.parity,
                             deploy_gate=report, int8=int8)
         return Finished(report.deployed, report.reason, summary)
 

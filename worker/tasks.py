@@ -14,7 +14,7 @@ from celery import Task
 from celery.exceptions import WorkerLostError
 from celery.signals import worker_init, worker_ready
 
-from jobs.probeshards import ProbeShardMessage
+from jobs.probe_shard_messages import ProbeShardMessage
 from jobs.producer import PROBE_SHARD_TASK_NAME, QUEUE, TASK_NAME, enqueue_training
 from jobs.removal import expire_jobs
 from jobs.store import JobStore

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from jobs.labeling import LABELS_JSONL, LABELS_PARQUET
+from jobs.label_shards import LABELS_JSONL, LABELS_PARQUET
 from jobs.records import SUCCEEDED, Job
 from service.deps import LabelSubmitterDep, SettingsDep, StoreDep, UploadSlotsDep, WriteKeyDep
 from service.errors import ApiError, error_responses

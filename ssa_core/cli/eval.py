@@ -42,7 +42,9 @@ def explanation_scores(model_dir: Path, dataset: Dataset, method: str, task: str
     where = pick_device(device)
     scores = explanation_summary(model.to(where), encoded, tokenizer.pad_token_id or 0, where,
                                  int(TRAIN_DEFAULTS["probe_batch_tokens"]))
-    return scores, None if scores is not None else "not measured"
+    if scores is None:
+        return None, "not measured"
+    return scores.to_dict(), None
 
 
 def check_plot(args: argparse.Namespace, task: str) -> None:

@@ -15,6 +15,15 @@ from ssa_core.config import LABEL_MODES, METHODS, MODEL_DEFAULTS, TRAIN_DEFAULTS
 from ssa_core.errors import ConfigError
 from ssa_core.recipes import DEFAULT_RECIPE, RECIPE_NAMES, recipe
 from ssa_core.runtime.modelmeta import SSA_FILE
+from ssa_core.vocabulary import (
+    ATTENTION_SCORES,
+    DISTRACTOR_SOURCES,
+    METRICS,
+    ONNX_VARIANTS,
+    PROVIDERS,
+    REVIEW_FORMATS,
+    TASKS,
+)
 
 USAGE_ERROR = 2
 Handler = Callable[[argparse.Namespace], int]
@@ -53,7 +62,7 @@ def add_data_columns(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--text-column", help="column with the text (default: text, else sentence1)")
     group.add_argument("--pair-column", help="column with the second text of a pair (default: text_pair/sentence2)")
     group.add_argument("--label-column", default="label", help="column with the label (default: label)")
-    group.add_argument("--task", choices=["classification", "regression"], help="default: inferred from labels")
+    group.add_argument("--task", choices=TASKS, help="default: inferred from labels")
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +76,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    "export (.json) whose annotated spans train as reviewed rationales")
     p.add_argument("--dev", type=existing_file, help="dev data (default: a stratified 10%% split of TRAIN)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the model")
-    p.add_argument("--method", choices=METHODS, default="hybrid", help="SSA variant (default: hybrid)")
+    p.add_argument("--method", choices=METHODS, default="hybrid", help="SSA method (default: hybrid)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=DEFAULT_RECIPE,
                    help="named set of settings: released (the released SSA code), graded (today's default), robust "
                    "(graded + distractor copies, docs/ROBUSTNESS.md); explicit flags override it "
@@ -78,7 +87,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distractor-share", type=float, default=None,
                    help="share of rows that also train as a copy with an inserted distractor span, from iteration 1 "
                    f"on (default: the recipe's; {R.value('distractor_share')} for {DEFAULT_RECIPE})")
-    p.add_argument("--distractor-sources", choices=["pool", "spans", "both"], default=None,
+    p.add_argument("--distractor-sources", choices=DISTRACTOR_SOURCES, default=None,
                    help="where the inserted spans come from: the clause pool, words of a row of another class, or "
                    f"both (default: the recipe's; {R.value('distractor_sources')} for {DEFAULT_RECIPE})")
     p.add_argument(
@@ -111,12 +120,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-mode", choices=LABEL_MODES, default=None,
                    help=f"weak-label rule (default: the recipe's; {R.value('label_mode')} for {DEFAULT_RECIPE}; "
                    "keep = the released code's)")
-    p.add_argument("--attention-scores", choices=["logit", "probability"], default=None,
+    p.add_argument("--attention-scores", choices=ATTENTION_SCORES, default=None,
                    help="what the SSA layer softmaxes: unbounded token scores, or p_i over the kept set as the "
                    f"released code (default: the recipe's; {R.value('attention_scores')} for {DEFAULT_RECIPE})")
     p.add_argument(
         "--metric",
-        choices=["accuracy", "macro_f1", "mcc", "pearson", "spearman"],
+        choices=METRICS,
         help="dev metric for best-iteration selection (default: accuracy / pearson)",
     )
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
@@ -138,7 +147,7 @@ def add_label_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=existing_file, help="dataset to label (JSONL, CSV, TSV or Parquet; labels optional)")
     p.add_argument("--out", type=Path, required=True, help="output JSONL file")
     p.add_argument("--parquet", type=Path, help="also write the records as Parquet to this file")
-    p.add_argument("--format", choices=["jsonl", "label-studio", "argilla"], default="jsonl",
+    p.add_argument("--format", choices=("jsonl", *REVIEW_FORMATS), default="jsonl",
                    help="--out as label records (jsonl), Label Studio tasks (a JSON array; the labeling config is "
                    "written next to it as OUT.label_config.xml) or Argilla settings and records (default: jsonl)")
     p.add_argument("--probes", type=int, default=64, help="words probed per row at most; 0: attention only "
@@ -169,7 +178,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=model_folder, help="trained model folder")
     p.add_argument("--data", type=existing_file,
                    help="texts for the check, e.g. the dev set (default: the shipped sentiment sample)")
-    p.add_argument("--quantize", choices=["int8", "fp16"],
+    p.add_argument("--quantize", choices=ONNX_VARIANTS[1:],
                    help="add the int8 or fp16 variant instead of exporting fp32 again")
     p.add_argument("--min-agreement", type=float, default=None,
                    help="--quantize: the share of --data inputs on which the variant must predict fp32's label "
@@ -200,7 +209,7 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pair-column", help="with --input: the second text's column (default: text_pair/sentence2)")
     p.add_argument("--json", action="store_true", help="print JSON instead of shaded tokens")
     p.add_argument("--no-truncate", action="store_true", help="fail on inputs longer than the model's max length")
-    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto", help="ONNX Runtime provider")
+    p.add_argument("--provider", choices=PROVIDERS, default="auto", help="ONNX Runtime provider")
     p.set_defaults(handler=_lazy("ssa_core.cli.predict", "run_predict"))
 
 
@@ -225,7 +234,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=Path, metavar="PNG", help="also write the confusion matrix as a PNG (matplotlib)")
     p.add_argument("--explain-sentences", type=int, default=TRAIN_DEFAULTS["explain_sentences"],
                    help="examples on which the explanation scores are measured, 0 for none (default: %(default)s)")
-    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto", help="ONNX Runtime provider")
+    p.add_argument("--provider", choices=PROVIDERS, default="auto", help="ONNX Runtime provider")
     p.add_argument("--device", help="torch device for the explanation scores (default: cuda when available)")
     group = p.add_argument_group("dataset columns (auto-detected when not given)")
     group.add_argument("--text-column", help="column with the text (default: text, else sentence1)")

@@ -25,6 +25,7 @@ from ssa_core.data.rationales import (
     write_label_studio_as_jsonl,
 )
 from ssa_core.recipes import resolve
+from ssa_core.records import IterationRecord, TrainingMetrics
 from ssa_core.train.trainer import Progress as TrainProgress
 
 
@@ -78,25 +79,25 @@ class RichProgress:
     def on_progress(self, p: TrainProgress) -> None:
         label = f"iteration {p.iteration} (of 0–{p.iterations - 1}) · {p.stage}"
         self.progress.update(self.task, description=label, completed=p.step, total=p.total_steps or None)
-        if p.stage == "evaluated" and p.metrics:
-            dev = ", ".join(f"{k} {v:.4f}" for k, v in p.metrics["dev"].items())
+        if p.stage == "evaluated" and isinstance(p.metrics, IterationRecord):
+            dev = ", ".join(f"{k} {v:.4f}" for k, v in p.metrics.dev.items())
             self.progress.console.print(f"iteration {p.iteration}: dev {dev}")
 
     def should_stop(self) -> bool:
         return False
 
 
-def metrics_table(metrics: dict[str, Any]) -> Table:
-    table = Table(title=f"dev metrics per iteration (best: {metrics['best_iteration']}; iteration 0 = no probing)")
+def metrics_table(metrics: TrainingMetrics) -> Table:
+    table = Table(title=f"dev metrics per iteration (best: {metrics.best_iteration}; iteration 0 = no probing)")
     table.add_column("iteration", justify="right")
-    names = list(metrics["iterations"][0]["dev"])
+    names = list(metrics.iterations[0].dev)
     for name in [*names, "train loss", "kept rate", "seconds"]:
         table.add_column(name, justify="right")
-    for record in metrics["iterations"]:
-        kept = record.get("probe", {}).get("kept_rate")
-        best = "*" if record["iteration"] == metrics["best_iteration"] else ""
-        table.add_row(f"{record['iteration']}{best}", *(f"{record['dev'][n]:.4f}" for n in names),
-                      f"{record['train_loss']:.4f}", "-" if kept is None else f"{kept:.3f}", f"{record['seconds']:.1f}")
+    for record in metrics.iterations:
+        kept = record.probe.kept_rate if record.probe is not None else None
+        best = "*" if record.iteration == metrics.best_iteration else ""
+        table.add_row(f"{record.iteration}{best}", *(f"{record.dev[n]:.4f}" for n in names),
+                      f"{record.train_loss:.4f}", "-" if kept is None else f"{kept:.3f}", f"{record.seconds:.1f}")
     return table
 
 

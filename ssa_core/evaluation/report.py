@@ -1,5 +1,5 @@
 """`ssa eval`'s report: a model folder scored on a labelled dataset through the ONNX runtime (torch-free), plus the
-explanation scores of the served attention where torch is installed and the variant pools by it."""
+explanation scores of the served attention where torch is installed and the SSA method pools by it."""
 
 from __future__ import annotations
 

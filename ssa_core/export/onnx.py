@@ -12,24 +12,25 @@ import torch
 
 from ssa_core.model.ssa_model import SSAModel
 from ssa_core.model.tokenize import pad_batch
+from ssa_core.runtime.modelmeta import ATTENTION, IMPORTANCE, INPUT_IDS, LOGITS, ONNX_INPUTS, ONNX_OUTPUTS
 
 
 @dataclass(frozen=True)
 class ExportSpec:
     """The exported graph's interface and the tolerances it must meet."""
 
-    inputs: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
-    outputs: tuple[str, ...] = ("logits", "importance", "attention")
+    inputs: tuple[str, ...] = ONNX_INPUTS
+    outputs: tuple[str, ...] = ONNX_OUTPUTS
     opset: int = 17
     tolerance: dict[str, float] = field(
-        default_factory=lambda: {"logits": 1e-4, "importance": 1e-5, "attention": 1e-5}
+        default_factory=lambda: {LOGITS: 1e-4, IMPORTANCE: 1e-5, ATTENTION: 1e-5}
     )
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in self.inputs}
-        axes["logits"] = {0: "batch"}
-        axes["importance"] = {0: "batch", 1: "sequence"}
-        axes["attention"] = {0: "batch", 1: "sequence"}
+        axes[LOGITS] = {0: "batch"}
+        axes[IMPORTANCE] = {0: "batch", 1: "sequence"}
+        axes[ATTENTION] = {0: "batch", 1: "sequence"}
         return axes
 
 
@@ -89,14 +90,14 @@ def check_parity(
     for number, batch in enumerate(batches):
         with torch.no_grad():
             out = model(**{k: v for k, v in batch.items() if k in spec.inputs})
-        expected = {"logits": out.logits, "importance": out.importance, "attention": out.attention}
+        expected = {LOGITS: out.logits, IMPORTANCE: out.importance, ATTENTION: out.attention}
         feeds = {name: batch[name].numpy().astype(np.int64) for name in spec.inputs}
         got = dict(zip(spec.outputs, session.run(list(spec.outputs), feeds), strict=True))
         for name in spec.outputs:
             diff = float(np.max(np.abs(expected[name].numpy() - got[name]))) if got[name].size else 0.0
             worst[name] = max(worst[name], diff)
             if diff > spec.tolerance[name]:
-                shape = tuple(batch["input_ids"].shape)
+                shape = tuple(batch[INPUT_IDS].shape)
                 problems.append(f"batch {number} {shape}: {name} differs by {diff:.2e} > {spec.tolerance[name]:.0e}")
     if problems:
         raise ParityError("ONNX export failed its parity check:\n" + "\n".join(problems))

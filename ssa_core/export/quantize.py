@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ssa_core.runtime.modelmeta import FP16_ONNX_FILE, INT8_ONNX_FILE, ONNX_FILE, SSA_FILE, VariantInfo, file_digest
-from ssa_core.runtime.predictor import CUDA, Item, Prediction, Predictor, ProviderChoice, cuda_usable
+from ssa_core.runtime.predictor import CUDA, Item, Prediction, Predictor, cuda_usable
+from ssa_core.vocabulary import Provider
 
 DEFAULT_MIN_AGREEMENT = 0.99
 # Regression: an int8 prediction agrees when it is within this share of the fp32 predictions' range.
@@ -154,7 +155,7 @@ def predict_all(predictor: Predictor, items: Sequence[Item], progress: Callable[
     return out
 
 
-def compare(model_dir: Path, candidate: str, items: Sequence[Item], provider: ProviderChoice,
+def compare(model_dir: Path, candidate: str, items: Sequence[Item], provider: Provider,
             progress: Callable[[int], object] | None = None) -> AgreementReport:
     """fp32 (model.onnx) and the folder's file `candidate` predict `items` on `provider`; their agreement."""
     fp32 = Predictor.load(model_dir, provider=provider)
@@ -184,7 +185,7 @@ def convert_fp16(source: Path, target: Path) -> None:
     onnx.save(model, str(target))
 
 
-def fp16_check_provider() -> ProviderChoice:
+def fp16_check_provider() -> Provider:
     """Where the fp16 parity check runs: the CUDA provider when this host can use it (where fp16 is served), else
     the CPU provider (ONNX Runtime runs the float16 graph there too, inserting casts where a kernel lacks float16)."""
     return "cuda" if cuda_usable() else "cpu"

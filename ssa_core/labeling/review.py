@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any, Final, Literal
+from typing import Any, Final
 from xml.sax.saxutils import quoteattr
 
 from ssa_core.labeling.records import LabelRecord, LabelSpan
+from ssa_core.vocabulary import ReviewFormat
 
-ReviewFormat = Literal["label-studio", "argilla"]
-REVIEW_FORMATS: Final[tuple[ReviewFormat, ...]] = ("label-studio", "argilla")
 RATIONALE_SHARE: Final = 0.2  # top share of a text's scored words that make its rationale
 RATIONALE_MAX_WORDS: Final = 12
 RATIONALE_LABEL: Final = "rationale"  # the span label of a word the prediction rests on

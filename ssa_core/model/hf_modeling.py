@@ -26,7 +26,7 @@ from torch import nn
 from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-# config.json["ssa"]: the variant, its hyper-parameters, the structural special token ids, and where the weights are.
+# config.json["ssa"]: the SSA method, its hyper-parameters, the structural special token ids, and where the weights are.
 SSA_CONFIG_KEYS = ("method", "tau", "cls_weight", "attention_temperature", "attention_scores", "pool_transform",
                    "dropout", "special_ids", "encoder_prefix", "encoder_pooler")
 
@@ -78,7 +78,7 @@ def logit_attention(scores: torch.Tensor, content_mask: torch.Tensor, temperatur
 @dataclass
 class SSAClassifierOutput(SequenceClassifierOutput):
     """`SequenceClassifierOutput` plus the SSA signals: `ssa_attention` a_i (the weights that pooled the sentence;
-    zeros unless the variant pools by attention), `importance` p_i (zeros for baseline) and `token_logits`."""
+    zeros unless the method pools by attention), `importance` p_i (zeros for baseline) and `token_logits`."""
 
     ssa_attention: torch.Tensor | None = None  # [B, T]
     importance: torch.Tensor | None = None     # [B, T]

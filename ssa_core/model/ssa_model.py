@@ -1,7 +1,7 @@
 """SSAModel: a BERT-family encoder with a token head and the SSA attention-pooling layer.
 
 Shapes: B = batch, T = sequence length, H = hidden size, C = outputs (classes, or 1 for regression).
-Variants (see SSA_METHOD.md): baseline ([CLS] only), co (+ token head trained jointly), layer (SSA layer
+Methods (see SSA_METHOD.md): baseline ([CLS] only), co (+ token head trained jointly), layer (SSA layer
 predicts, class loss only), hybrid (SSA layer predicts, class + token loss).
 """
 
@@ -138,7 +138,7 @@ def ssa_loss(
     config: ModelConfig,
     graded: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (total, class loss, token loss) for the model's variant.
+    """Return (total, class loss, token loss) for the model's SSA method.
 
     graded: token_labels are soft targets, and the token loss is KL(target ‖ softmax of the token scores) per sentence
     (see `graded_token_loss`); otherwise the token head's cross-entropy against 0/1 labels."""

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ssa_core.vocabulary import DEFAULT_ONNX_VARIANT, ONNX_VARIANTS
+
 SSA_FILE = "ssa.json"
 METRICS_FILE = "metrics.json"
 ONNX_FILE = "model.onnx"
@@ -21,8 +23,15 @@ INT8_ONNX_FILE = "model.int8.onnx"
 # The fp16 variant (`ssa export --quantize fp16`): model.onnx's weights and activations in float16, inputs and outputs
 # kept as they are (int64 ids in, float32 out); meant for a GPU (CUDA provider), where float16 runs on tensor cores.
 FP16_ONNX_FILE = "model.fp16.onnx"
-DEFAULT_VARIANT = "fp32"
-VARIANT_NAMES = (DEFAULT_VARIANT, "int8", "fp16")
+# The ONNX variants (fp32, int8, fp16: ssa_core.vocabulary); the old name stays for the service's imports.
+DEFAULT_VARIANT = DEFAULT_ONNX_VARIANT
+# The exported graph's interface, declared once: ssa_core.export.onnx writes these names, ssa_core.runtime.predictor
+# feeds and reads them. token_type_ids is an input only where the encoder takes token types.
+INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS = "input_ids", "attention_mask", "token_type_ids"
+ONNX_INPUTS = (INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS)
+# logits [B, C], importance p_i [B, T], attention a_i [B, T]
+LOGITS, IMPORTANCE, ATTENTION = "logits", "importance", "attention"
+ONNX_OUTPUTS = (LOGITS, IMPORTANCE, ATTENTION)
 # The model card: README.md with the Hub's metadata block; folders written before it have card.md (no metadata).
 CARD_FILE = "README.md"
 LEGACY_CARD_FILE = "card.md"
@@ -73,7 +82,7 @@ class VariantInfo:
 
 
 class UnknownVariant(LookupError):
-    """A variant the model folder does not have (the message names those it has)."""
+    """An ONNX variant the model folder does not have (the message names those it has)."""
 
 
 class ModelMetaError(ValueError):
@@ -150,8 +159,8 @@ class ModelMeta(Mapping[str, Any]):
     def variants(self) -> tuple[VariantInfo, ...]:
         """The ONNX files that can serve this model: fp32 first, then those ssa.json lists under `variants`."""
         listed = self.raw.get("variants") or {}
-        extra = tuple(VariantInfo.from_dict(name, listed[name]) for name in VARIANT_NAMES[1:] if name in listed)
-        return (VariantInfo(DEFAULT_VARIANT, ONNX_FILE), *extra)
+        extra = tuple(VariantInfo.from_dict(name, listed[name]) for name in ONNX_VARIANTS[1:] if name in listed)
+        return (VariantInfo(DEFAULT_ONNX_VARIANT, ONNX_FILE), *extra)
 
     def variant(self, name: str) -> VariantInfo:
         """The named variant; raises UnknownVariant naming the ones this model has."""

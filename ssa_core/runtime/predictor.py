@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
@@ -23,14 +23,24 @@ except ImportError as exc:  # ONNX Runtime is an extra, so that exactly one buil
                       "NVIDIA GPU host)") from exc
 
 from ssa_core.data.textspans import Span, token_positions, token_spans, word_groups, word_spans
-from ssa_core.runtime.modelmeta import DEFAULT_VARIANT, RUNTIME_FILES, TOKENIZER_FILE, ModelMeta, ModelMetaError
+from ssa_core.runtime.modelmeta import (
+    ATTENTION,
+    ATTENTION_MASK,
+    IMPORTANCE,
+    INPUT_IDS,
+    LOGITS,
+    ONNX_OUTPUTS,
+    RUNTIME_FILES,
+    TOKEN_TYPE_IDS,
+    TOKENIZER_FILE,
+    ModelMeta,
+    ModelMetaError,
+)
+from ssa_core.vocabulary import DEFAULT_ONNX_VARIANT, Explainer, Provider
 
 log = logging.getLogger("ssa.runtime")
 
 Item = str | tuple[str, str]
-ProviderChoice = Literal["auto", "cuda", "cpu"]
-Explainer = Literal["attention", "occlusion"]
-EXPLAINERS: tuple[str, ...] = ("attention", "occlusion")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -98,7 +108,7 @@ def cuda_usable() -> bool:
     return True
 
 
-def choose_providers(choice: ProviderChoice) -> list[str]:
+def choose_providers(choice: Provider) -> list[str]:
     """Execution providers to ask for; logs one clear line when CUDA was wanted but cannot be used."""
     if choice == "cpu":
         return [CPU]
@@ -109,7 +119,7 @@ def choose_providers(choice: ProviderChoice) -> list[str]:
     return [CPU]
 
 
-OUTPUTS = ("logits", "importance", "attention")
+OUTPUTS = ONNX_OUTPUTS  # the order session runs return them in
 SessionRun = Callable[[ort.InferenceSession, dict[str, np.ndarray]], list[np.ndarray]]
 
 
@@ -199,7 +209,7 @@ class Predictor:
     """One loaded model: tokenizer + ONNX Runtime session (and, optionally, an overlap session: see `load`)."""
 
     def __init__(self, model_dir: Path, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 meta: ModelMeta, variant: str = DEFAULT_VARIANT,
+                 meta: ModelMeta, variant: str = DEFAULT_ONNX_VARIANT,
                  overlap_session: ort.InferenceSession | None = None) -> None:
         self.model_dir = model_dir
         self.variant = variant
@@ -227,12 +237,13 @@ class Predictor:
         self.truncating_tokenizer.enable_truncation(self.max_length)
 
     @classmethod
-    def load(cls, model_dir: Path, *, provider: ProviderChoice = "auto", intra_op_threads: int | None = None,
-             allow_spinning: bool = True, variant: str = DEFAULT_VARIANT, onnx_file: str | None = None,
+    def load(cls, model_dir: Path, *, provider: Provider = "auto", intra_op_threads: int | None = None,
+             allow_spinning: bool = True, variant: str = DEFAULT_ONNX_VARIANT, onnx_file: str | None = None,
              overlap_threads: int | None = None) -> Predictor:
-        """`variant` picks the ONNX file among those ssa.json lists (fp32: model.onnx; int8 once quantized);
-        `onnx_file` names another file of the folder instead (the int8 check runs a candidate before it is listed).
-        Raises ModelFolderError for a variant the folder does not have.
+        """`variant` (the ONNX variant) picks the ONNX file among those ssa.json lists (fp32: model.onnx; int8 once
+        quantized); `onnx_file` names another file of the folder instead (the int8 check runs a candidate before it
+        is listed).
+        Raises ModelFolderError for an ONNX variant the folder does not have.
 
         allow_spinning=False: idle intra-op threads sleep instead of busy-waiting, which leaves the CPU to the
         other threads of a server (event loop, tokenization) and copes better with a shared machine.
@@ -319,7 +330,7 @@ class Predictor:
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
             types[row, : len(e.ids)] = e.type_ids
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        feeds = {INPUT_IDS: ids, ATTENTION_MASK: mask, TOKEN_TYPE_IDS: types}
         session = self.overlap_session if self.overlap_session is not None and self._in_flight > 1 else self.session
         outputs = self.run_session(session, {name: feeds[name] for name in self.input_names})
         return dict(zip(OUTPUTS, outputs, strict=True))
@@ -381,13 +392,13 @@ class Predictor:
             for group in words_of(encoding):
                 copies.append(deleted(encoding, group))
                 owners.append((i, group))
-        base = [self._decision_score(row["logits"])[0] for row in rows]
+        base = [self._decision_score(row[LOGITS])[0] for row in rows]
         weights = [np.zeros(len(e.ids), dtype=np.float64) for e in encodings]
         if not copies:
             return weights
         outcome = self.run_buckets(copies, batch_size, before_run)
         for (i, group), out in zip(owners, outcome, strict=True):
-            after = self._decision_score(out["logits"])[0]
+            after = self._decision_score(out[LOGITS])[0]
             if self.task == "regression":
                 drop = abs(float(base[i][0] - after[0]))
             else:
@@ -399,7 +410,7 @@ class Predictor:
     def _prediction(self, item: Item, encoding: Encoding, out: dict[str, np.ndarray], row: int,
                     truncated: bool, return_tokens: bool, return_words: bool,
                     occlusion: np.ndarray | None = None) -> Prediction:
-        logits = out["logits"][row]
+        logits = out[LOGITS][row]
         if self.task == "regression":
             value = float(logits[0])
             label: str | float = value
@@ -413,8 +424,8 @@ class Predictor:
         if return_tokens or return_words:
             texts = (item, "") if isinstance(item, str) else (item[0], item[1])
             positions = token_positions(encoding.offsets, encoding.word_ids, encoding.sequence_ids, texts)
-            attention = out["attention"][row] if self.method in ("layer", "hybrid") else None
-            importance = out["importance"][row] if self.method != "baseline" else None
+            attention = out[ATTENTION][row] if self.method in ("layer", "hybrid") else None
+            importance = out[IMPORTANCE][row] if self.method != "baseline" else None
             occluded = None if occlusion is None else occlusion.tolist()
             spans = token_spans(positions, texts, attention, importance, occluded)
             tokens = spans if return_tokens else None

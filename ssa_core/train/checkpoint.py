@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ssa_core.records import IterationRecord
+
 LATEST = "latest.json"
 
 
@@ -24,7 +26,15 @@ class TrainState:
     global_step: int = 0
     best_iteration: int = -1
     best_score: float = float("-inf")
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[IterationRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # a history read back from a checkpoint's state.json (or written by an older version) is a list of dicts
+        self.history = [IterationRecord.of(record) for record in self.history]
+
+    def to_dict(self) -> dict[str, Any]:
+        """state.json's `state`, as written before the records were typed."""
+        return {**self.__dict__, "history": [record.to_dict() for record in self.history]}
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
@@ -68,7 +78,7 @@ def save_checkpoint(
     save_file(best_weights, str(temp / "best.safetensors"))
     tensors, groups = optimizer_tensors(optimizer)
     save_file(tensors, str(temp / "optimizer.safetensors"))
-    meta = {"state": state.__dict__, "param_groups": groups}
+    meta = {"state": state.to_dict(), "param_groups": groups}
     (temp / "state.json").write_text(json.dumps(meta))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(temp, target)

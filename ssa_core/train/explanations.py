@@ -5,20 +5,21 @@ weight on the top 20 % of wordpieces (0.20 = uniform). Faithfulness (of a rankin
 fraction f of the real wordpieces, comprehensiveness = p(c | x) − p(c | x without the top f) and sufficiency =
 p(c | x) − p(c | only the top f), where c is the class predicted on x; AOPC = the mean comprehensiveness over the
 bins 1/5/10/20/50 %. Deleted wordpieces are removed from the input (special tokens stay), never masked. Every
-variant runs through the packed prober's length-sorted batches.
+measurement runs through the packed prober's length-sorted batches.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ssa_core.model.ssa_model import SSAModel
 from ssa_core.model.tokenize import Encoded, pad_batch
+from ssa_core.records import ExplanationScores
 from ssa_core.train.probing import Sequences, length_batches, originals_of, packed_outputs, word_groups
 
 FRACTIONS = (0.1, 0.2, 0.5)
@@ -37,21 +38,6 @@ class Faithfulness:
     comprehensiveness: dict[str, float]  # fraction ("0.2") -> mean drop of p(c) when the top fraction is deleted
     sufficiency: dict[str, float]        # fraction -> mean drop of p(c) when only the top fraction is kept
     aopc: float                          # mean comprehensiveness over AOPC_BINS
-
-
-@dataclass(frozen=True)
-class ExplanationScores:
-    """What `metrics.json` and the model card carry about the served attention (on the dev set)."""
-
-    sentences: int
-    entropy: float
-    top20_share: float
-    comprehensiveness_20: float
-    sufficiency_20: float
-    random_comprehensiveness_20: float
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def top_count(n: int, fraction: float) -> int:

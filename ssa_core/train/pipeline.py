@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from ssa_core.errors import ConfigError
 from ssa_core.export.folder import load_trained, write_model_folder
 from ssa_core.model.ssa_model import SSAModel, build_model
 from ssa_core.model.tokenize import Encoded, encode_examples, load_tokenizer, structural_special_ids
+from ssa_core.records import ExplanationScores, HumanRationales, TrainingMetrics
 from ssa_core.train.checkpoint import TrainState
 from ssa_core.train.distraction import CopyMaker
 from ssa_core.train.explanations import attention_scores
@@ -31,7 +32,7 @@ from ssa_core.train.weak_labels import label_file, weak_label_record, write_json
 @dataclass
 class TrainResult:
     out_dir: Path
-    metrics: dict[str, Any]
+    metrics: TrainingMetrics  # what metrics.json holds (`metrics.to_dict()`)
     parity: dict[str, float]
 
 
@@ -95,15 +96,17 @@ def train_model(
     model.load_state_dict(outcome.best_weights)
     total = outcome.state.global_step
     callback.on_progress(Progress("exporting", train_cfg.iterations - 1, train_cfg.iterations, total, total))
-    metrics = metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task))
-    metrics["human_rationales"] = {"rows": reviewed_count(train.examples), "train_rows": len(train.examples)}
     explained = explanation_summary(model, dev_enc[: train_cfg.explain_sentences], tokenizer.pad_token_id or 0,
                                     trainer.device, train_cfg.probe_batch_tokens)
-    if explained is not None:
-        metrics["explanations"] = explained
-    parity = write_model_folder(model, tokenizer, out_dir, train_cfg, metrics, dev_enc, model_id,
-                                data_info={"train": dataset_info(train), "dev": dataset_info(dev)},
-                                served_metrics=lambda folder: served_robustness(folder, dev.examples, train_cfg))
+    metrics = replace(metrics_summary(outcome.state, train_cfg.metric_for(model_cfg.task)),
+                      human_rationales=HumanRationales(rows=reviewed_count(train.examples),
+                                                       train_rows=len(train.examples)),
+                      explanations=explained)
+    parity, written = write_model_folder(
+        model, tokenizer, out_dir, train_cfg, metrics, dev_enc, model_id,
+        data_info={"train": dataset_info(train), "dev": dataset_info(dev)},
+        served_metrics=lambda folder, measured: served_robustness(folder, measured, dev.examples, train_cfg))
+    metrics = written or metrics
     callback.on_progress(Progress("done", train_cfg.iterations - 1, train_cfg.iterations, total, total,
                                   metrics=metrics))
     return TrainResult(out_dir, metrics, parity)
@@ -124,27 +127,28 @@ def distractor_copies(tokenizer: PreTrainedTokenizerBase, model_cfg: ModelConfig
     return CopyMaker(tokenizer, train_cfg, model_cfg.max_length, pool)
 
 
-def served_robustness(folder: Path, dev: Sequence[Example], train_cfg: TrainConfig) -> dict[str, Any]:
-    """metrics.json's "robustness": the report of the exported model on its own dev rows, with clauses of the
-    shipped report pool (disjoint from the training pool)."""
+def served_robustness(folder: Path, metrics: TrainingMetrics, dev: Sequence[Example],
+                      train_cfg: TrainConfig) -> TrainingMetrics:
+    """`metrics` with "robustness": the report of the exported model on its own dev rows, with clauses of the
+    shipped report pool (disjoint from the training pool); unchanged with robustness_rows 0."""
     from ssa_core.evaluation.robustness import robustness_report
     from ssa_core.runtime.predictor import Predictor
 
     if train_cfg.robustness_rows == 0:
-        return {}
+        return metrics
     predictor = Predictor.load(folder, provider="cpu")
     report = robustness_report(predictor, dev, shipped_pool("report"), train_cfg.robustness_rows, train_cfg.seed)
-    return {"robustness": report.to_dict()}
+    return replace(metrics, robustness=report)
 
 
 def explanation_summary(
     model: SSAModel, examples: Sequence[Encoded], pad_id: int, device: torch.device, max_tokens: int
-) -> dict[str, Any] | None:
+) -> ExplanationScores | None:
     """Selectivity and faithfulness @20 % of the served attention on (at most `explain_sentences`) dev examples;
-    None for variants whose prediction is not pooled by the SSA attention, for regression, and without examples."""
+    None for methods whose prediction is not pooled by the SSA attention, for regression, and without examples."""
     if not model.config.pools_by_attention or model.config.task == "regression" or not examples:
         return None
-    return attention_scores(model, examples, pad_id, device, max_tokens).to_dict()
+    return attention_scores(model, examples, pad_id, device, max_tokens)
 
 
 def dataset_info(ds: Dataset) -> dict[str, Any]:
@@ -157,9 +161,10 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
     return info
 
 
-def metrics_summary(state: TrainState, metric: str) -> dict[str, Any]:
+def metrics_summary(state: TrainState, metric: str) -> TrainingMetrics:
     best = state.history[state.best_iteration]
-    return {"metric": metric, "best_iteration": state.best_iteration, "dev": best["dev"], "iterations": state.history}
+    return TrainingMetrics(metric=metric, best_iteration=state.best_iteration, dev=best.dev,
+                           iterations=tuple(state.history))
 
 
 def label_dataset(

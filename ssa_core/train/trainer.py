@@ -8,9 +8,9 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from ssa_core.data.rationales import restrict_to_spans, reviewed_count, token_ta
 from ssa_core.evaluation.metrics import classification_metrics, regression_metrics
 from ssa_core.model.ssa_model import IGNORE_INDEX, SSAModel, ssa_loss
 from ssa_core.model.tokenize import Encoded, batch_tensors, pad_labels
+from ssa_core.records import IterationRecord, ProbeSummary, TrainingMetrics
 from ssa_core.train.checkpoint import TrainState, load_checkpoint, restore_optimizer, save_checkpoint
 from ssa_core.train.distraction import CopyMaker, DistractorCopy, distraction_loss
 from ssa_core.train.probing import (
@@ -44,7 +45,8 @@ class Progress:
     iterations: int
     step: int
     total_steps: int
-    metrics: dict[str, Any] | None = None
+    # "evaluated": the iteration's record; "done": the run's metrics
+    metrics: IterationRecord | TrainingMetrics | None = None
 
 
 class TrainingCallback(Protocol):
@@ -159,11 +161,11 @@ class Trainer:
         total = self.total_steps(len(train), reviewed_count(e.example for e in train))
         for iteration in range(state.completed_iterations, self.cfg.iterations):
             started = time.perf_counter()
-            record = self._iteration(iteration, train, dev, state, total)
-            record["seconds"] = round(time.perf_counter() - started, 2)
+            record = replace(self._iteration(iteration, train, dev, state, total),
+                             seconds=round(time.perf_counter() - started, 2))
             state.history.append(record)
             state.completed_iterations = iteration + 1
-            score = record["dev"][self.cfg.metric_for(self.model_cfg.task)]
+            score = record.dev[self.cfg.metric_for(self.model_cfg.task)]
             if score > state.best_score:
                 state.best_score, state.best_iteration, best = score, iteration, self._weights()
             self._progress("evaluated", iteration, state.global_step, total, metrics=record)
@@ -181,24 +183,23 @@ class Trainer:
 
     def _iteration(
         self, iteration: int, train: list[Encoded], dev: list[Encoded], state: TrainState, total: int
-    ) -> dict[str, Any]:
+    ) -> IterationRecord:
         rng = np.random.default_rng([self.cfg.seed, iteration])
         torch.manual_seed(self.cfg.seed * 1000 + iteration)
         items, probe = self._training_set(iteration, train, rng, state, total)
         copies = self.copy_maker.make(items, rng) if iteration and self.copy_maker is not None else []
         losses = self._epoch(items, copies, rng, iteration, state, total)
         self._progress("evaluating", iteration, state.global_step, total)
-        record: dict[str, Any] = {"iteration": iteration, "share": self.cfg.share(iteration) if iteration else 0.0,
-                                  **losses, "dev": self.evaluate(dev)}
-        if probe is not None:
-            record["probe"] = probe
-        if copies:
-            record["distractor_copies"] = len(copies)
-        return record
+        return IterationRecord(iteration=iteration, share=self.cfg.share(iteration) if iteration else 0.0,
+                               train_loss=losses["train_loss"], cls_loss=losses["cls_loss"],
+                               tok_loss=losses["tok_loss"], consistency_loss=losses.get("consistency_loss"),
+                               distractor_attention=losses.get("distractor_attention"),
+                               distractor_copies=len(copies) if copies else None, dev=self.evaluate(dev),
+                               probe=probe)
 
     def _training_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
-    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any] | None]:
+    ) -> tuple[list[tuple[Encoded, list[float]]], ProbeSummary | None]:
         """Iteration 0 (and baseline): all originals, reviewed rows included, on the originals' rule (plain
         fine-tuning: under `graded` no token targets at all). Later: r·N probed copies + (1 − r)·N originals
         ("replace"), or all N originals + r·N probed copies ("augment"). Rows with reviewed rationales are not drawn
@@ -210,13 +211,13 @@ class Trainer:
         if reviewed:
             others = [e for e in train if not e.example.rationale]
             items, probe = self._weak_set(iteration, others, rng, state, total)
-            kept, stats = self._reviewed_set(reviewed, rng)
-            return items + kept, {**probe, "reviewed": len(reviewed), **stats}
+            kept, even = self._reviewed_set(reviewed, rng)
+            return items + kept, replace(probe, reviewed=len(reviewed), reviewed_even=even)
         return self._weak_set(iteration, train, rng, state, total)
 
     def _reviewed_set(
         self, reviewed: list[Encoded], rng: np.random.Generator
-    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
+    ) -> tuple[list[tuple[Encoded, list[float]]], int | None]:
         """The reviewed rows with their token targets. 0/1 rules: 1 on the wordpieces inside the reviewed spans, 0 on
         the text's others (`token_targets`). `graded`: the model's own graded probe of the row (as for the weak
         rows) with the weight outside the reviewed spans set to 0, so the target keeps the model's grading among the
@@ -225,7 +226,7 @@ class Trainer:
         `reviewed_even`)."""
         spans = [token_targets(e.positions, len(e), e.example.rationale or ()) for e in reviewed]
         if not self.graded:
-            return list(zip(reviewed, spans, strict=True)), {}
+            return list(zip(reviewed, spans, strict=True)), None
         weak, _ = self.prober.graded(reviewed, self.model_cfg.labels, rng, self.cfg.probe_words)
         items: list[tuple[Encoded, list[float]]] = []
         even = 0
@@ -235,11 +236,11 @@ class Trainer:
                 even += 1
                 target = flat
             items.append((w.encoded, target))
-        return items, {"reviewed_even": even}
+        return items, even
 
     def _weak_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator, state: TrainState, total: int
-    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
+    ) -> tuple[list[tuple[Encoded, list[float]]], ProbeSummary]:
         self._progress("probing", iteration, state.global_step, total)
         self.prober.start(iteration)
         if self.graded:
@@ -252,11 +253,12 @@ class Trainer:
             self.sink(iteration, weak, {int(i) for i in chosen})
         items = [(weak[int(i)].encoded, weak[int(i)].token_labels) for i in chosen]
         items += [originals[int(i)] for i in rest]
-        return items, {**stats.as_dict(), **label_stats([weak[int(i)] for i in chosen]), "selected": len(chosen)}
+        return items, ProbeSummary.from_dict({**stats.as_dict(), **label_stats([weak[int(i)] for i in chosen]),
+                                              "selected": len(chosen)})
 
     def _graded_set(
         self, iteration: int, train: list[Encoded], rng: np.random.Generator
-    ) -> tuple[list[tuple[Encoded, list[float]]], dict[str, Any]]:
+    ) -> tuple[list[tuple[Encoded, list[float]]], ProbeSummary]:
         """The `graded` rule: r·N examples drawn at random are probed word by word and carry their graded targets;
         the other (1 − r)·N originals train the classifier only (no token targets)."""
         wanted = round(self.cfg.share(iteration) * len(train))
@@ -268,7 +270,7 @@ class Trainer:
         probed = {int(i) for i in drawn}
         items = [(w.encoded, w.token_labels) for w in weak]
         items += [(e, self._original_labels(e)) for i, e in enumerate(train) if i not in probed]
-        return items, {**stats.as_dict(), **graded_target_stats(weak), "selected": len(weak)}
+        return items, ProbeSummary.from_dict({**stats.as_dict(), **graded_target_stats(weak), "selected": len(weak)})
 
     @property
     def graded(self) -> bool:
@@ -406,7 +408,7 @@ class Trainer:
         return checkpoint.state, checkpoint.best
 
     def _progress(self, stage: str, iteration: int, step: int, total: int,
-                  metrics: dict[str, Any] | None = None) -> None:
+                  metrics: IterationRecord | None = None) -> None:
         self.callback.on_progress(Progress(stage, iteration, self.cfg.iterations, step, total, metrics))
 
 

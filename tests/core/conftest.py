@@ -58,7 +58,7 @@ def trained_run(
     model_cfg, train_cfg = hybrid_configs(tiny_encoder_dir, movie_train.labels)
     out = tmp_path_factory.mktemp("trained") / "tiny-hybrid"
     result = train_model(movie_train, movie_dev, model_cfg, train_cfg, out, device="cpu", model_id="tiny-hybrid")
-    return TrainedRun(out, movie_train, movie_dev, model_cfg, train_cfg, result.metrics)
+    return TrainedRun(out, movie_train, movie_dev, model_cfg, train_cfg, result.metrics.to_dict())
 
 
 @pytest.fixture(scope="session")

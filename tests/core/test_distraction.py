@@ -94,11 +94,13 @@ def test_training_with_copies_records_them_and_reports_robustness(
     train_cfg = TrainConfig(iterations=2, batch_size=16, learning_rate=1e-4, seed=3, distractor_share=0.5,
                             robustness_rows=16)
     result = train_model(movie_train, movie_dev, model_cfg, train_cfg, tmp_path / "m", device="cpu")
-    first, second = result.metrics["iterations"]
-    assert "distractor_copies" not in first
-    assert second["distractor_copies"] == 32
-    assert second["consistency_loss"] >= 0 and 0 <= second["distractor_attention"] <= 1
+    first, second = result.metrics.iterations
+    assert first.distractor_copies is None and first.consistency_loss is None
+    assert second.distractor_copies == 32
+    assert second.consistency_loss is not None and second.consistency_loss >= 0
+    assert second.distractor_attention is not None and 0 <= second.distractor_attention <= 1
     report = json.loads((tmp_path / "m" / "metrics.json").read_text())["robustness"]
+    assert result.metrics.robustness is not None and result.metrics.robustness.to_dict() == report
     for key in ("offtopic", "fragments"):
         scores = report[key]
         assert scores["rows"] == 16

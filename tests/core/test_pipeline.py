@@ -209,7 +209,7 @@ def test_cancel_then_resume_matches_the_uninterrupted_run(trained_run: TrainedRu
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
-    assert without_seconds(result.metrics) == without_seconds(run.metrics)
+    assert without_seconds(result.metrics.to_dict()) == without_seconds(run.metrics)
 
     # A retry after a crash during export finds every iteration done: it only writes the folder again.
     again = Recorder()
@@ -279,7 +279,7 @@ def test_every_variant_trains_probes_and_exports(
         out,
         device="cpu",
     )
-    second = result.metrics["iterations"][1]
+    second = result.metrics.to_dict()["iterations"][1]
     assert max(result.parity.values()) <= 1e-4
     if method == "baseline":
         assert "probe" not in second and not (out / "weak_labels").exists()
@@ -321,7 +321,7 @@ def test_pairs_with_regression_train_export_and_predict(tiny_encoder_dir: Path, 
     result = train_model(
         train, dev, cfg, TrainConfig(iterations=2, batch_size=8, learning_rate=1e-4), out, device="cpu"
     )
-    assert result.metrics["metric"] == "pearson" and set(result.metrics["dev"]) == {"pearson", "spearman", "mse"}
+    assert result.metrics.metric == "pearson" and set(result.metrics.dev) == {"pearson", "spearman", "mse"}
     meta = json.loads((out / "ssa.json").read_text())
     assert meta["pair"] is True and meta["task"] == "regression" and meta["labels"] == []
     records = read_jsonl(out / "weak_labels" / "iter1.jsonl")
@@ -348,7 +348,7 @@ def test_roberta_style_model_trains_and_serves(roberta_dir: Path, tmp_path: Path
     cfg = ModelConfig(base_model=str(roberta_dir), method="hybrid", max_length=64, labels=train.labels)
     out = tmp_path / "roberta"
     result = train_model(train, dev, cfg, TrainConfig(iterations=2, batch_size=8, share_step=0.5), out, device="cpu")
-    assert result.metrics["iterations"][1]["probe"]["masked_copies"] > 0
+    assert result.metrics.to_dict()["iterations"][1]["probe"]["masked_copies"] > 0
     meta = json.loads((out / "ssa.json").read_text())
     assert meta["pad_token_id"] == 1
     for record in read_jsonl(out / "weak_labels" / "iter1.jsonl"):

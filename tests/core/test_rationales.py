@@ -146,7 +146,7 @@ def test_reviewed_rows_train_on_their_targets_and_are_never_probed(tiny_encoder_
 
     trainer, encoded, reviewed = reviewed_trainer(tiny_encoder_dir, "keep")
     items, probe = trainer._training_set(1, encoded, np.random.default_rng(0), TrainState("x"), 10)
-    assert probe is not None and probe["reviewed"] == len(reviewed) == 6
+    assert probe is not None and probe.reviewed == len(reviewed) == 6
     by_row: dict[int, list[list[float]]] = {}
     for enc, labels in items:
         by_row.setdefault(enc.example.row, []).append(labels)
@@ -170,7 +170,7 @@ def test_graded_reviewed_targets_are_the_models_probe_inside_the_spans(tiny_enco
     first, _ = trainer._training_set(0, encoded, np.random.default_rng(0), TrainState("x"), 10)
     assert all(v == IGNORE for _, labels in first for v in labels)
     items, probe = trainer._training_set(1, encoded, np.random.default_rng(0), TrainState("x"), 10)
-    assert probe is not None and probe["reviewed"] == 6 and 0 <= probe["reviewed_even"] <= 6
+    assert probe is not None and probe.reviewed == 6 and 0 <= (probe.reviewed_even or 0) <= 6
     rows = [enc for enc in encoded if enc.example.row in reviewed]
     probed, _ = trainer.prober.graded(rows, trainer.model_cfg.labels, np.random.default_rng(0), 64)
     expected = {w.encoded.example.row: w.token_labels for w in probed}
@@ -189,7 +189,7 @@ def test_graded_reviewed_targets_are_the_models_probe_inside_the_spans(tiny_enco
             assert [t for t, f in zip(target, flat, strict=True) if f == 1.0] == \
                 [g for g, f in zip(expected[enc.example.row], flat, strict=True) if f == 1.0]
             assert sum(target[p.index] for p in enc.positions if p.segment == 0) > 0
-    assert even == probe["reviewed_even"]
+    assert even == probe.reviewed_even
 
 
 def test_restrict_to_spans() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.probeshards import PROBE_DIR, ProbeShardMessage
+from jobs.probe_shard_messages import PROBE_DIR, ProbeShardMessage
 from jobs.producer import PROBE_SHARD_TASK_NAME, QUEUE, producer_app
 from ssa_core.data.datasets import Example
 from ssa_core.export.folder import load_trained

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from jobs.labeling import shard_ranges
+from jobs.label_shards import shard_ranges
 from jobs.labelspec import LabelDataRecord, LabelJobSpec
 from jobs.shards import Join, ShardStore
 from jobs.store import JobStore
@@ -67,3 +67,11 @@ def test_attempts_run_out_and_the_end_of_the_job_is_seen(redis_server: RedisServ
     assert join(shards, 2, "e", token).outcome == "cancelled"
     assert jobs.fail_if_active(JOB, "stop")
     assert join(shards, 2, "f", token).outcome == "terminal"
+
+
+def test_label_shard_message_travels_as_todays_task_arguments() -> None:
+    from jobs.label_shards import LabelShardMessage, ShardRange
+
+    message = LabelShardMessage(job_id="j1", shard=ShardRange(shard=2, start=4000, end=5000))
+    assert message.args() == ("j1", {"shard": 2, "start": 4000, "end": 5000})
+    assert LabelShardMessage.from_args(*message.args()) == message

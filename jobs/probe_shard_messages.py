@@ -1,5 +1,6 @@
 """The contract of a training job's fanned-out probing step (worker.probe_fanout): the message of one probe shard
-(`ssa.probe-shard`, JSON across Redis) and where its files lie in the job folder. Torch-free."""
+(`ssa.probe-shard`, JSON across Redis) and where its files lie in the job folder. Torch-free. (ssa_core.train's
+probe_shards is the probing of one shard itself; this module is only its message and its files.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel
 
-from jobs.labeling import ShardRange
+from jobs.label_shards import ShardRange
 
 PROBE_DIR: Final = "probe"  # in the job folder while the job trains; removed with its checkpoints
 PROBE_MODEL_DIR: Final = "model"  # probe/model: the weights being probed in this iteration
