@@ -7,14 +7,26 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ssa_core.config import MODEL_DEFAULTS as M
 from ssa_core.config import RANGES, ModelConfig, TrainConfig
 from ssa_core.config import TRAIN_DEFAULTS as T
 from ssa_core.errors import ConfigError, InvalidId
+from ssa_core.recipes import DEFAULT_RECIPE, resolve
 from ssa_core.runtime.artifacts import validate_id
-from ssa_core.vocabulary import REGRESSION_METRICS, AttentionScores, LabelMode, Method, MetricName, Quantize, Task
+from ssa_core.vocabulary import (
+    RECIPE_NAMES,
+    REGRESSION_METRICS,
+    AttentionScores,
+    DistractorSources,
+    LabelMode,
+    Method,
+    MetricName,
+    Quantize,
+    RecipeName,
+    Task,
+)
 
 Deploy = Literal["never", "if_better", "always"]
 NEVER: Final = "never"
@@ -45,6 +57,9 @@ class TrainJobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    recipe: RecipeName = Field(
+        default=DEFAULT_RECIPE, description="named set of settings (docs/ROBUSTNESS.md): released (the released SSA "
+        "code), graded (today's default) or robust (graded + distractor copies); settings given explicitly win")
     method: Method = M["method"]
     iterations: Annotated[int, _range("iterations")] = Field(
         default=T["iterations"], description="SSA iterations (the first is plain fine-tuning)"
@@ -65,6 +80,12 @@ class TrainJobSpec(BaseModel):
     label_mode: LabelMode = Field(
         default=T["label_mode"], description="weak-label rule: graded (word-by-word probe, soft targets; default) "
         "or the released code's 0/1 rules keep, flip, contrast")
+    distractor_share: Annotated[float, _range("distractor_share")] = Field(
+        default=T["distractor_share"], description="share of rows that also train as a copy with an inserted span "
+        "that does not bear on the label, from iteration 1 on (0: none; default: the recipe's)")
+    distractor_sources: DistractorSources = Field(
+        default=T["distractor_sources"], description="where the inserted spans come from: pool (off-topic clauses: "
+        "the shipped pool, or the job's `distractors` file), spans (words of a row of another class) or both")
     attention_scores: AttentionScores = Field(
         default=M["attention_scores"], description="what the SSA layer softmaxes: unbounded token scores (default) "
         "or p_i over the kept set (the released code)")
@@ -105,30 +126,46 @@ class TrainJobSpec(BaseModel):
     def _valid_id(cls, value: str | None) -> str | None:
         return checked_model_id(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe_values(cls, data: Any) -> Any:
+        """The recipe's values for the settings a client did not give (an unknown recipe is left to the field's own
+        check)."""
+        if not isinstance(data, Mapping) or data.get("recipe", DEFAULT_RECIPE) not in RECIPE_NAMES:
+            return data
+        model_values, train_values = resolve(str(data.get("recipe", DEFAULT_RECIPE)),
+                                             {name: data.get(name) for name in MODEL_FIELDS},
+                                             {name: data.get(name) for name in TRAIN_FIELDS})
+        filled = {k: v for k, v in {**model_values, **train_values}.items() if k in cls.model_fields and k not in data}
+        return {**filled, **data}
+
     @classmethod
     def from_record(cls, stored: Mapping[str, Any]) -> TrainJobSpec:
-        """A spec read back from a job record: keys this version does not know are dropped, not refused."""
-        return cls.model_validate({key: value for key, value in stored.items() if key in cls.model_fields},
-                                  strict=False)
+        """A spec read back from a job record: keys this version does not know are dropped, not refused; a record
+        from before recipes existed trained with the then-default settings, the `graded` recipe."""
+        known = {key: value for key, value in stored.items() if key in cls.model_fields}
+        return cls.model_validate({"recipe": "graded", **known}, strict=False)
 
 
 # How a spec's fields reach the configs: each names a ModelConfig field, a TrainConfig field, or is the job's own (read
 # by the API and the worker, never by ssa_core). tests/jobs/test_spec_mapping.py checks that the three cover the spec
 # and that every mapped name is a field of its config, so a renamed field fails a test instead of being dropped.
 MODEL_FIELDS: Final = ("method", "lambda_tok", "tau", "cls_weight", "max_length", "attention_scores")
-TRAIN_FIELDS: Final = ("iterations", "learning_rate", "batch_size", "seed", "label_mode", "metric")
+TRAIN_FIELDS: Final = ("iterations", "learning_rate", "batch_size", "seed", "label_mode", "metric", "distractor_share",
+                       "distractor_sources")
 # base_model is the allow-listed name (the worker resolves it to a folder), task is resolved against the data; both
-# reach ModelConfig through build_configs' own arguments.
-JOB_ONLY_FIELDS: Final = ("base_model", "task", "text_column", "text_pair_column", "label_column", "dev_fraction",
-                          "deploy", "model_id", "quantize", "int8_min_agreement")
+# reach ModelConfig through build_configs' own arguments. recipe supplies the settings the spec does not hold
+# (build_configs resolves it: ssa_core.recipes).
+JOB_ONLY_FIELDS: Final = ("recipe", "base_model", "task", "text_column", "text_pair_column", "label_column",
+                          "dev_fraction", "deploy", "model_id", "quantize", "int8_min_agreement")
 
 
 def build_configs(spec: TrainJobSpec, *, base_model: str, labels: Sequence[str],
                   task: Task) -> tuple[ModelConfig, TrainConfig]:
     """The configs a job trains with: the spec's fields, the base model's folder (or, in the API, its allow-listed
     name) and the labels and task of its data. Raises ConfigError naming the field."""
-    model_values: dict[str, Any] = {name: getattr(spec, name) for name in MODEL_FIELDS}
-    train_values: dict[str, Any] = {name: getattr(spec, name) for name in TRAIN_FIELDS}
+    model_values, train_values = resolve(spec.recipe, {name: getattr(spec, name) for name in MODEL_FIELDS},
+                                         {name: getattr(spec, name) for name in TRAIN_FIELDS})
     model_cfg = ModelConfig(**model_values, base_model=base_model, labels=tuple(labels), task=task)
     train_cfg = TrainConfig(**train_values)
     if spec.metric is not None and (spec.metric in REGRESSION_METRICS) != (task == "regression"):

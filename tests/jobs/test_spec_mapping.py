@@ -93,3 +93,29 @@ def test_train_config_messages(field: str, value: object, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         TrainConfig(**{field: value})  # type: ignore[arg-type]
     assert (caught.value.field, caught.value.reason) == (field, message)
+
+
+def test_a_recipe_fills_the_settings_not_given_and_explicit_ones_win() -> None:
+    robust = TrainJobSpec.model_validate({"recipe": "robust"})
+    assert (robust.cls_weight, robust.distractor_share, robust.distractor_sources) == (0.0, 1.0, "both")
+    mine = TrainJobSpec.model_validate({"recipe": "robust", "cls_weight": 0.25, "distractor_share": 0.5})
+    assert (mine.cls_weight, mine.distractor_share) == (0.25, 0.5)
+    model_cfg, train_cfg = build_configs(mine, base_model="/m", labels=["a", "b"], task="classification")
+    assert (model_cfg.cls_weight, train_cfg.distractor_share, train_cfg.consistency_weight) == (0.25, 0.5, 1.0)
+    # settings the spec does not hold come from the recipe too
+    released = TrainJobSpec.model_validate({"recipe": "released"})
+    model_cfg, train_cfg = build_configs(released, base_model="/m", labels=["a", "b"], task="classification")
+    assert (model_cfg.pool_transform, train_cfg.label_mode, train_cfg.share_balance) == ("none", "keep", "none")
+    # plain fine-tuning makes no copies under a recipe unless asked
+    baseline = TrainJobSpec.model_validate({"recipe": "robust", "method": "baseline"})
+    assert baseline.distractor_share == 0.0
+    assert TrainJobSpec.model_validate({"recipe": "robust", "method": "baseline",
+                                        "distractor_share": 1.0}).distractor_share == 1.0
+
+
+def test_the_default_recipe_changes_nothing_and_old_records_read_as_graded() -> None:
+    assert TrainJobSpec() == TrainJobSpec.model_validate({"recipe": "graded"})
+    old = TrainJobSpec.from_record({"method": "hybrid", "iterations": 2})
+    assert old.recipe == "graded" and old.distractor_share == 0.0
+    with pytest.raises(ValidationError, match="recipe"):
+        TrainJobSpec.model_validate({"recipe": "fast"})
