@@ -204,8 +204,17 @@ def mean(values: Sequence[float | None]) -> float | None:
     return statistics.mean(kept) if kept else None
 
 
+ARM_ORDER = ("baseline", "augment", "default", "released", "robust")
+
+
+def arms_of(records: list[dict[str, Any]], dataset: str) -> list[str]:
+    """The arms with records for `dataset`, the required ones first in their order."""
+    found = {r["arm"] for r in records if r["dataset"] == dataset}
+    return [a for a in ARM_ORDER if a in found] + sorted(found - set(ARM_ORDER))
+
+
 def set_table(records: list[dict[str, Any]], dataset: str, sets: Sequence[str]) -> list[str]:
-    arms = list(dict.fromkeys(r["arm"] for r in records if r["dataset"] == dataset))
+    arms = arms_of(records, dataset)
     head = ["arm", "seeds", "clean test acc."] + [f"{s} acc." for s in sets]
     head += [f"{s} flip" for s in sets] + [f"{s} mean abs. Δp" for s in sets]
     head += [f"{s} clause attn. (right / wrong)" for s in sets]
@@ -230,7 +239,7 @@ def explain_table(records: list[dict[str, Any]]) -> list[str]:
     lines = ["| dataset | arm | comp.@20 % attention | random | occlusion | attention / random | entropy |",
              "|---|---|---|---|---|---|---|"]
     for dataset in DATASETS:
-        for arm in dict.fromkeys(r["arm"] for r in records if r["dataset"] == dataset):
+        for arm in arms_of(records, dataset):
             rs = [r for r in records if r["dataset"] == dataset and r["arm"] == arm and r.get("explain")]
             if not rs:
                 continue
@@ -256,7 +265,10 @@ def required_lines(records: list[dict[str, Any]]) -> list[str]:
             return mean([r[key] for r in rs])
         return mean([r["sets"].get(name, {}).get(key) for r in rs])
 
-    lines = []
+    seeds = {d: len({r["seed"] for r in records if r["dataset"] == d and r["arm"] == PRODUCT}) for d in DATASETS}
+    lines = [f"Seeds of {PRODUCT} measured: " + ", ".join(f"{d} {n} of {len(SEEDS)}" for d, n in seeds.items())
+             + (". The line is judged on the mean of 3 seeds; with fewer, each 'met' below is provisional."
+                if min(seeds.values()) < len(SEEDS) else "."), ""]
     for name in SET_FILES["movie-sentiment"][1]:
         robust, base = (arm_mean("movie-sentiment", a, "misleading_accuracy", name) for a in (PRODUCT, "baseline"))
         augment = arm_mean("movie-sentiment", "augment", "misleading_accuracy", name)
@@ -264,8 +276,9 @@ def required_lines(records: list[dict[str, Any]]) -> list[str]:
             lines.append(f"- movie-sentiment {name}: not all of {PRODUCT}, baseline, augment measured yet")
             continue
         met = robust >= base + 0.15 and robust >= augment
-        lines.append(f"- movie-sentiment {name}: {PRODUCT} {robust:.1%} vs baseline {base:.1%} (+{robust - base:.1%};"
-                     f" needs +15 points) and augment {augment:.1%}: {'met' if met else 'NOT met'}")
+        lines.append(f"- movie-sentiment {name}: {PRODUCT} {robust:.1%} vs baseline {base:.1%} "
+                     f"({100 * (robust - base):+.1f} points; needs +15) and augment {augment:.1%}: "
+                     f"{'met' if met else 'NOT met'}")
     for dataset in DATASETS:
         robust, base = (arm_mean(dataset, a, "test_accuracy") for a in (PRODUCT, "baseline"))
         if robust is None or base is None:
@@ -273,7 +286,7 @@ def required_lines(records: list[dict[str, Any]]) -> list[str]:
             continue
         met = robust >= base - 0.005
         lines.append(f"- {dataset} clean test accuracy: {PRODUCT} {robust:.1%} vs baseline {base:.1%} "
-                     f"({robust - base:+.1%}; needs ≥ −0.5 points): {'met' if met else 'NOT met'}")
+                     f"({100 * (robust - base):+.1f} points; needs ≥ −0.5): {'met' if met else 'NOT met'}")
     return lines
 
 

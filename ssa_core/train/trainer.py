@@ -330,7 +330,7 @@ class Trainer:
                 raise TrainingCancelled(f"cancelled in iteration {iteration} at step {state.global_step}")
             batch = [items[int(i)] for i in indices]
             riding = [(row, copy) for row, i in enumerate(indices) for copy in copies_of.get(int(i), ())]
-            sums += self._step(batch, riding, state.global_step, total)
+            sums += self._step(batch, state.global_step, total, riding)
             batches += 1
             state.global_step += 1
             self._progress("training", iteration, state.global_step, total)
@@ -340,8 +340,8 @@ class Trainer:
             losses |= {"consistency_loss": float(mean[3]), "distractor_attention": float(mean[4])}
         return losses
 
-    def _step(self, batch: list[tuple[Encoded, list[float]]], copies: list[tuple[int, DistractorCopy]], step: int,
-              total: int) -> np.ndarray:
+    def _step(self, batch: list[tuple[Encoded, list[float]]], step: int, total: int,
+              copies: Sequence[tuple[int, DistractorCopy]] = ()) -> np.ndarray:
         """One optimizer step on `batch` plus its distractor copies (each with its original's row in the batch).
         Returns [total loss, class loss, token loss, consistency, attention mass on inserted spans]."""
         encoded = [e for e, _ in batch] + [c.encoded for _, c in copies]
