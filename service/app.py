@@ -13,17 +13,17 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from service.apidocs import mount_docs
 from service.buildinfo import package_version
 from service.errors import install_error_handlers
-from service.headmethod import HeadAsGet
-from service.jsonbody import JsonBodyCheck
-from service.limits import BodySizeLimit
+from service.http.bodylimit import BodySizeLimit
+from service.http.fastpath import PredictLane
+from service.http.headmethod import HeadAsGet
+from service.http.jsonbody import JsonBodyCheck
+from service.http.securityheaders import SecurityHeaders
 from service.metrics import LatencyMiddleware
-from service.openapidoc import custom_openapi
-from service.predictlane import PredictLane
+from service.openapi.docs import mount_docs
+from service.openapi.document import custom_openapi
 from service.routes import health, info, jobs, labels, models, predict, tokenize
-from service.securityheaders import SecurityHeaders
 from service.settings import Settings, get_settings
 from service.wiring import app_state, build_state
 
@@ -73,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class ServiceApp(FastAPI):
-    """FastAPI with ordinary POST /predict requests answered ahead of its middleware stack (service.predictlane)."""
+    """FastAPI with ordinary POST /predict requests answered ahead of its middleware stack (service.http.fastpath)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         return PredictLane(self, super().build_middleware_stack())

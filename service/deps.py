@@ -18,16 +18,16 @@ from fastapi.security import APIKeyHeader
 
 from jobs.producer import JOBS_EXTRA_MISSING, jobs_installed
 from jobs.store import JobStore
-from service.batcher import MicroBatcher
 from service.errors import ApiError
-from service.jobsubmit import JobSubmitter
-from service.labelsubmit import LabelSubmitter
+from service.http.ratelimit import RateLimiter
+from service.inference.batcher import MicroBatcher
+from service.inference.manager import ModelManager
+from service.inference.occlusion import OcclusionLane
 from service.metrics import ServiceMetrics
-from service.occlusion import OcclusionLane
-from service.ratelimit import RateLimiter
-from service.serving import ModelManager
 from service.settings import PrivateRead, Settings
-from service.uploads import UploadSlots
+from service.submissions.label import LabelSubmitter
+from service.submissions.train import JobSubmitter
+from service.submissions.uploads import UploadSlots
 from service.wiring import AppState, BootstrapStatus, app_state
 from ssa_core.runtime.artifacts import ArtifactStore
 

@@ -34,7 +34,7 @@ class ApiError(Exception):
 
 
 class PayloadTooLarge(StarletteHTTPException):
-    """Raised while the body is being received once it exceeds the limit (see service.limits)."""
+    """Raised while the body is being received once it exceeds the limit (see service.http.bodylimit)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body exceeds the limit of {limit} bytes")
@@ -112,7 +112,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(413, "payload_too_large", str(exc.detail), {"field": "body", "limit": exc.limit},
                               {"Connection": "close"})
     if status == 400 and exc.detail == "There was an error parsing the body":
-        # what service.jsonbody does not catch ahead (encoding and nesting are named there)
+        # what service.http.jsonbody does not catch ahead (encoding and nesting are named there)
         return error_response(400, "invalid_body", "the request body could not be parsed", {"field": "body"})
     type_name = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase

@@ -11,18 +11,18 @@ from starlette.datastructures import State
 
 from jobs.producer import QUEUE, enqueue_labeling, enqueue_training, producer_app
 from jobs.store import JobStore
-from service.batcher import BatchStats, MicroBatcher
-from service.bootstrap import Bootstrap
+from service.http.ratelimit import RateLimiter
+from service.inference.batcher import BatchStats, MicroBatcher
+from service.inference.manager import ModelManager
+from service.inference.occlusion import OcclusionLane
 from service.jobmetrics import JobMetrics
-from service.jobsubmit import JobSubmitter
-from service.labelsubmit import LabelSubmitter
 from service.metrics import ServiceMetrics
-from service.occlusion import OcclusionLane
-from service.ratelimit import RateLimiter
-from service.serving import ModelManager
 from service.settings import Settings
-from service.uploads import UploadSlots
-from service.validation import ValidationPool
+from service.submissions.bootstrap import Bootstrap
+from service.submissions.label import LabelSubmitter
+from service.submissions.train import JobSubmitter
+from service.submissions.uploadcheck import ValidationPool
+from service.submissions.uploads import UploadSlots
 from ssa_core.runtime.artifacts import ArtifactStore
 
 API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from service.buildinfo import build_info
 from service.deps import ManagerDep, ReadKeyDep, SettingsDep
 from service.errors import error_responses
-from service.infoschemas import Build, Info, Limits
+from service.schemas.info import Build, Info, Limits
 from service.settings import Settings
 
 router = APIRouter(tags=["health"])

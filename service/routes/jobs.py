@@ -29,11 +29,11 @@ from service.deps import (
     WriteKeyDep,
 )
 from service.errors import ApiError, error_responses
-from service.jobconfig import parse_config
-from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
-from service.reviewupload import as_train_rows
 from service.routes.labels import LabelFormat, label_output
-from service.uploads import stage_upload, staging_folder
+from service.schemas.jobs import JobCreated, JobInfo, JobPage, JobStatus, job_info
+from service.submissions.config import parse_config
+from service.submissions.reviewupload import as_train_rows
+from service.submissions.uploads import stage_upload, staging_folder
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -12,10 +12,10 @@ from jobs.label_shards import LABELS_JSONL, LABELS_PARQUET
 from jobs.records import SUCCEEDED, Job
 from service.deps import LabelSubmitterDep, SettingsDep, StoreDep, UploadSlotsDep, WriteKeyDep
 from service.errors import ApiError, error_responses
-from service.jobconfig import parse_label_config
-from service.jobschemas import JobCreated
 from service.reviewexport import review_output
-from service.uploads import stage_upload, staging_folder
+from service.schemas.jobs import JobCreated
+from service.submissions.config import parse_label_config
+from service.submissions.uploads import stage_upload, staging_folder
 from ssa_core.runtime.artifacts import ArtifactStore
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

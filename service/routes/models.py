@@ -23,9 +23,9 @@ from service.deps import (
     WriteKeyDep,
 )
 from service.errors import ApiError, error_responses
-from service.ratelimit import RateLimited, client_id
-from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
-from service.serving import ModelInUse, ModelLoadFailed
+from service.http.ratelimit import RateLimited, client_id
+from service.inference.manager import ModelInUse, ModelLoadFailed
+from service.schemas.models import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ArtifactStore, ModelInfo
 from ssa_core.runtime.modelmeta import read_card
 

@@ -6,15 +6,15 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from service.batcher import BatcherStopped, DeadlineExceeded, MicroBatcher, Options, QueueFull
 from service.deps import API_KEY_HEADER, ReadKeyDep, StateDep, check_read_key
-from service.directroute import direct_route, json_body, validated_body
 from service.errors import ApiError, error_responses, invalid_field
-from service.inputs import check_kinds, parse_inputs
+from service.http.directroute import direct_route, json_body, validated_body
+from service.inference.batcher import BatcherStopped, DeadlineExceeded, MicroBatcher, Options, QueueFull
+from service.inference.manager import Loaded, ModelLoadFailed, ModelManager
+from service.inference.occlusion import OcclusionBusy, OcclusionLane
+from service.inference.request import check_kinds, parse_inputs
 from service.metrics import ServiceMetrics
-from service.occlusion import OcclusionBusy, OcclusionLane
-from service.schemas import PredictResponse, predict_request_model
-from service.serving import Loaded, ModelLoadFailed, ModelManager
+from service.schemas.models import PredictResponse, predict_request_model
 from service.settings import Settings
 from service.wiring import AppState, app_state
 from ssa_core.runtime.artifacts import ArtifactStore
@@ -154,7 +154,7 @@ def build_router(settings: Settings) -> APIRouter:
     """The predict router; its request schema carries this deployment's limits.
 
     FastAPI documents POST /predict from `predict` below; requests are answered by `handle`, which makes the same
-    checks in the same order without FastAPI's per-request dependency solving (service.directroute)."""
+    checks in the same order without FastAPI's per-request dependency solving (service.http.directroute)."""
     router = APIRouter(tags=["predict"])
     PredictRequest: Any = predict_request_model(settings.max_inputs, settings.max_chars)
 

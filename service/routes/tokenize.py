@@ -10,9 +10,9 @@ from tokenizers import Encoding, Tokenizer
 
 from service.deps import ManagerDep, ReadKeyDep, SettingsDep, StoreDep
 from service.errors import error_responses
-from service.infoschemas import TokenOut, tokenize_request_model
-from service.inputs import check_kinds, parse_inputs
+from service.inference.request import check_kinds, parse_inputs
 from service.routes.predict import served_model
+from service.schemas.info import TokenOut, tokenize_request_model
 from service.settings import Settings
 from ssa_core.runtime.modelmeta import TOKENIZER_FILE
 from ssa_core.runtime.predictor import Item

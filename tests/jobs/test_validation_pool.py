@@ -1,5 +1,5 @@
-"""Uploads are validated out of the API process (service.validation): in a pool process at a lower CPU priority,
-with the same summary and the same problems as in-process validation, and no process left after shutdown."""
+"""Uploads are validated out of the API process (service.submissions.uploadcheck): in a pool process at a lower CPU
+priority, with the same summary and the same problems as in-process validation, and no process left after shutdown."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.validation import NICENESS, SummaryRequest, ValidationPool, summarize_here
+from service.submissions.uploadcheck import NICENESS, SummaryRequest, ValidationPool, summarize_here
 from ssa_core.data.datasets import DatasetColumns, DatasetError
 from tests.worker.procs import RedisServer, jsonl
 from tests.worker.stack import QUICK, JobStack

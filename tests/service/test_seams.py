@@ -92,6 +92,6 @@ def test_the_api_view_of_a_job_has_exactly_the_stored_fields() -> None:
     from dataclasses import fields
 
     from jobs.records import Job
-    from service.jobschemas import JobInfo
+    from service.schemas.jobs import JobInfo
 
     assert [f.name for f in fields(Job)] + ["events", "disk_bytes"] == list(JobInfo.model_fields)  # + what the API adds

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from service.cli import register
 from service.deps import check_api_key
 from service.errors import ApiError, field_path
-from service.inputs import check_kinds, inputs_schema, parse_inputs
+from service.inference.request import check_kinds, inputs_schema, parse_inputs
 from service.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "API.md"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from service.inputs import inputs_schema
+from service.inference.request import inputs_schema
 
 
 class Limits(BaseModel):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from service.errors import ApiError
-from service.jobconfig import config_error
+from service.submissions.config import config_error
 from ssa_core.data.formats import format_of
 from ssa_core.data.rationales import is_label_studio_file
 from ssa_core.runtime.artifacts import ArtifactStore
@@ -42,7 +42,7 @@ class Upload:
 
 @dataclass(frozen=True)
 class LabelStudioSource:
-    """A staged Label Studio export (service.reviewupload): its path and its uploaded name."""
+    """A staged Label Studio export (service.submissions.reviewupload): its path and its uploaded name."""
 
     path: Path
     filename: str

@@ -19,10 +19,10 @@ from jobs.records import QUEUED, Columns, DataRecord, FilePair, IdempotencyBindi
 from jobs.spec import TrainJobSpec, build_configs
 from jobs.store import JobStore
 from service.errors import ApiError
-from service.jobconfig import config_error
 from service.settings import Settings
-from service.uploads import Upload, keep
-from service.validation import SummaryRequest, summarize_here
+from service.submissions.config import config_error
+from service.submissions.uploadcheck import SummaryRequest, summarize_here
+from service.submissions.uploads import Upload, keep
 from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary, check_splits, split_summary
 from ssa_core.data.formats import format_of
 from ssa_core.errors import ConfigError

@@ -1,7 +1,8 @@
 """The model being served: load + warm up off the event loop, swap one reference, follow active.json.
 
 A deploy loads and warms up the new Predictor completely before `current` changes, so requests never see a
-half-loaded model; requests already admitted keep their reference to the old Predictor (see service.batcher)."""
+half-loaded model; requests already admitted keep their reference to the old Predictor (see
+service.inference.batcher)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from jobs.deploy import NotServable, smoke_test
-from service.loaderrors import load_failure
+from service.inference.loaderrors import load_failure
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from ssa_core.runtime.artifacts import ArtifactStore, ModelInfo
@@ -25,7 +26,7 @@ log = logging.getLogger("ssa.serving")
 
 
 class ModelLoadFailed(RuntimeError):
-    """A model could not be loaded or warmed up; the message is fit for clients (see service.loaderrors)."""
+    """A model could not be loaded or warmed up; the message is fit for clients (see service.inference.loaderrors)."""
 
 
 class ModelInUse(RuntimeError):

@@ -15,9 +15,9 @@ from jobs.producer import JOBS_EXTRA_MISSING, jobs_installed
 from jobs.spec import ALWAYS, DEFAULT_BASE_MODEL, TrainJobSpec
 from jobs.store import JobStore
 from service.errors import ApiError
-from service.jobsubmit import JobSubmitter
 from service.settings import Settings
-from service.uploads import Upload, stage_upload, staging_folder
+from service.submissions.train import JobSubmitter
+from service.submissions.uploads import Upload, stage_upload, staging_folder
 from ssa_core.runtime.artifacts import ArtifactStore
 
 log = logging.getLogger("ssa.service")

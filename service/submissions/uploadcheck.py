@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from service.errors import ApiError
-from service.validation_task import Rejected, SummaryRequest, lower_priority, summarize
+from service.submissions.uploadcheck_task import Rejected, SummaryRequest, lower_priority, summarize
 from ssa_core.data.datasets import DatasetError, DatasetSummary
 
 log = logging.getLogger("ssa.service")

@@ -14,8 +14,9 @@ from jobs.labelspec import LabelDataRecord, LabelJobSpec
 from jobs.records import QUEUED
 from jobs.store import JobStore
 from service.errors import ApiError
-from service.jobconfig import config_error
-from service.jobsubmit import (
+from service.settings import Settings
+from service.submissions.config import config_error
+from service.submissions.train import (
     IDEMPOTENCY_TTL_S,
     Submitted,
     Validator,
@@ -24,9 +25,8 @@ from service.jobsubmit import (
     record_and_queue,
     stored_name,
 )
-from service.settings import Settings
-from service.uploads import Upload, keep
-from service.validation import SummaryRequest, summarize_here
+from service.submissions.uploadcheck import SummaryRequest, summarize_here
+from service.submissions.uploads import Upload, keep
 from ssa_core.config import Task
 from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary
 from ssa_core.runtime.artifacts import ArtifactStore

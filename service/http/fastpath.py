@@ -26,20 +26,20 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.deps import API_KEY_HEADER, check_read_key
-from service.directroute import validated_body
 from service.errors import ApiError, api_error_response, unexpected_error_response
-from service.jsonbody import MAX_DEPTH, is_json_media, replay
-from service.limits import content_length
+from service.http.bodylimit import content_length
+from service.http.directroute import validated_body
+from service.http.jsonbody import MAX_DEPTH, is_json_media, replay
+from service.http.securityheaders import COMMON, policy_for
 from service.routes.predict import answer
-from service.schemas import predict_request_model
-from service.securityheaders import COMMON, policy_for
+from service.schemas.models import predict_request_model
 from service.settings import Settings
 from service.wiring import AppState, app_state
 
 PATH = "/predict"
 ROUTE_LABEL = PATH  # the latency metric's route label (service.metrics.route_name gives the stack's requests the same)
 KEY_HEADER = API_KEY_HEADER.lower().encode("latin-1")
-# what service.securityheaders adds to a /predict response (none of these is set by the route)
+# what service.http.securityheaders adds to a /predict response (none of these is set by the route)
 SECURITY_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in
                     (*COMMON.items(), ("Content-Security-Policy", policy_for(PATH)))]
 
@@ -117,7 +117,7 @@ async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bytes 
 
 def ordinary_request(settings: Settings, body: bytes, key: str | None) -> Any | None:
     """The validated PredictRequest, or None where the stack would answer with an error (or might: a body nested
-    deeper than service.jsonbody counts cheaply, JSON that orjson reads differently from Python's json)."""
+    deeper than service.http.jsonbody counts cheaply, JSON that orjson reads differently from Python's json)."""
     if not body or body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         return None
     try:

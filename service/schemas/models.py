@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from service.inputs import inputs_schema
+from service.inference.request import inputs_schema
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 from ssa_core.vocabulary import Explainer, OnnxVariant
 
@@ -19,9 +19,9 @@ VARIANT_CHOICE: Any = OnnxVariant
 @functools.cache
 def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
     """The POST /predict body, with this deployment's limits in its schema (maxItems, maxLength); one class per pair
-    of limits (the route and service.predictlane validate with the same one).
+    of limits (the route and service.http.fastpath validate with the same one).
 
-    `inputs` is validated by service.inputs.parse_inputs (errors name the exact element)."""
+    `inputs` is validated by service.inference.request.parse_inputs (errors name the exact element)."""
     examples: list[Any] = [
         {"inputs": EXAMPLE_TEXT},
         {"inputs": [EXAMPLE_TEXT, "Dull and far too long."], "return_tokens": False},

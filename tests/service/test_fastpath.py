@@ -1,4 +1,4 @@
-"""service.predictlane answers POST /predict exactly as the middleware stack does: two apps serve the same stored
+"""service.http.fastpath answers POST /predict exactly as the middleware stack does: two apps serve the same stored
 model, one with the short path (the default) and one without (SSA_PREDICT_FAST_PATH=false), and every request is
 sent to both. A counting wrapper around the stack shows which requests the short path answered itself."""
 
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from service.app import create_app
-from service.predictlane import PredictLane
+from service.http.fastpath import PredictLane
 from service.wiring import app_state
 from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, make_settings
