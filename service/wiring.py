@@ -21,7 +21,7 @@ from service.settings import Settings
 from service.submissions.bootstrap import Bootstrap
 from service.submissions.label import LabelSubmitter
 from service.submissions.train import JobSubmitter
-from service.submissions.uploadcheck import ValidationPool
+from service.submissions.uploadcheck import UploadCheckPool
 from service.submissions.uploads import UploadSlots
 from ssa_core.runtime.artifacts import ArtifactStore
 
@@ -42,7 +42,7 @@ class AppState(State):
     jobs: JobStore
     job_submitter: JobSubmitter
     upload_slots: UploadSlots  # dataset-upload submissions at once (SSA_MAX_PARALLEL_UPLOADS)
-    validation: ValidationPool  # validates uploads in other processes, one per upload slot (stopped by lifespan)
+    upload_checks: UploadCheckPool  # validates uploads in other processes, one per upload slot (stopped by lifespan)
     label_submitter: LabelSubmitter
     bootstrap: Bootstrap
     bootstrap_status: BootstrapStatus  # what /readyz shows of the first-run job (tests may replace it)
@@ -70,16 +70,16 @@ def build_state(settings: Settings) -> AppState:
     state.occlusion = OcclusionLane(settings.occlusion_concurrency)
     state.download_limiter = RateLimiter(settings.downloads_per_minute)
     state.upload_slots = UploadSlots(settings.max_parallel_uploads)
-    state.validation = ValidationPool(settings.max_parallel_uploads)
+    state.upload_checks = UploadCheckPool(settings.max_parallel_uploads)
     state.jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
     state.metrics.registry.register(JobMetrics(state.jobs, QUEUE))
     redis_url = settings.redis_url
     state.job_submitter = JobSubmitter(settings, state.store, state.jobs,
                                        lambda job_id: enqueue_training(producer_app(redis_url), job_id),
-                                       state.validation)
+                                       state.upload_checks)
     state.label_submitter = LabelSubmitter(settings, state.store, state.jobs,
                                            lambda job_id: enqueue_labeling(producer_app(redis_url), job_id),
-                                           state.validation)
+                                           state.upload_checks)
     state.bootstrap = Bootstrap(settings, state.store, state.jobs, state.job_submitter)
     state.bootstrap_status = state.bootstrap.status
     return state

@@ -1,5 +1,5 @@
-"""Routes for the hot path: FastAPI documents them from the declared endpoint (body model, dependencies, responses)
-as usual, but a request runs a handler of its own that takes the Request and skips FastAPI's per-request dependency
+"""Direct routes (POST /predict): FastAPI documents them from the declared endpoint (body model, dependencies,
+responses) as usual, but a request runs a handler of its own that takes the Request and skips FastAPI's per-request dependency
 solving and body handling. Under load that machinery cost about half of the event loop's time per /predict request
 (py-spy, bench/results/api-profile.md); the handler does the same checks in a few calls.
 

@@ -1,14 +1,23 @@
-"""The `inputs` of POST /predict: its JSON Schema and a validator whose errors name the exact element
-(`inputs[3][1]: text is empty or only whitespace`)."""
+"""The POST /predict request: its body model (`predict_request_model`, with this deployment's limits in its schema)
+and its `inputs`: their JSON Schema and a validator whose errors name the exact element (`inputs[3][1]: text is empty
+or only whitespace`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from service.errors import invalid_field
+from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 from ssa_core.runtime.predictor import Item
+from ssa_core.vocabulary import Explainer, OnnxVariant
 
 NON_BLANK = r"\S"  # JSON Schema patterns are unanchored: "contains a non-whitespace character"
+EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
+EXPLAIN_CHOICE: Any = Explainer
+VARIANT_CHOICE: Any = OnnxVariant
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
 
 
@@ -81,3 +90,39 @@ def check_kinds(items: list[Item], single: bool, pair_model: bool, model_id: str
             expected = "[text, text_pair] pairs" if pair_model else "single texts, not pairs"
             raise invalid_field("inputs" if single else f"inputs[{index}]", f"model {model_id} takes {expected}")
 
+
+@functools.cache
+def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
+    """The POST /predict body, with this deployment's limits in its schema (maxItems, maxLength); one class per pair
+    of limits (the route and service.http.fastpath validate with the same one).
+
+    `inputs` is validated by service.inference.request.parse_inputs (errors name the exact element)."""
+    examples: list[Any] = [
+        {"inputs": EXAMPLE_TEXT},
+        {"inputs": [EXAMPLE_TEXT, "Dull and far too long."], "return_tokens": False},
+        {"inputs": ["The plot is thin.", "The acting is superb."], "truncate": False, "return_words": False},
+        {"inputs": EXAMPLE_TEXT, "explain": "occlusion"},
+        {"inputs": EXAMPLE_TEXT, "variant": "int8"},
+    ]
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": examples}),
+        __doc__="One text, a list of texts, or a list of [text, text_pair] pairs, and what to return.",
+        inputs=(Annotated[Any, WithJsonSchema(inputs_schema(max_inputs, max_chars))], Field()),
+        truncate=(bool, Field(True, description="Cut inputs longer than the model's max_length (and say so); "
+                              "false: such an input is refused with 422 naming its index.")),
+        return_tokens=(bool, Field(True, description="Include per-wordpiece spans and SSA scores.")),
+        return_words=(bool, Field(True, description="Include per-word spans and SSA scores.")),
+        explain=(EXPLAIN_CHOICE, Field(
+            "attention", description="attention (default, free): the SSA weights that pooled the prediction. "
+            "occlusion: also leave-one-word-out occlusion, a faithful reference to check the attention against (one "
+            "extra model run per word; at most SSA_OCCLUSION_MAX_WORDS words per input, else 422; at most "
+            "SSA_OCCLUSION_CONCURRENCY such requests at once, else 429).")),
+        model=(str | None, Field(None, pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
+                                 description="A stored model to answer instead of the deployed one (to compare "
+                                 "models; loaded on first use): 404 if unknown. Omit for the deployed model.")),
+        variant=(VARIANT_CHOICE | None, Field(
+            None, description="The model's ONNX variant to answer with: fp32, or int8 / fp16 where the model has one "
+            "(`ssa export --quantize int8|fp16`; GET /models/{id} lists them with their measured agreement), else 422. "
+            "Omit for the deployment's default (SSA_ONNX_VARIANT).")),
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.auth import ReadKeyDep
 from service.buildinfo import build_info
-from service.deps import ManagerDep, ReadKeyDep, SettingsDep
+from service.deps import ManagerDep, SettingsDep
 from service.errors import error_responses
 from service.schemas.info import Build, Info, Limits
 from service.settings import Settings

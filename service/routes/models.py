@@ -12,16 +12,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from jobs.basemodels import base_model_name
 from jobs.deploy import active_model, labels_check
-from service.deps import (
-    API_KEY_HEADER,
-    DownloadLimiterDep,
-    DownloadsKeyDep,
-    ManagerDep,
-    ReadKeyDep,
-    SettingsDep,
-    StoreDep,
-    WriteKeyDep,
-)
+from service.auth import API_KEY_HEADER, DownloadsKeyDep, ReadKeyDep, WriteKeyDep
+from service.deps import DownloadLimiterDep, ManagerDep, SettingsDep, StoreDep
 from service.errors import ApiError, error_responses
 from service.http.ratelimit import RateLimited, client_id
 from service.inference.manager import ModelInUse, ModelLoadFailed

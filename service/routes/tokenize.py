@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from tokenizers import Encoding, Tokenizer
 
-from service.deps import ManagerDep, ReadKeyDep, SettingsDep, StoreDep
+from service.auth import ReadKeyDep
+from service.deps import ManagerDep, SettingsDep, StoreDep
 from service.errors import error_responses
+from service.inference.predict import served_model
 from service.inference.request import check_kinds, parse_inputs
-from service.routes.predict import served_model
 from service.schemas.info import TokenOut, tokenize_request_model
 from service.settings import Settings
 from ssa_core.runtime.modelmeta import TOKENIZER_FILE

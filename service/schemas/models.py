@@ -1,95 +1,12 @@
-"""Request and response bodies of the inference and model endpoints (documented in OpenAPI with examples)."""
+"""Request and response bodies of the model and health endpoints (documented in OpenAPI with examples)."""
 
 from __future__ import annotations
 
-import functools
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
-from service.inference.request import inputs_schema
-from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
-from ssa_core.vocabulary import Explainer, OnnxVariant
-
-EXAMPLE_TEXT = "A gorgeous, witty, seductive movie."
-EXPLAIN_CHOICE: Any = Explainer
-VARIANT_CHOICE: Any = OnnxVariant
-
-
-@functools.cache
-def predict_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
-    """The POST /predict body, with this deployment's limits in its schema (maxItems, maxLength); one class per pair
-    of limits (the route and service.http.fastpath validate with the same one).
-
-    `inputs` is validated by service.inference.request.parse_inputs (errors name the exact element)."""
-    examples: list[Any] = [
-        {"inputs": EXAMPLE_TEXT},
-        {"inputs": [EXAMPLE_TEXT, "Dull and far too long."], "return_tokens": False},
-        {"inputs": ["The plot is thin.", "The acting is superb."], "truncate": False, "return_words": False},
-        {"inputs": EXAMPLE_TEXT, "explain": "occlusion"},
-        {"inputs": EXAMPLE_TEXT, "variant": "int8"},
-    ]
-    return create_model(
-        "PredictRequest",
-        __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": examples}),
-        __doc__="One text, a list of texts, or a list of [text, text_pair] pairs, and what to return.",
-        inputs=(Annotated[Any, WithJsonSchema(inputs_schema(max_inputs, max_chars))], Field()),
-        truncate=(bool, Field(True, description="Cut inputs longer than the model's max_length (and say so); "
-                              "false: such an input is refused with 422 naming its index.")),
-        return_tokens=(bool, Field(True, description="Include per-wordpiece spans and SSA scores.")),
-        return_words=(bool, Field(True, description="Include per-word spans and SSA scores.")),
-        explain=(EXPLAIN_CHOICE, Field(
-            "attention", description="attention (default, free): the SSA weights that pooled the prediction. "
-            "occlusion: also leave-one-word-out occlusion, a faithful reference to check the attention against (one "
-            "extra model run per word; at most SSA_OCCLUSION_MAX_WORDS words per input, else 422; at most "
-            "SSA_OCCLUSION_CONCURRENCY such requests at once, else 429).")),
-        model=(str | None, Field(None, pattern=SAFE_ID_PATTERN, max_length=ID_MAX_LENGTH,
-                                 description="A stored model to answer instead of the deployed one (to compare "
-                                 "models; loaded on first use): 404 if unknown. Omit for the deployed model.")),
-        variant=(VARIANT_CHOICE | None, Field(
-            None, description="The model's ONNX variant to answer with: fp32, or int8 / fp16 where the model has one "
-            "(`ssa export --quantize int8|fp16`; GET /models/{id} lists them with their measured agreement), else 422. "
-            "Omit for the deployment's default (SSA_ONNX_VARIANT).")),
-    )
-
-
-class SpanOut(BaseModel):
-    """A wordpiece or word: character span into the input of `segment` and its SSA scores."""
-
-    text: str = Field(examples=["gorgeous"])
-    start: int = Field(examples=[2])
-    end: int = Field(examples=[10])
-    segment: int = Field(description="0: the text, 1: the text pair", examples=[0])
-    attention: float | None = Field(description="SSA attention weight (null for methods without it)",
-                                    examples=[0.21])
-    importance: float | None = Field(description="token importance p_i (null for the baseline)", examples=[0.87])
-    occlusion: float | None = Field(
-        default=None, description="explain=occlusion: the drop of the predicted class's probability when the word is "
-        "deleted (a word's wordpieces share it evenly); null otherwise", examples=[0.12])
-
-
-class PredictionOut(BaseModel):
-    label: str | float = Field(description="Predicted class (or value, for regression)", examples=["positive"])
-    score: float = Field(description="Probability of the predicted class (the value, for regression)",
-                         examples=[0.93])
-    scores: dict[str, float] = Field(description="Probability of every class", examples=[{"negative": 0.07,
-                                                                                         "positive": 0.93}])
-    truncated: bool = Field(description="The input was cut to the model's max_length", examples=[False])
-    explainer: Explainer = Field(
-        default="attention", description="What produced the per-token weights: attention only, or attention and "
-        "occlusion (the `occlusion` field of each token and word)", examples=["attention"])
-    tokens: list[SpanOut] | None = Field(description="Per-wordpiece spans (null unless return_tokens)")
-    words: list[SpanOut] | None = Field(description="Per-word spans (null unless return_words)")
-
-
-class PredictResponse(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
-
-    model_id: str = Field(examples=["sentiment-minilm"])
-    model_version: str = Field(examples=["3f2a9c1b7d40"])
-    model_variant: OnnxVariant = Field(default="fp32", description="The ONNX variant that answered",
-                                                   examples=["fp32"])
-    predictions: list[PredictionOut] = Field(description="One per input, in input order")
+from ssa_core.vocabulary import OnnxVariant
 
 
 class VariantOut(BaseModel):

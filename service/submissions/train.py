@@ -52,7 +52,7 @@ def dataset_error(field: str, exc: DatasetError) -> ApiError:
     return ApiError(422, "invalid_dataset", message, problems[:MAX_LISTED_PROBLEMS])
 
 
-Validator = Callable[[SummaryRequest], DatasetSummary]  # raises DatasetError (the API's: a ValidationPool)
+Validator = Callable[[SummaryRequest], DatasetSummary]  # raises DatasetError (the API's: a UploadCheckPool)
 
 
 class JobSubmitter:

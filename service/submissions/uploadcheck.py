@@ -17,7 +17,7 @@ from ssa_core.data.datasets import DatasetError, DatasetSummary
 
 log = logging.getLogger("ssa.service")
 NICENESS = 10  # added to the validation processes' niceness: /predict's threads go first
-__all__ = ["NICENESS", "Rejected", "SummaryRequest", "ValidationPool", "summarize_here"]
+__all__ = ["NICENESS", "Rejected", "SummaryRequest", "UploadCheckPool", "summarize_here"]
 RETRY_AFTER_S = 5
 
 
@@ -32,7 +32,7 @@ def _unwrap(outcome: DatasetSummary | Rejected) -> DatasetSummary:
     return outcome
 
 
-class ValidationPool:
+class UploadCheckPool:
     """Validates uploads in up to `workers` processes, started on first use (spawned, not forked: the API has
     threads) and stopped by `shutdown()` (the app's lifespan). Calling it blocks the calling thread until the upload
     is validated; raises DatasetError, or ApiError 503 when a validation process died."""

@@ -1,6 +1,6 @@
 """service.http.fastpath answers POST /predict exactly as the middleware stack does: two apps serve the same stored
-model, one with the short path (the default) and one without (SSA_PREDICT_FAST_PATH=false), and every request is
-sent to both. A counting wrapper around the stack shows which requests the short path answered itself."""
+model, one with the fast path (the default) and one without (SSA_PREDICT_FAST_PATH=false), and every request is
+sent to both. A counting wrapper around the stack shows which requests the fast path answered itself."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from service.app import create_app
-from service.http.fastpath import PredictLane
+from service.http.fastpath import FastPath
 from service.wiring import app_state
 from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, make_settings
@@ -26,9 +26,9 @@ VARYING_HEADERS = {"date", "server"}
 
 
 class StackCalls:
-    """Wraps a lane's stack and counts the requests that reached it."""
+    """Wraps the fast path's stack and counts the requests that reached it."""
 
-    def __init__(self, lane: PredictLane) -> None:
+    def __init__(self, lane: FastPath) -> None:
         self.inner, self.count = lane.stack, 0
         lane.stack = self
 
@@ -45,17 +45,17 @@ def ready(client: TestClient, timeout_s: float = 20) -> None:
         time.sleep(0.05)
 
 
-def started(app: FastAPI, client: TestClient) -> PredictLane:
-    """The app's lane, once its model is loaded."""
+def started(app: FastAPI, client: TestClient) -> FastPath:
+    """The app's fast path, once its model is loaded."""
     ready(client)
     lane = app.middleware_stack
-    assert isinstance(lane, PredictLane)
+    assert isinstance(lane, FastPath)
     return lane
 
 
 @pytest.fixture
 def twins(model_store: ArtifactStore) -> Iterator[tuple[TestClient, TestClient, StackCalls]]:
-    """(short path, stack only, the short path's stack calls), both serving tiny-a."""
+    """(short path, stack only, the fast path's stack calls), both serving tiny-a."""
     lane_app = create_app(make_settings(model_store.root))
     stack_app = create_app(make_settings(model_store.root, predict_fast_path=False))
     with TestClient(lane_app) as lane_client, TestClient(stack_app) as stack_client:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.deps import check_api_key
+from service.auth import check_api_key
 from service.errors import ApiError
 from service.inference.manager import ModelInUse, ModelManager
 from service.metrics import ServiceMetrics

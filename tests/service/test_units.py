@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from service.auth import check_api_key
 from service.cli import register
-from service.deps import check_api_key
 from service.errors import ApiError, field_path
 from service.inference.request import check_kinds, inputs_schema, parse_inputs
 from service.settings import Settings

@@ -1,0 +1,121 @@
+"""One POST /predict request, from its validated body to the response bytes: the model that answers (the deployed
+one, or a stored one the request names, in the variant it names), the inputs checked against it, then the
+micro-batcher (or, with "explain": "occlusion", the occlusion lane), whose inference thread renders the response
+(service.inference.response). What the request cannot get is raised as a domain error (service.errors maps it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.errors import ApiError, invalid_field
+from service.inference.batcher import BatcherStopped, DeadlineExceeded, MicroBatcher, Options, QueueFull
+from service.inference.manager import Loaded, ModelLoadFailed, ModelManager
+from service.inference.occlusion import OcclusionBusy, OcclusionLane
+from service.inference.request import check_kinds, parse_inputs
+from service.inference.response import renderer
+from service.metrics import ServiceMetrics
+from service.settings import Settings
+from service.wiring import AppState
+from ssa_core.runtime.artifacts import ArtifactStore
+from ssa_core.runtime.modelmeta import UnknownVariant
+from ssa_core.runtime.predictor import InputTooLong, Item
+
+# How long an occlusion run waits for plain predictions to drain before it runs anyway (slowed, never starved).
+PLAIN_FIRST_WAIT_S = 0.25
+
+
+def render_for(loaded: Loaded) -> Any:
+    return renderer(loaded.info.model_id, loaded.info.version, loaded.variant)
+
+
+async def served_model(manager: ModelManager, store: ArtifactStore, wanted: str | None) -> Loaded:
+    """The deployed model, or the stored model the request names (loaded on first use, for comparisons)."""
+    loaded = manager.current
+    if loaded is None:
+        raise ApiError(503, "not_ready", f"no model is being served: {manager.status}", None, {"Retry-After": "5"})
+    if wanted is None or wanted == loaded.info.model_id:
+        return loaded
+    if not store.has_model(wanted):
+        raise ApiError(404, "not_found", f"model {wanted!r} not found", {"field": "model"})
+    try:
+        return await manager.side_model(wanted)
+    except ModelLoadFailed as exc:
+        raise ApiError(422, "model_load_failed", str(exc), {"field": "model"}) from exc
+
+
+def with_variant(loaded: Loaded, variant: str | None) -> Loaded:
+    """The model answering with the variant the request names (none: the deployment's default); 422 when the
+    model has no such variant."""
+    if variant is None:
+        return loaded
+    try:
+        return loaded.serving(variant)
+    except UnknownVariant as exc:
+        raise invalid_field("variant", str(exc)) from exc
+
+
+async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings,
+                        loaded: Loaded, items: list[Item], options: Options, single: bool) -> bytes:
+    """Predictions with leave-one-word-out occlusion, in the occlusion lane (not the micro-batcher). Plain
+    predictions go first: before each occlusion run the lane waits (at most PLAIN_FIRST_WAIT_S) until the
+    micro-batcher has nothing queued or running."""
+    predictor = loaded.predictor
+    for index, item in enumerate(items):
+        words = predictor.word_count(item)
+        if words > settings.occlusion_max_words:
+            raise invalid_field("inputs" if single else f"inputs[{index}]",
+                                f"{words} words, more than the {settings.occlusion_max_words} that occlusion explains "
+                                "per input (SSA_OCCLUSION_MAX_WORDS); use explain: attention for it")
+    render = render_for(loaded)
+
+    def work() -> bytes:
+        return render(predictor.predict(items, truncate=options.truncate, return_tokens=options.return_tokens,
+                                        return_words=options.return_words, batch_size=settings.bucket_size,
+                                        explain="occlusion",
+                                        before_occlusion_run=lambda: batcher.wait_until_idle(PLAIN_FIRST_WAIT_S)))
+
+    try:
+        return await lane.run(work)
+    except OcclusionBusy as exc:
+        metrics.rejected.labels("occlusion_busy").inc()
+        raise ApiError(429, "occlusion_busy", str(exc), None, {"Retry-After": str(exc.retry_after_s)}) from exc
+    except InputTooLong as exc:
+        raise too_long(exc, single) from exc
+
+
+def too_long(exc: InputTooLong, single: bool) -> ApiError:
+    return invalid_field("inputs" if single else f"inputs[{exc.index}]",
+                         f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
+                         "(send truncate: true to cut it)")
+
+
+async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings, loaded: Loaded,
+                    items: list[Item], options: Options, single: bool) -> bytes:
+    try:
+        body: bytes = await batcher.submit(loaded.predictor, items, options, render_for(loaded),
+                                           settings.request_timeout_s)
+        return body
+    except QueueFull as exc:
+        metrics.rejected.labels("queue_full").inc()
+        raise ApiError(429, "queue_full", str(exc), None, {"Retry-After": str(exc.retry_after_s)}) from exc
+    except DeadlineExceeded as exc:
+        metrics.rejected.labels("timeout").inc()
+        raise ApiError(504, "timeout", f"the prediction took too long: {exc}") from exc
+    except InputTooLong as exc:
+        raise too_long(exc, single) from exc
+    except BatcherStopped as exc:
+        raise ApiError(503, "unavailable", str(exc)) from exc
+
+
+async def answer(body: Any, state: AppState) -> bytes:
+    """The response body (JSON) to a validated PredictRequest; ApiError for what the request cannot get."""
+    settings = state.settings
+    loaded = with_variant(await served_model(state.manager, state.store, body.model), body.variant)
+    single = isinstance(body.inputs, str)
+    items = parse_inputs(body.inputs, max_inputs=settings.max_inputs, max_chars=settings.max_chars)
+    check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
+    options = Options(body.truncate, body.return_tokens, body.return_words)
+    if body.explain == "occlusion":
+        return await run_occlusion(state.occlusion, state.batcher, state.metrics, settings, loaded, items, options,
+                                   single)
+    return await run_batch(state.batcher, state.metrics, settings, loaded, items, options, single)
