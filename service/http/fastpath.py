@@ -6,13 +6,13 @@ GET, body cap, JSON checks), each a coroutine call and most a wrapper around `se
 about a quarter of the event loop's time per /predict request (py-spy), and the event loop shares the cores with the
 model.
 
-`FastPath` wraps the whole stack (service.app.ServiceApp). A POST /predict request that the stack would hand to
-the route untouched and whose body validates (a JSON content type, at most SSA_MAX_BODY_BYTES, UTF-8, nested at most
-MAX_DEPTH deep, the read key where reads need one, fields that validate) is answered here: by the route's own
-`answer` (service.inference.predict), with the headers and the latency observation the middleware gives every
-response. Any other request goes through the stack with its body replayed, so every error that a request can get before its prediction is queued is
-the stack's own answer; errors after that (queue full, timeout, input too long) are answered as the stack's error
-handlers answer them."""
+`FastPath` wraps the whole stack (service.app.ServiceApp). A POST /predict request that the stack would hand to the
+route untouched and whose body validates (a JSON content type, at most SSA_MAX_BODY_BYTES, UTF-8, nested at most
+MAX_DEPTH deep, the read key where reads need one, fields that validate) is answered here: by the route's own `answer`
+(service.inference.predict), with the headers and the latency observation the middleware gives every response. Any other
+request goes through the stack with its body replayed, so every error that a request can get before its prediction is
+queued is the stack's own answer; errors after that (queue full, timeout, input too long) are answered as the stack's
+error handlers answer them."""
 
 from __future__ import annotations
 
