@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from service.buildinfo import package_version
-from service.errors import install_error_handlers
+from service.errormap import install_error_handlers
 from service.http.bodylimit import BodySizeLimit
 from service.http.fastpath import FastPath
 from service.http.headmethod import HeadAsGet

@@ -26,7 +26,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import API_KEY_HEADER, check_read_key
-from service.errors import ApiError, api_error_response, unexpected_error_response
+from service.errormap import response_for
+from service.errors import ApiError
 from service.http.bodylimit import content_length
 from service.http.directroute import validated_body
 from service.http.jsonbody import MAX_DEPTH, is_json_media, replay
@@ -76,10 +77,8 @@ class FastPath:
             return
         try:
             response: Response = Response(await answer(request, state), media_type="application/json")
-        except ApiError as exc:
-            response = api_error_response(exc)
-        except Exception as exc:  # as ServerErrorMiddleware: a 500 in the error shape, the cause logged
-            response = unexpected_error_response("POST", PATH, exc)
+        except Exception as exc:  # as the stack's handlers answer it (a 500 in the error shape, the cause logged)
+            response = response_for("POST", PATH, exc)
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": [*response.raw_headers, *SECURITY_HEADERS]})
         await send({"type": "http.response.body", "body": response.body})

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.errors import ApiError, invalid_field
-from service.inference.batcher import BatcherStopped, DeadlineExceeded, MicroBatcher, Options, QueueFull
-from service.inference.manager import Loaded, ModelLoadFailed, ModelManager
+from service.errors import ApiError, InvalidField
+from service.inference.batcher import DeadlineExceeded, MicroBatcher, Options, QueueFull
+from service.inference.manager import Loaded, ModelManager
 from service.inference.occlusion import OcclusionBusy, OcclusionLane
 from service.inference.request import check_kinds, parse_inputs
 from service.inference.response import renderer
@@ -17,7 +17,6 @@ from service.metrics import ServiceMetrics
 from service.settings import Settings
 from service.wiring import AppState
 from ssa_core.runtime.artifacts import ArtifactStore
-from ssa_core.runtime.modelmeta import UnknownVariant
 from ssa_core.runtime.predictor import InputTooLong, Item
 
 # How long an occlusion run waits for plain predictions to drain before it runs anyway (slowed, never starved).
@@ -37,21 +36,13 @@ async def served_model(manager: ModelManager, store: ArtifactStore, wanted: str 
         return loaded
     if not store.has_model(wanted):
         raise ApiError(404, "not_found", f"model {wanted!r} not found", {"field": "model"})
-    try:
-        return await manager.side_model(wanted)
-    except ModelLoadFailed as exc:
-        raise ApiError(422, "model_load_failed", str(exc), {"field": "model"}) from exc
+    return await manager.side_model(wanted)  # ModelLoadFailed naming the field "model"
 
 
 def with_variant(loaded: Loaded, variant: str | None) -> Loaded:
-    """The model answering with the variant the request names (none: the deployment's default); 422 when the
-    model has no such variant."""
-    if variant is None:
-        return loaded
-    try:
-        return loaded.serving(variant)
-    except UnknownVariant as exc:
-        raise invalid_field("variant", str(exc)) from exc
+    """The model answering with the variant the request names (none: the deployment's default); UnknownVariant
+    when the model has no such variant."""
+    return loaded if variant is None else loaded.serving(variant)
 
 
 async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings,
@@ -63,7 +54,7 @@ async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: Ser
     for index, item in enumerate(items):
         words = predictor.word_count(item)
         if words > settings.occlusion_max_words:
-            raise invalid_field("inputs" if single else f"inputs[{index}]",
+            raise InvalidField("inputs" if single else f"inputs[{index}]",
                                 f"{words} words, more than the {settings.occlusion_max_words} that occlusion explains "
                                 "per input (SSA_OCCLUSION_MAX_WORDS); use explain: attention for it")
     render = render_for(loaded)
@@ -76,17 +67,18 @@ async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: Ser
 
     try:
         return await lane.run(work)
-    except OcclusionBusy as exc:
+    except OcclusionBusy:
         metrics.rejected.labels("occlusion_busy").inc()
-        raise ApiError(429, "occlusion_busy", str(exc), None, {"Retry-After": str(exc.retry_after_s)}) from exc
+        raise
     except InputTooLong as exc:
         raise too_long(exc, single) from exc
 
 
-def too_long(exc: InputTooLong, single: bool) -> ApiError:
-    return invalid_field("inputs" if single else f"inputs[{exc.index}]",
-                         f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
-                         "(send truncate: true to cut it)")
+def too_long(exc: InputTooLong, single: bool) -> InvalidField:
+    """The input the runtime found too long, named as the request names it (`inputs`, or `inputs[i]` of a list)."""
+    return InvalidField("inputs" if single else f"inputs[{exc.index}]",
+                        f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
+                        "(send truncate: true to cut it)")
 
 
 async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings, loaded: Loaded,
@@ -95,20 +87,19 @@ async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Se
         body: bytes = await batcher.submit(loaded.predictor, items, options, render_for(loaded),
                                            settings.request_timeout_s)
         return body
-    except QueueFull as exc:
+    except QueueFull:
         metrics.rejected.labels("queue_full").inc()
-        raise ApiError(429, "queue_full", str(exc), None, {"Retry-After": str(exc.retry_after_s)}) from exc
-    except DeadlineExceeded as exc:
+        raise
+    except DeadlineExceeded:
         metrics.rejected.labels("timeout").inc()
-        raise ApiError(504, "timeout", f"the prediction took too long: {exc}") from exc
+        raise
     except InputTooLong as exc:
         raise too_long(exc, single) from exc
-    except BatcherStopped as exc:
-        raise ApiError(503, "unavailable", str(exc)) from exc
 
 
 async def answer(body: Any, state: AppState) -> bytes:
-    """The response body (JSON) to a validated PredictRequest; ApiError for what the request cannot get."""
+    """The response body (JSON) to a validated PredictRequest; ApiError or a domain error (service.errormap) for
+    what the request cannot get."""
     settings = state.settings
     loaded = with_variant(await served_model(state.manager, state.store, body.model), body.variant)
     single = isinstance(body.inputs, str)

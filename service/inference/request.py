@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from service.errors import invalid_field
+from service.errors import InvalidField
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN
 from ssa_core.runtime.predictor import Item
 from ssa_core.vocabulary import Explainer, OnnxVariant
@@ -48,25 +48,25 @@ def json_type(value: Any) -> str:
 def check_text(field: str, value: Any, max_chars: int) -> str:
     """`value` when it is an acceptable text; else a 422 naming `field`."""
     if not isinstance(value, str):
-        raise invalid_field(field, f"expected a string, got {json_type(value)}")
+        raise InvalidField(field, f"expected a string, got {json_type(value)}")
     if len(value) > max_chars:
-        raise invalid_field(field, f"text has {len(value)} characters, the limit is {max_chars}")
+        raise InvalidField(field, f"text has {len(value)} characters, the limit is {max_chars}")
     if not value.strip():
-        raise invalid_field(field, "text is empty or only whitespace")
+        raise InvalidField(field, "text is empty or only whitespace")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise invalid_field(field, f"text is not valid Unicode (unpaired surrogate at character {exc.start})") from exc
+        raise InvalidField(field, f"text is not valid Unicode (unpaired surrogate at character {exc.start})") from exc
     return value
 
 
 def parse_item(field: str, value: Any, max_chars: int) -> Item:
     if isinstance(value, list):
         if len(value) != 2:
-            raise invalid_field(field, f"a pair must have exactly 2 texts, got {len(value)}")
+            raise InvalidField(field, f"a pair must have exactly 2 texts, got {len(value)}")
         return (check_text(f"{field}[0]", value[0], max_chars), check_text(f"{field}[1]", value[1], max_chars))
     if not isinstance(value, str):
-        raise invalid_field(field, f"expected a text or a [text, text_pair] pair, got {json_type(value)}")
+        raise InvalidField(field, f"expected a text or a [text, text_pair] pair, got {json_type(value)}")
     return check_text(field, value, max_chars)
 
 
@@ -75,11 +75,11 @@ def parse_inputs(value: Any, *, max_inputs: int, max_chars: int) -> list[Item]:
     if isinstance(value, str):
         return [check_text("inputs", value, max_chars)]
     if not isinstance(value, list):
-        raise invalid_field("inputs", f"expected a text or a list of texts / pairs, got {json_type(value)}")
+        raise InvalidField("inputs", f"expected a text or a list of texts / pairs, got {json_type(value)}")
     if not value:
-        raise invalid_field("inputs", "the list is empty")
+        raise InvalidField("inputs", "the list is empty")
     if len(value) > max_inputs:
-        raise invalid_field("inputs", f"{len(value)} inputs, the limit is {max_inputs} per request")
+        raise InvalidField("inputs", f"{len(value)} inputs, the limit is {max_inputs} per request")
     return [parse_item(f"inputs[{i}]", item, max_chars) for i, item in enumerate(value)]
 
 
@@ -88,7 +88,7 @@ def check_kinds(items: list[Item], single: bool, pair_model: bool, model_id: str
     for index, item in enumerate(items):
         if isinstance(item, tuple) != pair_model:
             expected = "[text, text_pair] pairs" if pair_model else "single texts, not pairs"
-            raise invalid_field("inputs" if single else f"inputs[{index}]", f"model {model_id} takes {expected}")
+            raise InvalidField("inputs" if single else f"inputs[{index}]", f"model {model_id} takes {expected}")
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
-from service.errors import install_error_handlers
+from service.errormap import install_error_handlers
 from service.http.directroute import direct_route, json_body, validated_body
 
 

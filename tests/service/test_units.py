@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from service.auth import check_api_key
 from service.cli import register
-from service.errors import ApiError, field_path
+from service.errormap import to_api_error
+from service.errors import ApiError, InvalidField, field_path
 from service.inference.request import check_kinds, inputs_schema, parse_inputs
 from service.settings import Settings
 
@@ -63,8 +64,10 @@ def test_field_paths(loc: tuple[Any, ...], expected: str) -> None:
     assert field_path(loc) == expected
 
 
-def field_of(error: ApiError) -> str:
-    return str(error.detail[0]["field"])
+def field_of(error: InvalidField) -> str:
+    mapped = to_api_error(error)
+    assert mapped is not None and mapped.status == 422 and mapped.detail[0]["field"] == error.field
+    return error.field
 
 
 @pytest.mark.parametrize(("value", "field"), [
@@ -72,18 +75,18 @@ def field_of(error: ApiError) -> str:
     (["a", ["b"]], "inputs[1]"), ([1], "inputs[0]"), ({"a": 1}, "inputs"), (["x" * 11], "inputs[0]"),
     (["a"] * 4, "inputs"), ("\x1c\x1d", "inputs"), ("\u00a0\u2003", "inputs")])
 def test_parse_inputs_names_the_element(value: Any, field: str) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(InvalidField) as caught:
         parse_inputs(value, max_inputs=3, max_chars=10)
-    assert caught.value.status == 422 and field_of(caught.value) == field
+    assert field_of(caught.value) == field
 
 
 def test_parse_inputs_accepts_texts_and_pairs() -> None:
     assert parse_inputs(" x ", max_inputs=3, max_chars=10) == [" x "]
     assert parse_inputs(["a", ["b", "c"]], max_inputs=3, max_chars=10) == ["a", ("b", "c")]
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(InvalidField) as caught:
         check_kinds(["a", ("b", "c")], single=False, pair_model=False, model_id="m")
     assert field_of(caught.value) == "inputs[1]"
-    with pytest.raises(ApiError, match="pairs"):
+    with pytest.raises(InvalidField, match="pairs"):
         check_kinds(["a"], single=True, pair_model=True, model_id="m")
 
 
