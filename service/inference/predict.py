@@ -11,7 +11,7 @@ from service.errors import ApiError, InvalidField
 from service.inference.batcher import DeadlineExceeded, MicroBatcher, Options, QueueFull
 from service.inference.manager import Loaded, ModelManager
 from service.inference.occlusion import OcclusionBusy, OcclusionLane
-from service.inference.request import check_kinds, parse_inputs
+from service.inference.request import Inputs, PredictRequest, check_kinds
 from service.inference.response import renderer
 from service.metrics import ServiceMetrics
 from service.settings import Settings
@@ -46,7 +46,7 @@ def with_variant(loaded: Loaded, variant: str | None) -> Loaded:
 
 
 async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings,
-                        loaded: Loaded, items: list[Item], options: Options, single: bool) -> bytes:
+                        loaded: Loaded, inputs: Inputs, items: list[Item], options: Options) -> bytes:
     """Predictions with leave-one-word-out occlusion, in the occlusion lane (not the micro-batcher). Plain
     predictions go first: before each occlusion run the lane waits (at most PLAIN_FIRST_WAIT_S) until the
     micro-batcher has nothing queued or running."""
@@ -54,7 +54,7 @@ async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: Ser
     for index, item in enumerate(items):
         words = predictor.word_count(item)
         if words > settings.occlusion_max_words:
-            raise InvalidField("inputs" if single else f"inputs[{index}]",
+            raise InvalidField(inputs.field(index),
                                 f"{words} words, more than the {settings.occlusion_max_words} that occlusion explains "
                                 "per input (SSA_OCCLUSION_MAX_WORDS); use explain: attention for it")
     render = render_for(loaded)
@@ -71,18 +71,18 @@ async def run_occlusion(lane: OcclusionLane, batcher: MicroBatcher, metrics: Ser
         metrics.rejected.labels("occlusion_busy").inc()
         raise
     except InputTooLong as exc:
-        raise too_long(exc, single) from exc
+        raise too_long(exc, inputs) from exc
 
 
-def too_long(exc: InputTooLong, single: bool) -> InvalidField:
+def too_long(exc: InputTooLong, inputs: Inputs) -> InvalidField:
     """The input the runtime found too long, named as the request names it (`inputs`, or `inputs[i]` of a list)."""
-    return InvalidField("inputs" if single else f"inputs[{exc.index}]",
+    return InvalidField(inputs.field(exc.index),
                         f"{exc.length} tokens, more than the model's maximum of {exc.max_length} "
                         "(send truncate: true to cut it)")
 
 
 async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings, loaded: Loaded,
-                    items: list[Item], options: Options, single: bool) -> bytes:
+                    inputs: Inputs, items: list[Item], options: Options) -> bytes:
     try:
         body: bytes = await batcher.submit(loaded.predictor, items, options, render_for(loaded),
                                            settings.request_timeout_s)
@@ -94,19 +94,18 @@ async def run_batch(batcher: MicroBatcher, metrics: ServiceMetrics, settings: Se
         metrics.rejected.labels("timeout").inc()
         raise
     except InputTooLong as exc:
-        raise too_long(exc, single) from exc
+        raise too_long(exc, inputs) from exc
 
 
-async def answer(body: Any, state: AppState) -> bytes:
-    """The response body (JSON) to a validated PredictRequest; ApiError or a domain error (service.errormap) for
-    what the request cannot get."""
+async def answer(body: PredictRequest, state: AppState) -> bytes:
+    """The response body (a PredictResponse, JSON) to a validated PredictRequest; ApiError or a domain error
+    (service.errormap) for what the request cannot get."""
     settings = state.settings
     loaded = with_variant(await served_model(state.manager, state.store, body.model), body.variant)
-    single = isinstance(body.inputs, str)
-    items = parse_inputs(body.inputs, max_inputs=settings.max_inputs, max_chars=settings.max_chars)
-    check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
+    items = body.inputs.items()
+    check_kinds(items, body.inputs.single, loaded.predictor.pair, loaded.info.model_id)
     options = Options(body.truncate, body.return_tokens, body.return_words)
     if body.explain == "occlusion":
-        return await run_occlusion(state.occlusion, state.batcher, state.metrics, settings, loaded, items, options,
-                                   single)
-    return await run_batch(state.batcher, state.metrics, settings, loaded, items, options, single)
+        return await run_occlusion(state.occlusion, state.batcher, state.metrics, settings, loaded, body.inputs, items,
+                                   options)
+    return await run_batch(state.batcher, state.metrics, settings, loaded, body.inputs, items, options)
