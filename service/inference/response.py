@@ -61,8 +61,8 @@ class PredictResponse(BaseModel):
 # A response is rendered with orjson from plain dicts (pydantic's own serialization would cost several times as much
 # per span), but every key, its order, which keys are left out and how each value is written come from the declared
 # models: a runtime object (Prediction, Span) is read field by field, by the model's field names, in its field order.
-# A float is rounded to DIGITS places; a nested model list is rendered with that model's fields; a field that is not
-# required (SpanOut.occlusion) is left out while it is None. tests/service/test_units.py checks that the bytes
+# A float is rounded to DIGITS places; a nested model list is rendered with that model's fields; a field whose
+# default is None (SpanOut.occlusion) is left out while it is None. tests/service/test_units.py checks that the bytes
 # validate as PredictResponse.
 
 Dictify = Callable[[Any], dict[str, Any]]
@@ -82,7 +82,7 @@ def _expression(annotation: Any, value: str, namespace: dict[str, Any]) -> str:
         return f"rounded({value})"
     if union and float in args:  # a class name or, for regression, a value
         return f"round({value}, {DIGITS}) if isinstance({value}, float) else {value}"
-    if origin is dict and args[1] is float:
+    if origin is dict and args[-1:] == (float,):
         return f"{{key: round(item, {DIGITS}) for key, item in {value}.items()}}"
     for arg in (annotation, *args):
         inner = typing.get_args(arg)
