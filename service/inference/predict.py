@@ -1,11 +1,12 @@
 """One POST /predict request, from its validated body to the response bytes: the model that answers (the deployed
 one, or a stored one the request names, in the variant it names), the inputs checked against it, then the
 micro-batcher (or, with "explain": "occlusion", the occlusion lane), whose inference thread renders the response
-(service.inference.response). What the request cannot get is raised as a domain error (service.errors maps it)."""
+(service.inference.response). What the request cannot get is raised as a domain error (service.errormap maps
+it)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from service.errors import ApiError, InvalidField
 from service.inference.batcher import DeadlineExceeded, MicroBatcher, Options, QueueFull
@@ -17,13 +18,14 @@ from service.metrics import ServiceMetrics
 from service.settings import Settings
 from service.wiring import AppState
 from ssa_core.runtime.artifacts import ArtifactStore
-from ssa_core.runtime.predictor import InputTooLong, Item
+from ssa_core.runtime.predictor import InputTooLong, Item, Prediction
 
 # How long an occlusion run waits for plain predictions to drain before it runs anyway (slowed, never starved).
 PLAIN_FIRST_WAIT_S = 0.25
 
 
-def render_for(loaded: Loaded) -> Any:
+def render_for(loaded: Loaded) -> Callable[[list[Prediction]], bytes]:
+    """The renderer of `loaded`'s responses (its id, version and variant head every one)."""
     return renderer(loaded.info.model_id, loaded.info.version, loaded.variant)
 
 
