@@ -3,8 +3,8 @@
     python bench/first_start.py [--threads N]
 
 Trains, in-process and through the same code path as the worker (`ssa_core.train.pipeline.train_model`):
-- the first-start job exactly as `scripts/up.sh` / compose submit it (`service.bootstrap.bootstrap_config` with the
-  default settings) on the shipped sample (`ssa_core/samples/sentiment`, 600 train / 200 dev rows);
+- the first-start job exactly as `scripts/up.sh` / compose submit it (`service.submissions.bootstrap.bootstrap_config`
+  with the default settings) on the shipped sample (`ssa_core/samples/sentiment`, 600 train / 200 dev rows);
 - a baseline (plain fine-tuning) with the same job settings but `method: baseline`, on the same data and seed.
 Then reads each model folder's metrics.json: the required line is comprehensiveness@20 % of the served attention
 ≥ 2× a random ranking's (measured at the end of training on the dev set, `explanations` in metrics.json) and dev
@@ -35,8 +35,8 @@ MAX_ACCURACY_LOSS = 0.005
 def train(method: str | None, out: Path) -> tuple[dict[str, Any], float]:
     """Train the first-start job (or its baseline twin) into `out`; its metrics.json and the training seconds."""
     from jobs.spec import TrainJobSpec, build_configs
-    from service.bootstrap import SAMPLE_DIR, bootstrap_config
     from service.settings import Settings
+    from service.submissions.bootstrap import SAMPLE_DIR, bootstrap_config
     from ssa_core.config import default_base_model
     from ssa_core.data.datasets import load_dataset
     from ssa_core.train.pipeline import train_model

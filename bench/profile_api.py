@@ -37,8 +37,8 @@ PARTS: list[tuple[str, str]] = [
     ("tokenization", "Predictor.encode"),
     ("spans and words (character offsets)", "ssa_core/data/textspans.py"),
     # the JSON rendering (orjson, native code) shows as time in the frame that calls it here
-    ("response building (Python objects)", "service/routes/predict.py"),
-    ("batching and the rest of the inference thread", "service/batcher.py"),
+    ("response building (Python objects)", "service/inference/response.py"),
+    ("batching and the rest of the inference thread", "service/inference/batcher.py"),
     ("HTTP handling (uvicorn, Starlette, FastAPI, middleware)", "uvicorn/"),
 ]
 

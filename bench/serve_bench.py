@@ -439,7 +439,7 @@ CHANGED_SETTINGS = (
                    "operators)"),
     ChangedSetting("no fast path", {"SSA_PREDICT_FAST_PATH": "false"},
                    "every request through the ASGI middleware stack (SSA_PREDICT_FAST_PATH=false; the default answers "
-                   "ordinary /predict requests ahead of it, service/predictlane.py)"),
+                   "ordinary /predict requests ahead of it, service/http/fastpath.py)"),
 )
 
 
@@ -548,8 +548,8 @@ def report(args: argparse.Namespace, model_dir: Path, texts: list[str], rows: li
         "- In use: micro-batching (concurrent requests grouped into batches, waiting a few ms under load, and while "
         "another batch runs, until a burst of arrivals stops; two batches run at once by default, "
         "SSA_INFERENCE_WORKERS); ordinary POST /predict requests answered ahead of the ASGI middleware stack "
-        "(service/predictlane.py) and the rest without FastAPI's per-request dependency solving "
-        "(service/directroute.py); "
+        "(service/http/fastpath.py) and the rest without FastAPI's per-request dependency solving "
+        "(service/http/directroute.py); "
         "a batch is sorted by length and cut into runs of at most 8 wherever padding would cost more than an extra "
         "run (on CPU a run costs about 8 tokens, so unlike lengths run apart); ORT graph optimizations (all); idle "
         "ORT threads sleep instead of spinning (the event loop and tokenization keep their CPU); responses are "

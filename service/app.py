@@ -13,17 +13,17 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from service.apidocs import mount_docs
 from service.buildinfo import package_version
-from service.errors import install_error_handlers
-from service.headmethod import HeadAsGet
-from service.jsonbody import JsonBodyCheck
-from service.limits import BodySizeLimit
-from service.metrics import LatencyMiddleware
-from service.openapidoc import custom_openapi
-from service.predictlane import PredictLane
+from service.errormap import install_error_handlers
+from service.http.bodylimit import BodySizeLimit
+from service.http.fastpath import FastPath
+from service.http.headmethod import HeadAsGet
+from service.http.jsonbody import JsonBodyCheck
+from service.http.latency import LatencyMiddleware
+from service.http.securityheaders import SecurityHeaders
+from service.openapi.docs import mount_docs
+from service.openapi.document import custom_openapi
 from service.routes import health, info, jobs, labels, models, predict, tokenize
-from service.securityheaders import SecurityHeaders
 from service.settings import Settings, get_settings
 from service.wiring import app_state, build_state
 
@@ -69,14 +69,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.manager.stop()
         await state.batcher.stop()
         state.occlusion.shutdown()
-        await asyncio.to_thread(state.validation.shutdown)
+        await asyncio.to_thread(state.upload_checks.shutdown)
 
 
 class ServiceApp(FastAPI):
-    """FastAPI with ordinary POST /predict requests answered ahead of its middleware stack (service.predictlane)."""
+    """FastAPI with ordinary POST /predict requests answered ahead of its middleware stack (service.http.fastpath)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return PredictLane(self, super().build_middleware_stack())
+        return FastPath(self, super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -40,36 +37,3 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def route_name(scope: Scope) -> str:
-    """The matched route's template ('/models/{model_id}'), or 'unmatched' (keeps label cardinality bounded).
-
-    The router records the matched route in the (shared) scope."""
-    return str(getattr(scope.get("route"), "path", "unmatched"))
-
-
-class LatencyMiddleware:
-    """Observes every HTTP request's latency into `metrics.request_latency`."""
-
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            labels = (route_name(scope), scope.get("method", ""), str(status))
-            self.metrics.request_latency.labels(*labels).observe(time.perf_counter() - start)

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     queue_size: int = Field(default=1024, ge=1, description="Most predict requests waiting; beyond: 429 + Retry-After.")
     predict_fast_path: bool = Field(
         default=True, description="Answer ordinary POST /predict requests ahead of the ASGI middleware stack, with "
-        "the same checks, headers and metrics (service/predictlane.py; any other request, every error included, "
+        "the same checks, headers and metrics (service/http/fastpath.py; any other request, every error included, "
         "goes through the stack). false: every request through the stack; bench/results/serving.md measures both.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline of a predict request; beyond: 504.")
 

@@ -11,18 +11,18 @@ from starlette.datastructures import State
 
 from jobs.producer import QUEUE, enqueue_labeling, enqueue_training, producer_app
 from jobs.store import JobStore
-from service.batcher import BatchStats, MicroBatcher
-from service.bootstrap import Bootstrap
+from service.http.ratelimit import RateLimiter
+from service.inference.batcher import BatchStats, MicroBatcher
+from service.inference.manager import ModelManager
+from service.inference.occlusion import OcclusionLane
 from service.jobmetrics import JobMetrics
-from service.jobsubmit import JobSubmitter
-from service.labelsubmit import LabelSubmitter
 from service.metrics import ServiceMetrics
-from service.occlusion import OcclusionLane
-from service.ratelimit import RateLimiter
-from service.serving import ModelManager
 from service.settings import Settings
-from service.uploads import UploadSlots
-from service.validation import ValidationPool
+from service.submissions.bootstrap import Bootstrap
+from service.submissions.label import LabelSubmitter
+from service.submissions.train import JobSubmitter
+from service.submissions.uploadcheck import UploadCheckPool
+from service.submissions.uploads import UploadSlots
 from ssa_core.runtime.artifacts import ArtifactStore
 
 API_REDIS_RETRIES = 3  # about 0.7 s of retrying before a 503
@@ -42,7 +42,7 @@ class AppState(State):
     jobs: JobStore
     job_submitter: JobSubmitter
     upload_slots: UploadSlots  # dataset-upload submissions at once (SSA_MAX_PARALLEL_UPLOADS)
-    validation: ValidationPool  # validates uploads in other processes, one per upload slot (stopped by lifespan)
+    upload_checks: UploadCheckPool  # validates uploads in other processes, one per upload slot (stopped by lifespan)
     label_submitter: LabelSubmitter
     bootstrap: Bootstrap
     bootstrap_status: BootstrapStatus  # what /readyz shows of the first-run job (tests may replace it)
@@ -70,16 +70,16 @@ def build_state(settings: Settings) -> AppState:
     state.occlusion = OcclusionLane(settings.occlusion_concurrency)
     state.download_limiter = RateLimiter(settings.downloads_per_minute)
     state.upload_slots = UploadSlots(settings.max_parallel_uploads)
-    state.validation = ValidationPool(settings.max_parallel_uploads)
+    state.upload_checks = UploadCheckPool(settings.max_parallel_uploads)
     state.jobs = JobStore.from_url(settings.redis_url, retries=API_REDIS_RETRIES)
     state.metrics.registry.register(JobMetrics(state.jobs, QUEUE))
     redis_url = settings.redis_url
     state.job_submitter = JobSubmitter(settings, state.store, state.jobs,
                                        lambda job_id: enqueue_training(producer_app(redis_url), job_id),
-                                       state.validation)
+                                       state.upload_checks)
     state.label_submitter = LabelSubmitter(settings, state.store, state.jobs,
                                            lambda job_id: enqueue_labeling(producer_app(redis_url), job_id),
-                                           state.validation)
+                                           state.upload_checks)
     state.bootstrap = Bootstrap(settings, state.store, state.jobs, state.job_submitter)
     state.bootstrap_status = state.bootstrap.status
     return state

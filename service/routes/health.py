@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import BatcherDep, BootstrapStatusDep, ManagerDep, MetricsDep
-from service.schemas import Health, Readiness
+from service.schemas.models import Health, Readiness
 from service.wiring import BootstrapStatus
 
 log = logging.getLogger("ssa.service")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.auth import ReadKeyDep
 from service.buildinfo import build_info
-from service.deps import ManagerDep, ReadKeyDep, SettingsDep
+from service.deps import ManagerDep, SettingsDep
 from service.errors import error_responses
-from service.infoschemas import Build, Info, Limits
+from service.schemas.info import Build, Info, Limits
 from service.settings import Settings
 
 router = APIRouter(tags=["health"])

@@ -4,8 +4,6 @@ Jobs run on Celery workers; their state lives in Redis (jobs.store) and their fi
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -17,28 +15,17 @@ from jobs.labelspec import LABEL_KIND
 from jobs.records import Job
 from jobs.removal import remove_job
 from jobs.store import JobStore
-from service.deps import (
-    JobsDep,
-    LabelsKeyDep,
-    LogsKeyDep,
-    ReadKeyDep,
-    SettingsDep,
-    StoreDep,
-    SubmitterDep,
-    UploadSlotsDep,
-    WriteKeyDep,
-)
+from service.auth import LabelsKeyDep, LogsKeyDep, ReadKeyDep, WriteKeyDep
+from service.deps import JobsDep, SettingsDep, StoreDep, SubmitterDep, UploadSlotsDep
 from service.errors import ApiError, error_responses
-from service.jobconfig import parse_config
-from service.jobschemas import JobCreated, JobInfo, JobPage, JobStatus, job_info
-from service.reviewupload import as_train_rows
-from service.routes.labels import LabelFormat, label_output
-from service.uploads import stage_upload, staging_folder
+from service.routes.common import LabelFormat, check_idempotency_key, job_created, label_output, stream_files
+from service.schemas.jobs import JobCreated, JobInfo, JobPage, JobStatus, job_info
+from service.submissions.config import parse_config
+from service.submissions.reviewupload import as_train_rows
+from service.submissions.uploads import stage_upload, staging_folder
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, validate_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-CHUNK = 1 << 16
 MAX_OFFSET = 1_000_000  # far beyond any store's job count; larger values (3.4e23) overflow Redis' int64 ranges
 MAX_ITERATION = 10_000
 
@@ -73,9 +60,7 @@ def submit_job(
     """Validate the datasets and the config (422 with row numbers and fields; 413 when too large), then queue an
     SSA training job. 202 with the job's id and status URL; 429 + Retry-After while SSA_MAX_PARALLEL_UPLOADS
     submissions are being validated."""
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-        raise ApiError(422, "validation_error", "Idempotency-Key: use 1-200 visible ASCII characters",
-                       [{"field": "Idempotency-Key", "message": "use 1-200 visible ASCII characters"}])
+    check_idempotency_key(idempotency_key)
     parsed = parse_config(config)
     limit = settings.max_upload_bytes
     with slots.slot(), staging_folder(store) as folder:
@@ -84,9 +69,7 @@ def submit_job(
         dev_upload = stage_upload("dev", dev.filename, dev.file, limit, folder) \
             if dev is not None and dev.filename else None
         done = submitter.submit(parsed, train_upload, dev_upload, idempotency_key)
-    body = JobCreated(job_id=done.job_id, status_url=f"/jobs/{done.job_id}", status=done.status,
-                      model_id=done.model_id, created=done.created)
-    return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.status_url})
+    return job_created(done)
 
 
 @router.get("", response_model=JobPage, responses=error_responses(401, 503))
@@ -193,9 +176,3 @@ def label_files(folder: FilePath) -> dict[int, FilePath]:
         return {}
     found = {int(m.group(1)): path for path in folder.iterdir() if (m := LABEL_FILE.fullmatch(path.name))}
     return dict(sorted(found.items()))
-
-
-def stream_files(paths: list[FilePath]) -> Iterator[bytes]:
-    for path in paths:
-        with path.open("rb") as handle:
-            yield from iter(lambda: handle.read(CHUNK), b"")

@@ -12,20 +12,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from jobs.basemodels import base_model_name
 from jobs.deploy import active_model, labels_check
-from service.deps import (
-    API_KEY_HEADER,
-    DownloadLimiterDep,
-    DownloadsKeyDep,
-    ManagerDep,
-    ReadKeyDep,
-    SettingsDep,
-    StoreDep,
-    WriteKeyDep,
-)
+from service.auth import API_KEY_HEADER, DownloadsKeyDep, ReadKeyDep, WriteKeyDep
+from service.deps import DownloadLimiterDep, ManagerDep, SettingsDep, StoreDep
 from service.errors import ApiError, error_responses
-from service.ratelimit import RateLimited, client_id
-from service.schemas import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
-from service.serving import ModelInUse, ModelLoadFailed
+from service.http.ratelimit import client_id
+from service.schemas.models import DeployRequest, DeployResponse, ModelList, ModelOut, VariantOut
 from ssa_core.runtime.artifacts import ID_MAX_LENGTH, SAFE_ID_PATTERN, ArtifactStore, ModelInfo
 from ssa_core.runtime.modelmeta import read_card
 
@@ -90,10 +81,7 @@ async def delete_model(model_id: ModelId, manager: ManagerDep, _: WriteKeyDep) -
     """Remove a published model from the store (its folder, in one step: listings never show half of it). The
     active model (active.json) and the one being served are refused with 409 `model_in_use`: deploy another model
     first. Jobs that made the model keep their records."""
-    try:
-        await manager.remove(model_id)
-    except ModelInUse as exc:
-        raise ApiError(409, "model_in_use", str(exc), {"field": "model_id"}) from exc
+    await manager.remove(model_id)
     return Response(status_code=204)
 
 
@@ -112,10 +100,7 @@ async def deploy_model(model_id: ModelId, store: StoreDep, manager: ManagerDep, 
         raise ApiError(409, "model_mismatch", f"model {model_id!r} does not fit the active model: {check.detail}; "
                        'send {"force": true} to deploy it anyway', {"field": "force"})
     manager.forget_failure(model_id)
-    try:
-        loaded, previous = await manager.deploy(model_id)
-    except ModelLoadFailed as exc:  # our own message: ONNX Runtime's text is only logged
-        raise ApiError(422, "model_load_failed", str(exc), {"field": "model_id"}) from exc
+    loaded, previous = await manager.deploy(model_id)  # ModelLoadFailed: our own message, ONNX Runtime's is logged
     return DeployResponse(model_id=model_id, version=loaded.info.version,
                           previous=previous.info.model_id if previous else None,
                           provider=loaded.predictor.provider, load_seconds=round(loaded.load_seconds, 3),
@@ -131,12 +116,7 @@ async def download_model(model_id: ModelId, store: StoreDep, limiter: DownloadLi
     """The model folder (ONNX, weights, tokenizer, ssa.json, metrics, card) as a streamed tar.gz. At most
     SSA_DOWNLOADS_PER_MINUTE downloads start per API key (or client address) per minute: 429 + Retry-After."""
     store.get_model(model_id)  # 404 / 422 do not count against the limit
-    try:
-        limiter.take(client_id(request.headers.get(API_KEY_HEADER), request.client.host if request.client else None))
-    except RateLimited as exc:
-        raise ApiError(429, "rate_limited", f"too many downloads: at most {limiter.limit} a minute "
-                       "(SSA_DOWNLOADS_PER_MINUTE); retry later", None,
-                       {"Retry-After": str(exc.retry_after_s)}) from None
+    limiter.take(client_id(request.headers.get(API_KEY_HEADER), request.client.host if request.client else None))
     chunks = store.archive_model(model_id)
     headers = {"Content-Disposition": f'attachment; filename="{model_id}.tar.gz"'}
     return StreamingResponse(chunks, media_type="application/gzip", headers=headers)

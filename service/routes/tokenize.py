@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter
 from tokenizers import Encoding, Tokenizer
 
-from service.deps import ManagerDep, ReadKeyDep, SettingsDep, StoreDep
+from service.auth import ReadKeyDep
+from service.deps import ManagerDep, StoreDep
 from service.errors import error_responses
-from service.infoschemas import TokenOut, tokenize_request_model
-from service.inputs import check_kinds, parse_inputs
-from service.routes.predict import served_model
+from service.inference.predict import served_model
+from service.inference.request import check_kinds
+from service.schemas.info import TokenOut, tokenize_request_model
 from service.settings import Settings
 from ssa_core.runtime.modelmeta import TOKENIZER_FILE
 from ssa_core.runtime.predictor import Item
@@ -48,15 +49,13 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post("/tokenize", response_model=list[list[TokenOut]],
                  responses=error_responses(400, 401, 413, 422, 503))
-    async def tokenize(body: TokenizeRequest, manager: ManagerDep, store: StoreDep, app_settings: SettingsDep,
+    async def tokenize(body: TokenizeRequest, manager: ManagerDep, store: StoreDep,
                        _: ReadKeyDep) -> list[list[TokenOut]]:
         """The deployed model's tokens of each input, untruncated: id, token text, whether it is special, and its
         character span [start, stop) into the text of its segment (0: text, 1: text_pair). One list per input."""
         loaded = await served_model(manager, store, None)
-        single = isinstance(body.inputs, str)
-        items: list[Item] = parse_inputs(body.inputs, max_inputs=app_settings.max_inputs,
-                                         max_chars=app_settings.max_chars)
-        check_kinds(items, single, loaded.predictor.pair, loaded.info.model_id)
+        items: list[Item] = body.inputs.items()
+        check_kinds(items, body.inputs.single, loaded.predictor.pair, loaded.info.model_id)
         tokenizer = tokenizer_of(loaded.info.path, loaded.info.version)
         encodings = tokenizer.encode_batch([tuple(i) if isinstance(i, tuple) else i for i in items])
         return [tokens_of(e, body.add_special_tokens) for e in encodings]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.bootstrap import BOOTSTRAP_MODEL_ID, bootstrap_config
 from service.settings import Settings
+from service.submissions.bootstrap import BOOTSTRAP_MODEL_ID, bootstrap_config
 
 
 def test_unset_keeps_the_default_job(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,7 +120,7 @@ def test_the_bootstrap_says_which_extra_is_missing(tmp_path: Path) -> None:
     script = BLOCKED + textwrap.dedent(f'''
         from pathlib import Path
         from jobs.store import JobStore
-        from service.bootstrap import Bootstrap
+        from service.submissions.bootstrap import Bootstrap
         from service.settings import Settings
         from ssa_core.runtime.artifacts import ArtifactStore
 

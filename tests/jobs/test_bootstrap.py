@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from service.bootstrap import BOOTSTRAP_MODEL_ID, Bootstrap
+from service.submissions.bootstrap import BOOTSTRAP_MODEL_ID, Bootstrap
 from tests.worker.procs import RedisServer, queue_length
 from tests.worker.stack import JobStack
 

@@ -11,7 +11,7 @@ import pytest
 from jobs.records import SUCCEEDED, DataRecord, IterationSummary, JobResult
 from jobs.spec import TrainJobSpec
 from jobs.store import JobStore, encode
-from service.jobschemas import job_info
+from service.schemas.jobs import job_info
 from tests.worker.procs import RedisServer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "job-record-v1.json"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from service.errors import ApiError
-from service.uploads import CHUNK, UPLOADS_DIR, Upload, stage_upload
+from service.submissions.uploads import CHUNK, UPLOADS_DIR, Upload, stage_upload
 from tests.worker.procs import RedisServer, jsonl
 from tests.worker.stack import QUICK, JobStack
 

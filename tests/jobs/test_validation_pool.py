@@ -1,5 +1,5 @@
-"""Uploads are validated out of the API process (service.validation): in a pool process at a lower CPU priority,
-with the same summary and the same problems as in-process validation, and no process left after shutdown."""
+"""Uploads are validated out of the API process (service.submissions.uploadcheck): in a pool process at a lower CPU
+priority, with the same summary and the same problems as in-process validation, and no process left after shutdown."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from service.validation import NICENESS, SummaryRequest, ValidationPool, summarize_here
+from service.submissions.uploadcheck import NICENESS, SummaryRequest, UploadCheckPool, summarize_here
 from ssa_core.data.datasets import DatasetColumns, DatasetError
 from tests.worker.procs import RedisServer, jsonl
 from tests.worker.stack import QUICK, JobStack
 
 
 @pytest.fixture
-def pool() -> Iterator[ValidationPool]:
-    validation = ValidationPool(2)
+def pool() -> Iterator[UploadCheckPool]:
+    validation = UploadCheckPool(2)
     yield validation
     validation.shutdown()
 
@@ -27,7 +27,7 @@ def request(path: Path) -> SummaryRequest:
     return SummaryRequest(path, "upload.jsonl", DatasetColumns(), None, 1 << 20)
 
 
-def test_validation_runs_in_another_process_at_lower_priority(pool: ValidationPool, tmp_path: Path) -> None:
+def test_validation_runs_in_another_process_at_lower_priority(pool: UploadCheckPool, tmp_path: Path) -> None:
     path = tmp_path / "ok.jsonl"
     path.write_bytes(jsonl([{"text": f"t{i}", "label": "ab"[i % 2]} for i in range(10)]))
     assert not pool.started  # started on first use
@@ -45,7 +45,7 @@ def test_validation_runs_in_another_process_at_lower_priority(pool: ValidationPo
         assert all((os.sched_getscheduler(child.pid or 0) == os.SCHED_IDLE) == idle for child in children)
 
 
-def test_problems_come_back_as_in_process(pool: ValidationPool, tmp_path: Path) -> None:
+def test_problems_come_back_as_in_process(pool: UploadCheckPool, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": " ", "label": "x"}\n[1]\n')
     with pytest.raises(DatasetError) as there:
@@ -59,7 +59,7 @@ def test_problems_come_back_as_in_process(pool: ValidationPool, tmp_path: Path) 
 def test_shutdown_leaves_no_process(tmp_path: Path) -> None:
     path = tmp_path / "ok.jsonl"
     path.write_bytes(jsonl([{"text": "a", "label": "x"}]))
-    validation = ValidationPool(1)
+    validation = UploadCheckPool(1)
     validation(request(path))
     started = multiprocessing.active_children()
     assert started
@@ -71,7 +71,7 @@ def test_shutdown_leaves_no_process(tmp_path: Path) -> None:
 def test_the_app_validates_in_its_pool_and_stops_it_on_shutdown(tmp_path: Path, redis_server: RedisServer) -> None:
     stack = JobStack(tmp_path, redis_server, "tiny")
     try:
-        validation = stack.client.app.state.validation  # type: ignore[attr-defined]
+        validation = stack.client.app.state.upload_checks  # type: ignore[attr-defined]
         bad = stack.submit([{"text": "a", "label": "x"}, {"text": "", "label": "x"}], QUICK)
         assert bad.status_code == 422
         problem = {"field": "train", "row": 2, "column": "text", "message": "empty text"}

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Options, QueueFull
+from service.inference.batcher import BatchStats, DeadlineExceeded, MicroBatcher, Options, QueueFull
 from ssa_core.runtime.predictor import InputTooLong, Prediction, Predictor, length_buckets
 
 

@@ -1,4 +1,4 @@
-"""service.directroute answers a body exactly as FastAPI's own request handling does: the same route is mounted
+"""service.http.directroute answers a body exactly as FastAPI's own request handling does: the same route is mounted
 twice, once as FastAPI runs it and once through a direct handler, and every body is sent to both."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
-from service.directroute import direct_route, json_body, validated_body
-from service.errors import install_error_handlers
+from service.errormap import install_error_handlers
+from service.http.directroute import direct_route, json_body, validated_body
 
 
 class Body(BaseModel):

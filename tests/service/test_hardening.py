@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
-from service.jsonbody import MAX_DEPTH, depth
-from service.ratelimit import RateLimited, RateLimiter, client_id
+from service.http.jsonbody import MAX_DEPTH, depth
+from service.http.ratelimit import RateLimited, RateLimiter, client_id
 from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, LiveServer, make_settings
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from service.app import create_app
-from service.occlusion import OcclusionBusy, OcclusionLane
+from service.inference.occlusion import OcclusionBusy, OcclusionLane
 from ssa_core.runtime.artifacts import ArtifactStore
 from ssa_core.runtime.predictor import Predictor, deleted, softmax, words_of
 from tests.service.conftest import LiveServer, make_settings

@@ -20,7 +20,7 @@ from schemathesis.openapi import from_dict
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.app import create_app
-from service.openapidoc import with_input_kind
+from service.openapi.document import with_input_kind
 from service.settings import Settings
 from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import LiveServer, make_settings, publish_copy, two_model_store
@@ -42,7 +42,7 @@ def openapi_document() -> dict[str, Any]:
         return create_app(server_settings(Path(home))).openapi()
 
 
-# the server serves a single-text model: its document narrows `inputs` to texts (service/openapidoc.py)
+# the server serves a single-text model: its document narrows `inputs` to texts (service/openapi/document.py)
 DOCUMENT = with_input_kind(openapi_document(), False, LIMITS["max_inputs"], LIMITS["max_chars"])
 schema = from_dict(DOCUMENT).exclude(path_regex="^/jobs")
 

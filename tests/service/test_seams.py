@@ -1,5 +1,6 @@
-"""The seams between the packages: domain errors carry their fields and map to HTTP through one table, the app's
-state is typed, and the API process never loads worker code or validates worker-only settings."""
+"""The seams between the packages: domain errors carry their fields and map to HTTP through one table
+(service.errormap), the app's state is typed, and the API process never loads worker code or validates worker-only
+settings."""
 
 from __future__ import annotations
 
@@ -14,12 +15,21 @@ import redis
 from fastapi import FastAPI
 
 from service.app import create_app
-from service.errors import DOMAIN_ERRORS, domain_error_response
+from service.errormap import DOMAIN_ERRORS, domain_error_response, to_api_error
+from service.errors import ApiError, InvalidField, InvalidFields
+from service.http.ratelimit import RateLimited
+from service.inference.batcher import BatcherStopped, DeadlineExceeded, QueueFull
+from service.inference.manager import ModelInUse, ModelLoadFailed
+from service.inference.occlusion import OcclusionBusy
 from service.settings import Settings
+from service.submissions.label import UnknownModel
+from service.submissions.train import QueueUnavailable, UploadRejected
+from service.submissions.uploadcheck import UploadCheckUnavailable
 from service.wiring import AppState, app_state
 from ssa_core.config import ModelConfig, TrainConfig
 from ssa_core.errors import ConfigError, InvalidId, NotFound
 from ssa_core.runtime.artifacts import ArtifactStore, validate_id
+from ssa_core.runtime.modelmeta import UnknownVariant
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +72,37 @@ def test_one_table_maps_every_domain_error() -> None:
     assert body(ConfigError("must be in [0, 1)", field="tau"))[1]["detail"] == [
         {"field": "tau", "message": "tau: must be in [0, 1)"}]
     assert domain_error_response(RuntimeError("other")) is None
-    assert set(DOMAIN_ERRORS) == {NotFound, InvalidId, ConfigError, redis.RedisError}
+    assert set(DOMAIN_ERRORS) == {
+        NotFound, InvalidId, ConfigError, redis.RedisError, InvalidFields, UnknownVariant, ModelLoadFailed, ModelInUse,
+        RateLimited, QueueFull, OcclusionBusy, DeadlineExceeded, BatcherStopped, UploadRejected, UnknownModel,
+        UploadCheckUnavailable, QueueUnavailable}
+
+
+def test_the_rows_take_the_field_and_retry_after_from_the_exception() -> None:
+    def headers(exc: Exception) -> dict[str, str]:
+        response = domain_error_response(exc)
+        assert response is not None
+        return dict(response.headers)
+
+    assert body(InvalidField("inputs[3][1]", "text is empty or only whitespace")) == (422, {
+        "type": "validation_error", "message": "inputs[3][1]: text is empty or only whitespace",
+        "detail": [{"field": "inputs[3][1]", "message": "text is empty or only whitespace"}]})
+    assert body(ModelLoadFailed("model m failed to load: x", field="model"))[1]["detail"] == {"field": "model"}
+    assert body(ModelInUse("in use")) == (409, {"type": "model_in_use", "message": "in use",
+                                                "detail": {"field": "model_id"}})
+    assert body(QueueFull(7))[0] == 429 and headers(QueueFull(7))["retry-after"] == "7"
+    assert headers(OcclusionBusy(1, 3))["retry-after"] == "3"
+    limited = RateLimited(12, limit=6)
+    assert body(limited)[1]["message"] == ("too many downloads: at most 6 a minute (SSA_DOWNLOADS_PER_MINUTE); "
+                                           "retry later") and headers(limited)["retry-after"] == "12"
+    assert body(DeadlineExceeded("no answer within 1 s"))[1]["message"] == (
+        "the prediction took too long: no answer within 1 s")
+    assert body(QueueUnavailable("j1")) == (503, {"type": "queue_unavailable", "message": "the job queue is "
+                                                  "unreachable; try again later", "detail": {"job_id": "j1"}})
+    assert headers(QueueUnavailable("j1"))["retry-after"] == "10"
+    assert body(UnknownModel("model 'm' not found", "not found"))[1]["detail"] == [
+        {"field": "config.model_id", "message": "not found"}]
+    assert to_api_error(ApiError(418, "teapot", "short and stout")).status == 418  # type: ignore[union-attr]
 
 
 def test_the_app_state_is_typed(tmp_path: Path) -> None:
@@ -92,6 +132,6 @@ def test_the_api_view_of_a_job_has_exactly_the_stored_fields() -> None:
     from dataclasses import fields
 
     from jobs.records import Job
-    from service.jobschemas import JobInfo
+    from service.schemas.jobs import JobInfo
 
     assert [f.name for f in fields(Job)] + ["events", "disk_bytes"] == list(JobInfo.model_fields)  # + what the API adds

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.deps import check_api_key
+from service.auth import check_api_key
 from service.errors import ApiError
+from service.inference.manager import ModelInUse, ModelManager
 from service.metrics import ServiceMetrics
-from service.serving import ModelInUse, ModelManager
 from service.settings import Settings
 from ssa_core.runtime.artifacts import ArtifactStore, NotFound, folder_bytes
 from tests.service.conftest import API_KEY, LiveServer, make_settings

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 
 from jobs.spec import TrainJobSpec
 from service.app import create_app
-from service.openapidoc import with_input_kind
+from service.openapi.document import with_input_kind
 from service.settings import Settings
 from tests.service.conftest import LiveServer, make_settings
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from service.auth import check_api_key
 from service.cli import register
-from service.deps import check_api_key
-from service.errors import ApiError, field_path
-from service.inputs import check_kinds, inputs_schema, parse_inputs
+from service.errormap import to_api_error
+from service.errors import ApiError, InvalidField, field_path
+from service.inference.request import check_kinds, inputs_schema, parse_inputs
 from service.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "API.md"
@@ -63,8 +64,10 @@ def test_field_paths(loc: tuple[Any, ...], expected: str) -> None:
     assert field_path(loc) == expected
 
 
-def field_of(error: ApiError) -> str:
-    return str(error.detail[0]["field"])
+def field_of(error: InvalidField) -> str:
+    mapped = to_api_error(error)
+    assert mapped is not None and mapped.status == 422 and mapped.detail[0]["field"] == error.field
+    return error.field
 
 
 @pytest.mark.parametrize(("value", "field"), [
@@ -72,18 +75,18 @@ def field_of(error: ApiError) -> str:
     (["a", ["b"]], "inputs[1]"), ([1], "inputs[0]"), ({"a": 1}, "inputs"), (["x" * 11], "inputs[0]"),
     (["a"] * 4, "inputs"), ("\x1c\x1d", "inputs"), ("\u00a0\u2003", "inputs")])
 def test_parse_inputs_names_the_element(value: Any, field: str) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(InvalidField) as caught:
         parse_inputs(value, max_inputs=3, max_chars=10)
-    assert caught.value.status == 422 and field_of(caught.value) == field
+    assert field_of(caught.value) == field
 
 
 def test_parse_inputs_accepts_texts_and_pairs() -> None:
     assert parse_inputs(" x ", max_inputs=3, max_chars=10) == [" x "]
     assert parse_inputs(["a", ["b", "c"]], max_inputs=3, max_chars=10) == ["a", ("b", "c")]
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(InvalidField) as caught:
         check_kinds(["a", ("b", "c")], single=False, pair_model=False, model_id="m")
     assert field_of(caught.value) == "inputs[1]"
-    with pytest.raises(ApiError, match="pairs"):
+    with pytest.raises(InvalidField, match="pairs"):
         check_kinds(["a"], single=True, pair_model=True, model_id="m")
 
 
@@ -115,3 +118,38 @@ def test_serve_command_registers_its_flags(tmp_path: Path) -> None:
     args = parser.parse_args(["serve", "--host", "127.0.0.1", "--port", "9001", "--model", str(tmp_path)])
     assert (args.host, args.port, args.model) == ("127.0.0.1", 9001, tmp_path)
     assert args.handler(args) == 2  # tmp_path holds no ssa.json: refused before starting a server
+
+
+def test_the_typed_inputs_keep_their_first_problem_until_the_request_is_answered() -> None:
+    from service.inference.request import predict_request_model
+
+    body = predict_request_model(3, 10).model_validate({"inputs": ["a", ["b", " "]], "truncate": False})
+    assert body.truncate is False and body.inputs.single is False and body.inputs.field(1) == "inputs[1]"
+    with pytest.raises(InvalidField) as caught:
+        body.inputs.items()
+    assert caught.value.field == "inputs[1][1]"
+    assert str(caught.value) == "inputs[1][1]: text is empty or only whitespace"
+    single = predict_request_model(3, 10).model_validate({"inputs": " x "}).inputs
+    assert single.items() == [" x "] and single.field(0) == "inputs"
+
+
+def test_the_rendered_bytes_are_the_declared_response() -> None:
+    """The renderer writes every field of PredictResponse, in its order, and nothing it does not declare."""
+    import json
+
+    from service.inference.response import PredictionOut, PredictResponse, SpanOut, renderer
+    from ssa_core.data.textspans import Span
+    from ssa_core.runtime.predictor import Prediction
+
+    spans = [Span("a", 0, 1, 0, 0.1234567891, None), Span("b", 2, 3, 1, None, 0.5, occlusion=0.25)]
+    predictions = [Prediction("pos", 0.91234567, {"neg": 0.0876543, "pos": 0.91234567}, spans, None, False),
+                   Prediction(1.23456789, 1.23456789, {}, None, spans[:1], True, "occlusion")]
+    body = renderer("m", "v1", "int8")(predictions)
+    parsed = json.loads(body)
+    assert parsed == PredictResponse.model_validate_json(body).model_dump(exclude_unset=True)
+    assert list(parsed) == list(PredictResponse.model_fields)
+    assert list(parsed["predictions"][0]) == list(PredictionOut.model_fields)
+    assert list(parsed["predictions"][0]["tokens"][1]) == list(SpanOut.model_fields)
+    assert "occlusion" not in parsed["predictions"][0]["tokens"][0]  # not required: left out while None
+    assert parsed["predictions"][0]["tokens"][0]["attention"] == 0.123457
+    assert parsed["predictions"][1]["label"] == 1.234568

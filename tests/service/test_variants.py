@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
+from service.inference.manager import Loaded, ModelManager
 from service.metrics import ServiceMetrics
-from service.serving import Loaded, ModelManager
 from ssa_core.export.quantize import add_fp16_variant
 from ssa_core.runtime.artifacts import ArtifactStore
 from tests.conftest import sentiment_dev_texts

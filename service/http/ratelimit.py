@@ -14,9 +14,11 @@ MAX_CLIENTS = 10_000  # clients remembered at once; the oldest idle ones are for
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after_s: int) -> None:
+    """A client took its `limit` starts of the window already; it may start again in `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int, limit: int) -> None:
         super().__init__(f"retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        self.retry_after_s, self.limit = retry_after_s, limit
 
 
 class RateLimiter:
@@ -36,7 +38,7 @@ class RateLimiter:
                 starts.popleft()
             self._starts[client] = starts  # re-inserted: the dict's order is least recently used first
             if len(starts) >= self.limit:
-                raise RateLimited(max(1, math.ceil(starts[0] + self.window_s - now)))
+                raise RateLimited(max(1, math.ceil(starts[0] + self.window_s - now)), self.limit)
             starts.append(now)
             while len(self._starts) > MAX_CLIENTS:
                 self._starts.pop(next(iter(self._starts)))

@@ -1,7 +1,8 @@
 """The model being served: load + warm up off the event loop, swap one reference, follow active.json.
 
 A deploy loads and warms up the new Predictor completely before `current` changes, so requests never see a
-half-loaded model; requests already admitted keep their reference to the old Predictor (see service.batcher)."""
+half-loaded model; requests already admitted keep their reference to the old Predictor (see
+service.inference.batcher)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from jobs.deploy import NotServable, smoke_test
-from service.loaderrors import load_failure
+from service.inference.loaderrors import load_failure
 from service.metrics import ServiceMetrics
 from service.settings import Settings
 from ssa_core.runtime.artifacts import ArtifactStore, ModelInfo
@@ -25,11 +26,19 @@ log = logging.getLogger("ssa.serving")
 
 
 class ModelLoadFailed(RuntimeError):
-    """A model could not be loaded or warmed up; the message is fit for clients (see service.loaderrors)."""
+    """A model could not be loaded or warmed up; the message is fit for clients (see service.inference.loaderrors).
+    `field`: the request field that named the model (`model_id` of a deploy, `model` of a prediction)."""
+
+    def __init__(self, message: str, field: str = "model_id") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ModelInUse(RuntimeError):
-    """A model that may not be removed: the active one (active.json) or the one being served."""
+    """A model that may not be removed: the active one (active.json) or the one being served (`field`: the request
+    field that named it)."""
+
+    field = "model_id"
 
 
 class WarmUpFailed(RuntimeError):
@@ -110,7 +119,7 @@ class ModelManager:
                 try:
                     loaded = await asyncio.to_thread(self._load, model_id, deployed=False)
                 except Exception as exc:
-                    raise ModelLoadFailed(load_failure(exc, model_id)) from exc
+                    raise ModelLoadFailed(load_failure(exc, model_id), field="model") from exc
                 log.info("loaded model %s for side-by-side requests", model_id)
             self._side[model_id] = loaded
             while len(self._side) > self.settings.side_models:

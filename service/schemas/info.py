@@ -3,11 +3,11 @@ apply to a classifier)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from service.inputs import inputs_schema
+from service.inference.request import inputs_type
 
 
 class Limits(BaseModel):
@@ -62,7 +62,7 @@ def tokenize_request_model(max_inputs: int, max_chars: int) -> type[BaseModel]:
         "TokenizeRequest",
         __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": examples}),
         __doc__="One text, a list of texts, or a list of [text, text_pair] pairs, tokenized as the served model does.",
-        inputs=(Annotated[Any, WithJsonSchema(inputs_schema(max_inputs, max_chars))], Field()),
+        inputs=(inputs_type(max_inputs, max_chars), Field()),
         add_special_tokens=(bool, Field(True, description="Include the model's special tokens ([CLS], [SEP], ...)")),
     )
 

@@ -18,11 +18,10 @@ from jobs.folder import CONFIG_FILE
 from jobs.records import QUEUED, Columns, DataRecord, FilePair, IdempotencyBinding, SplitRecord, Status
 from jobs.spec import TrainJobSpec, build_configs
 from jobs.store import JobStore
-from service.errors import ApiError
-from service.jobconfig import config_error
+from service.errors import ApiError, InvalidField, ServiceError
 from service.settings import Settings
-from service.uploads import Upload, keep
-from service.validation import SummaryRequest, summarize_here
+from service.submissions.uploadcheck import SummaryRequest, summarize_here
+from service.submissions.uploads import Upload, keep
 from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary, check_splits, split_summary
 from ssa_core.data.formats import format_of
 from ssa_core.errors import ConfigError
@@ -42,17 +41,32 @@ class Submitted:
     created: bool  # False: an earlier submission with the same Idempotency-Key
 
 
-def dataset_error(field: str, exc: DatasetError) -> ApiError:
-    """422 listing the dataset's problems with their row numbers."""
-    problems = [{"field": field, "row": p.row, "column": p.column, "message": p.message} for p in exc.problems]
-    shown = "; ".join(str(p) for p in exc.problems[:5])
-    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    count = len(problems)
-    message = f"{field}: {count} problem{'' if count == 1 else 's'} in the dataset: {shown}{more}"
-    return ApiError(422, "invalid_dataset", message, problems[:MAX_LISTED_PROBLEMS])
+class UploadRejected(ServiceError):
+    """An uploaded dataset (the form field `field`) failed its checks: the DatasetError's problems, with their row
+    numbers; `str()` names the first five."""
+
+    def __init__(self, field: str, error: DatasetError) -> None:
+        self.field, self.problems = field, error.problems
+        shown = "; ".join(str(p) for p in error.problems[:5])
+        count = len(error.problems)
+        more = f" (and {count - 5} more)" if count > 5 else ""
+        super().__init__(f"{field}: {count} problem{'' if count == 1 else 's'} in the dataset: {shown}{more}")
+
+    def detail(self) -> list[dict[str, object]]:
+        """The problems (at most MAX_LISTED_PROBLEMS), each with its field, row and column."""
+        return [{"field": self.field, "row": p.row, "column": p.column, "message": p.message}
+                for p in self.problems[:MAX_LISTED_PROBLEMS]]
 
 
-Validator = Callable[[SummaryRequest], DatasetSummary]  # raises DatasetError (the API's: a ValidationPool)
+class QueueUnavailable(ServiceError):
+    """A job was recorded (and marked failed) but could not be queued: the broker is unreachable."""
+
+    def __init__(self, job_id: str, retry_after_s: int = 10) -> None:
+        super().__init__("the job queue is unreachable; try again later")
+        self.job_id, self.retry_after_s = job_id, retry_after_s
+
+
+Validator = Callable[[SummaryRequest], DatasetSummary]  # raises DatasetError (the API's: a UploadCheckPool)
 
 
 class JobSubmitter:
@@ -67,7 +81,8 @@ class JobSubmitter:
     def submit(self, config: TrainJobSpec, train: Upload, dev: Upload | None,
                idempotency_key: str | None = None) -> Submitted:
         """Validate everything, then record and queue the job (or return the job an earlier submission with the
-        same Idempotency-Key made). Raises ApiError (409, 413, 422, 503)."""
+        same Idempotency-Key made). Raises ApiError (409, 413), InvalidField and UploadRejected (422),
+        QueueUnavailable (503)."""
         self._check_base_model(config.base_model)
         self._check_max_length(config)
         data = self.validate_data(config, train, dev)
@@ -91,13 +106,13 @@ class JobSubmitter:
     def _check_base_model(self, name: str) -> None:
         allowed = self.settings.base_models
         if name not in allowed:
-            raise config_error("config.base_model", f"{name!r} is not allowed (allowed: {', '.join(allowed)})")
+            raise InvalidField("config.base_model", f"{name!r} is not allowed (allowed: {', '.join(allowed)})")
 
     def _check_max_length(self, config: TrainJobSpec) -> None:
         """max_length must fit the base model's position embeddings: a longer model trains but cannot serve."""
         positions = base_model_positions(config.base_model, self.settings.allowed_base_models)
         if positions is not None and config.max_length > positions:
-            raise config_error("config.max_length", f"must be at most {positions}: the base model "
+            raise InvalidField("config.max_length", f"must be at most {positions}: the base model "
                                f"{config.base_model!r} has {positions} positions")
 
     def validate_data(self, config: TrainJobSpec, train: Upload, dev: Upload | None) -> DataRecord:
@@ -112,7 +127,7 @@ class JobSubmitter:
             else:
                 train_count, dev_rows = train_ds.count, list(dev_ds.rows)
         except DatasetError as exc:
-            raise dataset_error("train" if dev is None else "dev", exc) from None
+            raise UploadRejected("train" if dev is None else "dev", exc) from None
         check_configs(config, train_ds)
         return data_record(train, dev, train_ds, train_count, dev_rows, config, split=dev_ds is None)
 
@@ -124,7 +139,7 @@ class JobSubmitter:
                                                 label_studio=source.path if source is not None else None,
                                                 label_studio_name=source.filename if source is not None else ""))
         except DatasetError as exc:
-            raise dataset_error(upload.field, exc) from None
+            raise UploadRejected(upload.field, exc) from None
 
     # ---- recording -----------------------------------------------------------------------------------
     def _reserve_model_id(self, model_id: str, job_id: str) -> None:
@@ -173,8 +188,7 @@ def record_and_queue(jobs: JobStore, enqueue: Callable[[str], None], job_dir: Pa
     except Exception as exc:
         log.error("could not queue job %s: %s", job_id, exc)
         jobs.fail_if_active(job_id, f"could not be queued: {exc}")
-        raise ApiError(503, "queue_unavailable", "the job queue is unreachable; try again later",
-                       {"job_id": job_id}, {"Retry-After": "10"}) from None
+        raise QueueUnavailable(job_id) from None
 
 
 def check_configs(config: TrainJobSpec, train: DatasetSummary) -> None:
@@ -183,7 +197,7 @@ def check_configs(config: TrainJobSpec, train: DatasetSummary) -> None:
     try:
         build_configs(config, base_model=config.base_model, labels=train.labels, task=train.task)
     except ConfigError as exc:
-        raise config_error("config" if exc.field is None else f"config.{exc.field}", exc.reason) from None
+        raise InvalidField("config" if exc.field is None else f"config.{exc.field}", exc.reason) from None
 
 
 def data_record(train: Upload, dev: Upload | None, full: DatasetSummary, train_count: int, dev_rows: list[int],

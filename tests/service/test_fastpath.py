@@ -1,6 +1,6 @@
-"""service.predictlane answers POST /predict exactly as the middleware stack does: two apps serve the same stored
-model, one with the short path (the default) and one without (SSA_PREDICT_FAST_PATH=false), and every request is
-sent to both. A counting wrapper around the stack shows which requests the short path answered itself."""
+"""service.http.fastpath answers POST /predict exactly as the middleware stack does: two apps serve the same stored
+model, one with the fast path (the default) and one without (SSA_PREDICT_FAST_PATH=false), and every request is
+sent to both. A counting wrapper around the stack shows which requests the fast path answered itself."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from service.app import create_app
-from service.predictlane import PredictLane
+from service.http.fastpath import FastPath
 from service.wiring import app_state
 from ssa_core.runtime.artifacts import ArtifactStore
 from tests.service.conftest import API_KEY, make_settings
@@ -26,11 +26,11 @@ VARYING_HEADERS = {"date", "server"}
 
 
 class StackCalls:
-    """Wraps a lane's stack and counts the requests that reached it."""
+    """Wraps the fast path's stack and counts the requests that reached it."""
 
-    def __init__(self, lane: PredictLane) -> None:
-        self.inner, self.count = lane.stack, 0
-        lane.stack = self
+    def __init__(self, fast: FastPath) -> None:
+        self.inner, self.count = fast.stack, 0
+        fast.stack = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -45,23 +45,23 @@ def ready(client: TestClient, timeout_s: float = 20) -> None:
         time.sleep(0.05)
 
 
-def started(app: FastAPI, client: TestClient) -> PredictLane:
-    """The app's lane, once its model is loaded."""
+def started(app: FastAPI, client: TestClient) -> FastPath:
+    """The app's fast path, once its model is loaded."""
     ready(client)
-    lane = app.middleware_stack
-    assert isinstance(lane, PredictLane)
-    return lane
+    fast = app.middleware_stack
+    assert isinstance(fast, FastPath)
+    return fast
 
 
 @pytest.fixture
 def twins(model_store: ArtifactStore) -> Iterator[tuple[TestClient, TestClient, StackCalls]]:
-    """(short path, stack only, the short path's stack calls), both serving tiny-a."""
-    lane_app = create_app(make_settings(model_store.root))
+    """(fast path, stack only, the fast path's stack calls), both serving tiny-a."""
+    fast_app = create_app(make_settings(model_store.root))
     stack_app = create_app(make_settings(model_store.root, predict_fast_path=False))
-    with TestClient(lane_app) as lane_client, TestClient(stack_app) as stack_client:
-        calls = StackCalls(started(lane_app, lane_client))
+    with TestClient(fast_app) as fast_client, TestClient(stack_app) as stack_client:
+        calls = StackCalls(started(fast_app, fast_client))
         ready(stack_client)
-        yield lane_client, stack_client, calls
+        yield fast_client, stack_client, calls
 
 
 def answer(client: TestClient, body: bytes | Iterator[bytes], headers: dict[str, str]) -> tuple[int, dict, Any]:
@@ -72,11 +72,11 @@ def answer(client: TestClient, body: bytes | Iterator[bytes], headers: dict[str,
 
 def both(twins: tuple[TestClient, TestClient, StackCalls], body: bytes | list[bytes],
          headers: dict[str, str]) -> tuple[tuple[int, dict, Any], int]:
-    """The short path's answer (asserted equal to the stack's) and how many requests it passed to its stack."""
-    lane_client, stack_client, calls = twins
+    """The fast path's answer (asserted equal to the stack's) and how many requests it passed to its stack."""
+    fast_client, stack_client, calls = twins
     before = calls.count
     answers = [answer(client, iter(body) if isinstance(body, list) else body, headers)
-               for client in (lane_client, stack_client)]
+               for client in (fast_client, stack_client)]
     assert answers[0] == answers[1]
     return answers[0], calls.count - before
 
@@ -165,12 +165,12 @@ def test_the_read_key_is_checked_where_reads_need_it(model_store: ArtifactStore)
 
 
 def test_short_path_requests_are_in_the_latency_metric(twins: tuple[TestClient, TestClient, StackCalls]) -> None:
-    lane_client, _, calls = twins
+    fast_client, _, calls = twins
     for _ in range(3):
-        assert lane_client.post("/predict", json={"inputs": "fine"}).status_code == 200
-    lane_client.post("/predict", json={"inputs": "x", "model": "nope"})
+        assert fast_client.post("/predict", json={"inputs": "fine"}).status_code == 200
+    fast_client.post("/predict", json={"inputs": "x", "model": "nope"})
     assert calls.count == 0
-    metrics = lane_client.get("/metrics").text
+    metrics = fast_client.get("/metrics").text
     count = re.compile(r'^ssa_request_latency_seconds_count\{method="POST",route="/predict",status="(\d+)"\} (\S+)$',
                        re.M)
     assert dict(count.findall(metrics)) == {"200": "3.0", "404": "1.0"}

@@ -2,15 +2,15 @@
 Label Studio exports after a review (e.g. of a label job's `format=label-studio` tasks) become JSONL train rows with
 their reviewed spans as `rationale_spans` (ssa_core.data.rationales.label_studio_rows), which then go through the same
 validation as any train file. The conversion runs in the validation pool with the row checks
-(service.validation_task.summarize), not in the API process: a task that does not fit is refused (422) with its
-number as the row and the field as the column, before anything is queued."""
+(service.submissions.uploadcheck_task.summarize), not in the API process: a task that does not fit is refused (422)
+with its number as the row and the field as the column, before anything is queued."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
 
-from service.uploads import LabelStudioSource, Upload
+from service.submissions.uploads import LabelStudioSource, Upload
 from ssa_core.data.rationales import is_label_studio_file
 
 CONVERTED_SUFFIX: Final = ".jsonl"

@@ -5,8 +5,8 @@ thread-safe). On a CPU this keeps every core busy: while one batch is in Python 
 rendering) or waiting for the event loop, another is in the model, and a core taken by the event loop slows one
 batch instead of stalling a parallel-for that spans both cores.
 
-A request becomes a Job holding the Predictor it was admitted with, so that a hot swap never changes the model
-under a request: batches already queued or running finish on the old Predictor. The queue is bounded (QueueFull)
+A request becomes a PendingRequest holding the Predictor it was admitted with, so that a hot swap never changes the
+model under a request: batches already queued or running finish on the old Predictor. The queue is bounded (QueueFull)
 and every request has a deadline (DeadlineExceeded)."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Options:
 
 
 @dataclass(eq=False)
-class Job:
+class PendingRequest:
     predictor: PredictorLike
     items: list[Item]
     options: Options
@@ -77,75 +77,76 @@ class BatchStats:
     seconds: float
 
 
-def run_jobs(jobs: list[Job], bucket_size: int) -> list[Any]:
-    """Run jobs as few predict calls (one per Predictor); one outcome per job: its result or its exception.
+def run_requests(requests: list[PendingRequest], bucket_size: int) -> list[Any]:
+    """Run requests as few predict calls (one per Predictor); one outcome per request: its result or its exception.
     Each call sorts its inputs by length and runs them in chunks of `bucket_size` (little padding).
 
-    When a shared call fails, each job is retried alone so that one bad input cannot fail its neighbours."""
-    outcomes: list[Any] = [None] * len(jobs)
+    When a shared call fails, each request is retried alone so that one bad input cannot fail its neighbours."""
+    outcomes: list[Any] = [None] * len(requests)
     groups: dict[int, list[int]] = {}
-    for index, job in enumerate(jobs):
-        groups.setdefault(id(job.predictor), []).append(index)
+    for index, request in enumerate(requests):
+        groups.setdefault(id(request.predictor), []).append(index)
     for indices in groups.values():
         try:
-            results = _run_group([jobs[i] for i in indices], bucket_size)
+            results = _run_group([requests[i] for i in indices], bucket_size)
         except Exception:
             if len(indices) == 1:
                 raise
-            results = [_run_alone(jobs[i], bucket_size) for i in indices]
+            results = [_run_alone(requests[i], bucket_size) for i in indices]
         for i, result in zip(indices, results, strict=True):
             outcomes[i] = result
     return outcomes
 
 
-def _run_alone(job: Job, bucket_size: int) -> Any:
+def _run_alone(request: PendingRequest, bucket_size: int) -> Any:
     try:
-        return _run_group([job], bucket_size)[0]
+        return _run_group([request], bucket_size)[0]
     except Exception as exc:
         return exc
 
 
-def _run_group(jobs: list[Job], bucket_size: int) -> list[Any]:
-    """One predict call over all items of jobs that share a Predictor (it sorts them by length)."""
-    predictor = jobs[0].predictor
-    items = [item for job in jobs for item in job.items]
+def _run_group(requests: list[PendingRequest], bucket_size: int) -> list[Any]:
+    """One predict call over all items of requests that share a Predictor (it sorts them by length)."""
+    predictor = requests[0].predictor
+    items = [item for request in requests for item in request.items]
     predictions = predictor.predict(
         items, truncate=True, batch_size=bucket_size,
-        return_tokens=any(j.options.return_tokens for j in jobs),
-        return_words=any(j.options.return_words for j in jobs))
+        return_tokens=any(j.options.return_tokens for j in requests),
+        return_words=any(j.options.return_words for j in requests))
     results: list[Any] = []
     start = 0
-    for job in jobs:
-        mine = predictions[start : start + len(job.items)]
-        start += len(job.items)
-        results.append(_finish(job, mine))
+    for request in requests:
+        mine = predictions[start : start + len(request.items)]
+        start += len(request.items)
+        results.append(_finish(request, mine))
     return results
 
 
-def _finish(job: Job, predictions: list[Prediction]) -> Any:
-    if not job.options.truncate:
+def _finish(request: PendingRequest, predictions: list[Prediction]) -> Any:
+    if not request.options.truncate:
         for index, prediction in enumerate(predictions):
             if prediction.truncated:
-                return InputTooLong(index, job.predictor.token_count(job.items[index]), job.predictor.max_length)
+                predictor = request.predictor
+                return InputTooLong(index, predictor.token_count(request.items[index]), predictor.max_length)
     for prediction in predictions:
-        prediction.tokens = prediction.tokens if job.options.return_tokens else None
-        prediction.words = prediction.words if job.options.return_words else None
+        prediction.tokens = prediction.tokens if request.options.return_tokens else None
+        prediction.words = prediction.words if request.options.return_words else None
     try:
-        return job.finish(predictions)
+        return request.finish(predictions)
     except Exception as exc:
         return exc
 
 
-def _expire(job: Job, timeout_s: float) -> None:
+def _expire(request: PendingRequest, timeout_s: float) -> None:
     """A request's deadline passed before a batch answered it: it fails with DeadlineExceeded, and a batch that has
     not started yet skips it."""
-    if not job.future.done():
-        job.abandoned = True
-        job.future.set_exception(DeadlineExceeded(f"no answer within {timeout_s:g} s"))
+    if not request.future.done():
+        request.abandoned = True
+        request.future.set_exception(DeadlineExceeded(f"no answer within {timeout_s:g} s"))
 
 
 class MicroBatcher:
-    """Groups queued jobs into batches of at most `max_batch_size` inputs, waiting at most `max_wait_s` for more;
+    """Groups queued requests into batches of at most `max_batch_size` inputs, waiting at most `max_wait_s` for more;
     a batch runs length-sorted in chunks of `bucket_size` inputs; at most `workers` batches run at once."""
 
     def __init__(self, *, max_batch_size: int, max_wait_s: float, queue_size: int, bucket_size: int = 8,
@@ -154,7 +155,7 @@ class MicroBatcher:
         self.max_batch_size, self.max_wait_s, self.queue_size = max_batch_size, max_wait_s, queue_size
         self.bucket_size, self.workers = bucket_size, workers
         self.on_batch, self.on_queue = on_batch, on_queue
-        self._pending: deque[Job] = deque()
+        self._pending: deque[PendingRequest] = deque()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(workers)  # one per batch that may run at once
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -179,9 +180,9 @@ class MicroBatcher:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         while self._pending:
-            job = self._pending.popleft()
-            if not job.future.done():
-                job.future.set_exception(BatcherStopped("the service is shutting down"))
+            request = self._pending.popleft()
+            if not request.future.done():
+                request.future.set_exception(BatcherStopped("the service is shutting down"))
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     @property
@@ -191,20 +192,20 @@ class MicroBatcher:
     # ---- requests ---------------------------------------------------------------------------------------
     async def submit(self, predictor: PredictorLike, items: list[Item], options: Options,
                      finish: Callable[[list[Prediction]], Any], timeout_s: float) -> Any:
-        """Queue one request and wait for its result; raises QueueFull, DeadlineExceeded, or the job's error."""
+        """Queue one request and wait for its result; raises QueueFull, DeadlineExceeded, or the request's error."""
         if self._task is None or self._task.done():
             raise BatcherStopped("the batcher is not running")
         if len(self._pending) >= self.queue_size:
             raise QueueFull(self._retry_after())
         loop = asyncio.get_running_loop()
-        job = Job(predictor, items, options, finish, loop.create_future())
-        self._pending.append(job)
+        request = PendingRequest(predictor, items, options, finish, loop.create_future())
+        self._pending.append(request)
         self._queue_changed()
         # one timer instead of wait_for(shield(...)): fewer futures and loop callbacks per request. A request whose
-        # task is cancelled (its client went away) cancels the job's future, so a batch not yet started skips it.
-        deadline = loop.call_later(timeout_s, _expire, job, timeout_s)
+        # task is cancelled (its client went away) cancels the request's future, so a batch not yet started skips it.
+        deadline = loop.call_later(timeout_s, _expire, request, timeout_s)
         try:
-            return await job.future
+            return await request.future
         finally:
             deadline.cancel()
 
@@ -236,11 +237,11 @@ class MicroBatcher:
         while True:
             await self._wait_for_work()
             await self._slots.acquire()
-            jobs = await self._collect()
-            if not jobs:
+            requests = await self._collect()
+            if not requests:
                 self._slots.release()
                 continue
-            task = asyncio.get_running_loop().create_task(self._run(jobs), name="ssa-batch")
+            task = asyncio.get_running_loop().create_task(self._run(requests), name="ssa-batch")
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
@@ -249,12 +250,12 @@ class MicroBatcher:
             self._wake.clear()
             await self._wake.wait()
 
-    async def _collect(self) -> list[Job]:
+    async def _collect(self) -> list[PendingRequest]:
         """Under load (a batch is running, or the last one grouped several requests) wait until a batch is full, or:
-        - while no batch runs (the cores are free): until the oldest job has waited max_wait_s;
+        - while no batch runs (the cores are free): until the oldest request has waited max_wait_s;
         - while another batch runs (the cores are busy anyway): until no request has arrived for max_wait_s, so that
           the requests a finished batch's clients send next join one batch instead of trickling into small ones.
-        A lone request at low load runs at once. Then take jobs in arrival order."""
+        A lone request at low load runs at once. Then take requests in arrival order."""
         under_load = self._running > 0 or self._last_requests > 1 or len(self._pending) > 1
         while under_load and sum(len(j.items) for j in self._pending) < self.max_batch_size:
             since = self._pending[-1].enqueued if self._running else self._pending[0].enqueued
@@ -266,30 +267,30 @@ class MicroBatcher:
                 await asyncio.wait_for(self._wake.wait(), remaining)
         return self._take()
 
-    def _take(self) -> list[Job]:
-        jobs: list[Job] = []
+    def _take(self) -> list[PendingRequest]:
+        requests: list[PendingRequest] = []
         size = 0
-        while self._pending and (not jobs or size + len(self._pending[0].items) <= self.max_batch_size):
-            job = self._pending.popleft()
-            if job.abandoned or job.future.done():
-                job.future.cancel()
+        while self._pending and (not requests or size + len(self._pending[0].items) <= self.max_batch_size):
+            request = self._pending.popleft()
+            if request.abandoned or request.future.done():
+                request.future.cancel()
                 continue
-            jobs.append(job)
-            size += len(job.items)
-        if jobs:
+            requests.append(request)
+            size += len(request.items)
+        if requests:
             self._running += 1  # counted before the queue is seen to shrink, so idle is never set in between
         self._queue_changed()
-        return jobs
+        return requests
 
-    async def _run(self, jobs: list[Job]) -> None:
+    async def _run(self, requests: list[PendingRequest]) -> None:
         """Run one batch on a worker thread and answer its requests; frees its worker slot."""
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            outcomes = await loop.run_in_executor(self._executor, run_jobs, jobs, self.bucket_size)
+            outcomes = await loop.run_in_executor(self._executor, run_requests, requests, self.bucket_size)
         except Exception as exc:
             log.exception("inference batch failed")
-            outcomes = [exc] * len(jobs)
+            outcomes = [exc] * len(requests)
         finally:
             self._running -= 1
             self._slots.release()
@@ -297,14 +298,14 @@ class MicroBatcher:
             self._wake.set()  # a batch collecting while this one ran may start now (see _collect)
         seconds = time.perf_counter() - start
         self._recent_batch_s = 0.8 * self._recent_batch_s + 0.2 * seconds
-        self._last_requests = len(jobs)
+        self._last_requests = len(requests)
         if self.on_batch:
-            self.on_batch(BatchStats(sum(len(j.items) for j in jobs), len(jobs), seconds))
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if job.abandoned or job.future.done():
-                job.future.cancel()
+            self.on_batch(BatchStats(sum(len(j.items) for j in requests), len(requests), seconds))
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if request.abandoned or request.future.done():
+                request.future.cancel()
                 continue
             if isinstance(outcome, BaseException):
-                job.future.set_exception(outcome)
+                request.future.set_exception(outcome)
             else:
-                job.future.set_result(outcome)
+                request.future.set_result(outcome)

@@ -1,4 +1,4 @@
-"""POST /predict on a short path: ordinary prediction requests are answered ahead of the ASGI middleware stack.
+"""The /predict fast path: ordinary prediction requests are answered ahead of the ASGI middleware stack.
 
 On its way to a route every request passes about a dozen layers: Starlette's and FastAPI's error, telemetry,
 body-limit, exception and routing middleware, and this service's five (latency metric, security headers, HEAD as
@@ -6,13 +6,13 @@ GET, body cap, JSON checks), each a coroutine call and most a wrapper around `se
 about a quarter of the event loop's time per /predict request (py-spy), and the event loop shares the cores with the
 model.
 
-`PredictLane` wraps the whole stack (service.app.ServiceApp). A POST /predict request that the stack would hand to
-the route untouched and whose body validates (a JSON content type, at most SSA_MAX_BODY_BYTES, UTF-8, nested at most
-MAX_DEPTH deep, the read key where reads need one, fields that validate) is answered here: by the route's own
-`answer`, with the headers and the latency observation the middleware gives every response. Any other request goes
-through the stack with its body replayed, so every error that a request can get before its prediction is queued is
-the stack's own answer; errors after that (queue full, timeout, input too long) are answered as the stack's error
-handlers answer them."""
+`FastPath` wraps the whole stack (service.app.ServiceApp). A POST /predict request that the stack would hand to the
+route untouched and whose body validates (a JSON content type, at most SSA_MAX_BODY_BYTES, UTF-8, nested at most
+MAX_DEPTH deep, the read key where reads need one, fields that validate) is answered here: by the route's own `answer`
+(service.inference.predict), with the headers and the latency observation the middleware gives every response. Any other
+request goes through the stack with its body replayed, so every error that a request can get before its prediction is
+queued is the stack's own answer; errors after that (queue full, timeout, input too long) are answered as the stack's
+error handlers answer them."""
 
 from __future__ import annotations
 
@@ -25,27 +25,30 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.deps import API_KEY_HEADER, check_read_key
-from service.directroute import validated_body
-from service.errors import ApiError, api_error_response, unexpected_error_response
-from service.jsonbody import MAX_DEPTH, is_json_media, replay
-from service.limits import content_length
-from service.routes.predict import answer
-from service.schemas import predict_request_model
-from service.securityheaders import COMMON, policy_for
+from service.auth import API_KEY_HEADER, check_read_key
+from service.errormap import response_for
+from service.errors import ApiError
+from service.http.bodylimit import content_length
+from service.http.directroute import validated_body
+from service.http.jsonbody import MAX_DEPTH, is_json_media, replay
+from service.http.securityheaders import COMMON, policy_for
+from service.inference.predict import answer
+from service.inference.request import predict_request_model
 from service.settings import Settings
 from service.wiring import AppState, app_state
 
 PATH = "/predict"
-ROUTE_LABEL = PATH  # the latency metric's route label (service.metrics.route_name gives the stack's requests the same)
+# the latency metric's route label (service.http.latency.route_name gives the stack's requests the same)
+ROUTE_LABEL = PATH
 KEY_HEADER = API_KEY_HEADER.lower().encode("latin-1")
-# what service.securityheaders adds to a /predict response (none of these is set by the route)
+# what service.http.securityheaders adds to a /predict response (none of these is set by the route)
 SECURITY_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in
                     (*COMMON.items(), ("Content-Security-Policy", policy_for(PATH)))]
 
 
-class PredictLane:
-    """ASGI app in front of `stack` (the app's middleware stack): POST /predict here when it is ordinary."""
+class FastPath:
+    """The fast path, an ASGI app in front of `stack` (the app's middleware stack): POST /predict here when it is
+    ordinary."""
 
     def __init__(self, app: FastAPI, stack: ASGIApp) -> None:
         self.app, self.stack = app, stack
@@ -74,10 +77,8 @@ class PredictLane:
             return
         try:
             response: Response = Response(await answer(request, state), media_type="application/json")
-        except ApiError as exc:
-            response = api_error_response(exc)
-        except Exception as exc:  # as ServerErrorMiddleware: a 500 in the error shape, the cause logged
-            response = unexpected_error_response("POST", PATH, exc)
+        except Exception as exc:  # as the stack's handlers answer it (a 500 in the error shape, the cause logged)
+            response = response_for("POST", PATH, exc)
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": [*response.raw_headers, *SECURITY_HEADERS]})
         await send({"type": "http.response.body", "body": response.body})
@@ -117,7 +118,7 @@ async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bytes 
 
 def ordinary_request(settings: Settings, body: bytes, key: str | None) -> Any | None:
     """The validated PredictRequest, or None where the stack would answer with an error (or might: a body nested
-    deeper than service.jsonbody counts cheaply, JSON that orjson reads differently from Python's json)."""
+    deeper than service.http.jsonbody counts cheaply, JSON that orjson reads differently from Python's json)."""
     if not body or body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         return None
     try:

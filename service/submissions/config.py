@@ -11,36 +11,30 @@ from pydantic import BaseModel, ValidationError
 
 from jobs.labelspec import LabelJobSpec
 from jobs.spec import TrainJobSpec
-from service.errors import ApiError, field_path
+from service.errors import InvalidField, InvalidFields, field_path
 
 Spec = TypeVar("Spec", bound=BaseModel)
 
 
 def parse_config(text: str | None) -> TrainJobSpec:
-    """The config form field as a TrainJobSpec; ApiError 422 naming the field otherwise."""
+    """The config form field as a TrainJobSpec; InvalidFields (422, naming the field) otherwise."""
     return parse_form_config(text, TrainJobSpec)
 
 
 def parse_label_config(text: str | None) -> LabelJobSpec:
-    """The config form field as a LabelJobSpec; ApiError 422 naming the field otherwise."""
+    """The config form field as a LabelJobSpec; InvalidFields (422, naming the field) otherwise."""
     return parse_form_config(text, LabelJobSpec)
 
 
 def parse_form_config(text: str | None, spec: type[Spec]) -> Spec:
-    """A JSON object form field (empty: {}) validated as `spec`; ApiError 422 naming the field otherwise."""
+    """A JSON object form field (empty: {}) validated as `spec`; InvalidFields (422, naming the field) otherwise."""
     try:
         raw: Any = json.loads(text) if text and text.strip() else {}
     except json.JSONDecodeError as exc:
-        raise config_error("config", f"not valid JSON: {exc.msg} at position {exc.pos}") from None
+        raise InvalidField("config", f"not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(raw, dict):
-        raise config_error("config", "must be a JSON object")
+        raise InvalidField("config", "must be a JSON object")
     try:
         return spec.model_validate(raw)
     except ValidationError as exc:
-        detail = [{"field": "config." + field_path(("body", *e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        message = "; ".join(f"{d['field']}: {d['message']}" for d in detail[:5])
-        raise ApiError(422, "validation_error", message, detail) from None
-
-
-def config_error(field: str, message: str) -> ApiError:
-    return ApiError(422, "validation_error", f"{field}: {message}", [{"field": field, "message": message}])
+        raise InvalidFields([("config." + field_path(("body", *e["loc"])), e["msg"]) for e in exc.errors()]) from None

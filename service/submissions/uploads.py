@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from service.errors import ApiError
-from service.jobconfig import config_error
+from service.errors import ApiError, InvalidField
 from ssa_core.data.formats import format_of
 from ssa_core.data.rationales import is_label_studio_file
 from ssa_core.runtime.artifacts import ArtifactStore
@@ -42,7 +41,7 @@ class Upload:
 
 @dataclass(frozen=True)
 class LabelStudioSource:
-    """A staged Label Studio export (service.reviewupload): its path and its uploaded name."""
+    """A staged Label Studio export (service.submissions.reviewupload): its path and its uploaded name."""
 
     path: Path
     filename: str
@@ -57,7 +56,7 @@ def stage_upload(field: str, filename: str | None, stream: IO[bytes], limit: int
         suffix = "json"
     if not filename or suffix is None:
         also = ", .json (a Label Studio export)" if label_studio else ""
-        raise config_error(field, f"the file name must end in .jsonl, .csv, .tsv or .parquet{also} "
+        raise InvalidField(field, f"the file name must end in .jsonl, .csv, .tsv or .parquet{also} "
                            f"(got {filename!r})")
     folder.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=folder, prefix=f"{field}-", suffix=f".{suffix}")

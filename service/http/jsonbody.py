@@ -53,7 +53,7 @@ def problem(body: bytes) -> tuple[str, str, dict[str, Any]] | None:
 
 class JsonBodyCheck:
     """400 for a JSON body that is not UTF-8 or is nested too deeply; any other request passes untouched (the body
-    is read here, already capped by service.limits.BodySizeLimit, and handed on as it came)."""
+    is read here, already capped by service.http.bodylimit.BodySizeLimit, and handed on as it came)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -1,7 +1,7 @@
-"""Routes for the hot path: FastAPI documents them from the declared endpoint (body model, dependencies, responses)
-as usual, but a request runs a handler of its own that takes the Request and skips FastAPI's per-request dependency
-solving and body handling. Under load that machinery cost about half of the event loop's time per /predict request
-(py-spy, bench/results/api-profile.md); the handler does the same checks in a few calls.
+"""Direct routes (POST /predict): FastAPI documents them from the declared endpoint (body model, dependencies,
+responses) as usual, but a request runs a handler of its own that takes the Request and skips FastAPI's per-request
+dependency solving and body handling. Under load that machinery cost about half of the event loop's time per /predict
+request (py-spy, bench/results/api-profile.md); the handler does the same checks in a few calls.
 
 `json_body` and `validated_body` read and validate a body as FastAPI does for a single body model, with the same
 errors (RequestValidationError: `json_invalid` at its position, field errors located under "body"), so that the
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.jsonbody import is_json_media
+from service.http.jsonbody import is_json_media
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Model = TypeVar("Model", bound=BaseModel)

@@ -9,9 +9,9 @@ from typing import Any, get_args
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from service.deps import READ_SCHEME, WRITE_SCHEME, private_scheme
-from service.inputs import inputs_schema
-from service.jobconfig_schema import document_job_config
+from service.auth import READ_SCHEME, WRITE_SCHEME, private_scheme
+from service.inference.request import inputs_schema
+from service.openapi.jobconfig import document_job_config
 from service.settings import PrivateRead
 from service.wiring import app_state
 

@@ -1,7 +1,7 @@
 """The `config` form field of POST /jobs/ssa-train in /openapi.json: a JSON document typed by `TrainJobSpec`.
 
-The field stays a string (service.jobconfig parses it, errors naming `config.<field>`); the schema says what the
-string holds (OpenAPI 3.1: `contentMediaType` + `contentSchema`, and the multipart part's `contentType`), with
+The field stays a string (service.submissions.config parses it, errors naming `config.<field>`); the schema says what
+the string holds (OpenAPI 3.1: `contentMediaType` + `contentSchema`, and the multipart part's `contentType`), with
 examples, and adds TrainJobSpec to the components."""
 
 from __future__ import annotations

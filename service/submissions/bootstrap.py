@@ -14,10 +14,10 @@ import ssa_core
 from jobs.producer import JOBS_EXTRA_MISSING, jobs_installed
 from jobs.spec import ALWAYS, DEFAULT_BASE_MODEL, TrainJobSpec
 from jobs.store import JobStore
-from service.errors import ApiError
-from service.jobsubmit import JobSubmitter
+from service.errors import ApiError, ServiceError
 from service.settings import Settings
-from service.uploads import Upload, stage_upload, staging_folder
+from service.submissions.train import JobSubmitter
+from service.submissions.uploads import Upload, stage_upload, staging_folder
 from ssa_core.runtime.artifacts import ArtifactStore
 
 log = logging.getLogger("ssa.service")
@@ -76,7 +76,7 @@ class Bootstrap:
         try:
             await asyncio.to_thread(self.ensure)
         except Exception as exc:
-            message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+            message = str(exc) if isinstance(exc, ApiError | ServiceError) else f"{type(exc).__name__}: {exc}"
             self.state, self.error = "error", f"could not submit the bootstrap job: {message}"
             log.error(self.error)
 

@@ -13,20 +13,19 @@ from collections.abc import Callable
 from jobs.labelspec import LabelDataRecord, LabelJobSpec
 from jobs.records import QUEUED
 from jobs.store import JobStore
-from service.errors import ApiError
-from service.jobconfig import config_error
-from service.jobsubmit import (
+from service.errors import ApiError, InvalidField, ServiceError
+from service.settings import Settings
+from service.submissions.train import (
     IDEMPOTENCY_TTL_S,
     Submitted,
+    UploadRejected,
     Validator,
-    dataset_error,
     earlier_submission,
     record_and_queue,
     stored_name,
 )
-from service.settings import Settings
-from service.uploads import Upload, keep
-from service.validation import SummaryRequest, summarize_here
+from service.submissions.uploadcheck import SummaryRequest, summarize_here
+from service.submissions.uploads import Upload, keep
 from ssa_core.config import Task
 from ssa_core.data.datasets import DatasetColumns, DatasetError, DatasetSummary
 from ssa_core.runtime.artifacts import ArtifactStore
@@ -34,6 +33,17 @@ from ssa_core.runtime.modelmeta import ModelMeta, ModelMetaError
 
 log = logging.getLogger("ssa.service")
 INPUT_FIELD = "data"
+
+
+class UnknownModel(ServiceError):
+    """The model a label job is to run is not in the store, not readable, or (none named) there is no active model:
+    `field` names the config field, `reason` what is wrong with it."""
+
+    field = "config.model_id"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class LabelSubmitter:
@@ -47,7 +57,8 @@ class LabelSubmitter:
 
     def submit(self, spec: LabelJobSpec, upload: Upload, idempotency_key: str | None = None) -> Submitted:
         """Validate, then record and queue the job (or return the one an earlier submission with the same
-        Idempotency-Key made). Raises ApiError (404 model, 409, 413, 422, 503)."""
+        Idempotency-Key made). Raises UnknownModel (404), ApiError (409, 413, 422), InvalidField and
+        UploadRejected (422), QueueUnavailable (503)."""
         model_id, meta = self.model_of(spec)
         spec = spec.model_copy(update={"model_id": model_id})
         dataset = self.validate(spec, meta, upload)
@@ -67,16 +78,13 @@ class LabelSubmitter:
     def model_of(self, spec: LabelJobSpec) -> tuple[str, ModelMeta]:
         model_id = spec.model_id or self.store.active_model_id()
         if model_id is None:
-            raise ApiError(404, "not_found", "no model is active: name one in config.model_id",
-                           [{"field": "config.model_id", "message": "no active model"}])
+            raise UnknownModel("no model is active: name one in config.model_id", "no active model")
         if not self.store.has_model(model_id):
-            raise ApiError(404, "not_found", f"model {model_id!r} not found",
-                           [{"field": "config.model_id", "message": "not found"}])
+            raise UnknownModel(f"model {model_id!r} not found", "not found")
         try:
             return model_id, ModelMeta.read(self.store.model_dir(model_id))
         except ModelMetaError:
-            raise ApiError(404, "not_found", f"model {model_id!r} is unreadable",
-                           [{"field": "config.model_id", "message": "unreadable"}]) from None
+            raise UnknownModel(f"model {model_id!r} is unreadable", "unreadable") from None
 
     def validate(self, spec: LabelJobSpec, meta: ModelMeta, upload: Upload) -> DatasetSummary:
         columns = DatasetColumns(spec.text_column, spec.text_pair_column, spec.label_column)
@@ -85,10 +93,10 @@ class LabelSubmitter:
             dataset = self.summarize(SummaryRequest(upload.path, upload.filename, columns, task,
                                                     self.settings.max_upload_bytes, require_labels=False))
         except DatasetError as exc:
-            raise dataset_error(upload.field, exc) from None
+            raise UploadRejected(upload.field, exc) from None
         if dataset.pair != meta.pair:
             want = "text pairs" if meta.pair else "single texts"
-            raise config_error(upload.field, f"model {meta.model_id!r} takes {want}; the file has "
+            raise InvalidField(upload.field, f"model {meta.model_id!r} takes {want}; the file has "
                                f"{'pairs' if dataset.pair else 'single texts'}")
         if dataset.labelled and task == "classification":
             unknown = sorted(set(dataset.labels) - set(meta.labels))

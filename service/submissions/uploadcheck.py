@@ -11,14 +11,21 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from service.errors import ApiError
-from service.validation_task import Rejected, SummaryRequest, lower_priority, summarize
+from service.submissions.uploadcheck_task import Rejected, SummaryRequest, lower_priority, summarize
 from ssa_core.data.datasets import DatasetError, DatasetSummary
 
 log = logging.getLogger("ssa.service")
 NICENESS = 10  # added to the validation processes' niceness: /predict's threads go first
-__all__ = ["NICENESS", "Rejected", "SummaryRequest", "ValidationPool", "summarize_here"]
+__all__ = ["NICENESS", "Rejected", "SummaryRequest", "UploadCheckPool", "UploadCheckUnavailable", "summarize_here"]
 RETRY_AFTER_S = 5
+
+
+class UploadCheckUnavailable(Exception):
+    """An upload check process died while checking an upload (the pool is restarted); retry in `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int = RETRY_AFTER_S) -> None:
+        super().__init__(f"the upload could not be validated (a validation process died); retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 def summarize_here(request: SummaryRequest) -> DatasetSummary:
@@ -32,10 +39,10 @@ def _unwrap(outcome: DatasetSummary | Rejected) -> DatasetSummary:
     return outcome
 
 
-class ValidationPool:
+class UploadCheckPool:
     """Validates uploads in up to `workers` processes, started on first use (spawned, not forked: the API has
     threads) and stopped by `shutdown()` (the app's lifespan). Calling it blocks the calling thread until the upload
-    is validated; raises DatasetError, or ApiError 503 when a validation process died."""
+    is validated; raises DatasetError, or UploadCheckUnavailable when a check process died."""
 
     def __init__(self, workers: int, niceness: int = NICENESS) -> None:
         self.workers, self.niceness = workers, niceness
@@ -49,8 +56,7 @@ class ValidationPool:
         except BrokenProcessPool:
             log.error("an upload validation process died; the pool is restarted")
             self._discard(pool)
-            raise ApiError(503, "validation_unavailable", "the upload could not be validated (a validation process "
-                           f"died); retry in {RETRY_AFTER_S} s", None, {"Retry-After": str(RETRY_AFTER_S)}) from None
+            raise UploadCheckUnavailable() from None
 
     @property
     def started(self) -> bool:

@@ -1,0 +1,1 @@
+"""The OpenAPI document (/openapi.json) and the offline docs pages (/docs, /redoc)."""
