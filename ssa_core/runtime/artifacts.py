@@ -104,14 +104,18 @@ def read_model_info(model_dir: Path, model_id: str) -> ModelInfo:
 
 
 def folder_bytes(folder: Path) -> int:
-    """Total size of the regular files under `folder` (symlinks not followed; 0 when it does not exist)."""
+    """Total size of the regular files under `folder` (symlinks not followed; 0 when it does not exist). Files or
+    folders removed while it walks (a worker clearing its probe shards) are skipped: os.walk ignores a folder it can
+    no longer list, where Path.rglob raises."""
     total = 0
-    for path in folder.rglob("*") if folder.is_dir() else ():
-        try:
-            if path.is_file() and not path.is_symlink():
-                total += path.stat().st_size
-        except OSError:  # removed while we walked
-            continue
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            try:
+                if not path.is_symlink() and path.is_file():
+                    total += path.stat().st_size
+            except OSError:  # removed while we walked
+                continue
     return total
 
 

@@ -50,7 +50,7 @@ def test_an_old_record_reads_as_typed_records(jobs: JobStore) -> None:
 # Job settings and record fields added after the fixture was written: an old record reads with their defaults
 # (deploy_gate: the deploy gate's report in `result`, None for jobs that ended before the gate existed).
 ADDED_SINCE = {"attention_scores": "logit", "deploy_gate": None, "quantize": "none", "int8_min_agreement": 0.99,
-               "int8": None}
+               "int8": None, "recipe": "graded", "distractor_share": 0.0, "distractor_sources": "both"}
 
 
 def with_new_fields(read: object, stored: object) -> object:
