@@ -11,7 +11,8 @@ PredictRequest, PredictResponse and the /predict description when int8 variants 
 /jobs/{job_id}/labels (iteration bounded; its `format` query gained the review formats `label-studio` and `argilla`)
 retaken, JobInfo and ModelOut retaken for their new `disk_bytes`; ModelOut, PredictRequest, PredictResponse and
 the /predict description when fp16 variants joined int8; Body_submit_job_jobs_ssa_train_post when its `train` file's
-description named the Label Studio export (.json) (scripts/retake_openapi.py retakes named entries)): every path,
+description named the Label Studio export (.json); TrainJobSpec when recipes and distractor copies added `recipe`,
+`distractor_share` and `distractor_sources` (scripts/retake_openapi.py retakes named entries)): every path,
 method, parameter and status code is kept, and a schema may change only where a free-form object became a named,
 typed one."""
 
