@@ -6,7 +6,8 @@
 Each commit is checked out into a git worktree under --work and served by its own `ssa serve` (PYTHONPATH and
 working directory set to that checkout), both on the same model folder (default: the first-start model, trained
 into --work by the checkout this script runs from). Every round runs each client count against the old and then the
-new server, so a change of the machine's load falls on both alike; every round is reported, with the mean.
+new server (the other way round every second round), so a change of the machine's load falls on both alike; every
+round is reported, with the mean.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def main() -> int:
         arms = {name: wrk_arms(server, texts, args.work, f" {name}", seconds=args.seconds)
                 for name, server in servers.items()}
         for round_ in range(args.repeats):
+            order = ("old", "new") if round_ % 2 == 0 else ("new", "old")  # ABBA: neither always goes first
             for index, clients in enumerate(CLIENTS):
-                for name in ("old", "new"):
+                for name in order:
                     arm = arms[name][index]
                     seconds, latencies, done = arm.run()  # type: ignore[misc]
                     row = Row(arm.name, done, seconds, latencies)
@@ -120,8 +122,8 @@ def main() -> int:
         f"- old: `{old_commit[:12]}`, new: `{new_commit[:12]}` (each served from its own worktree by `ssa serve`)",
         f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} ({quietness(load_before)})",
         f"- model: `{model_dir.name}`; inputs: the first {len(texts)} movie-sentiment dev sentences, one per "
-        f"request (wrk, one thread, {args.seconds:g} s per run); {args.repeats} rounds, old then new per client "
-        "count", "",
+        f"request (wrk, one thread, {args.seconds:g} s per run); {args.repeats} rounds, old and new back to back per "
+        "client count, the order swapped every second round", "",
         *table(rows, ("old", "new")), "",
         *verdict(rows, ("old", "new"), quiet), "",
     ]

@@ -23,7 +23,7 @@ from typing import Any
 from celery import Celery
 
 from jobs.producer import producer_config
-from worker.settings import WorkerSettings
+from worker.settings import WorkerSettings, worker_settings
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
 
 def make_app(settings: WorkerSettings | None = None) -> Celery:
     """A Celery app configured from `settings` (default: the environment)."""
-    settings = settings or WorkerSettings()
+    settings = settings or worker_settings()
     celery = Celery("ssa", include=["worker.tasks", "worker.label_tasks", "worker.probe_tasks"])
     celery.conf.update(celery_config(settings))
     return celery

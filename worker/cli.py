@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from jobs.producer import QUEUE
-from worker.settings import WorkerSettings
+from worker.settings import WorkerSettings, worker_settings
 
 log = logging.getLogger("ssa.worker")
 
@@ -38,7 +38,7 @@ def run_worker(args: argparse.Namespace) -> int:
     """Start the worker in this process; returns when it shuts down (SIGTERM: after the running job)."""
     from worker.celery_app import make_app
 
-    settings = WorkerSettings()
+    settings = worker_settings()
     if settings.visibility_timeout_s <= settings.task_time_limit_s:
         log.warning("SSA_VISIBILITY_TIMEOUT_S (%d) is not above SSA_TASK_TIME_LIMIT_S (%d): a long job's message may "
                     "be delivered again while it runs (the job lease defers that copy)",

@@ -19,7 +19,7 @@ from jobs.store import JobStore
 from ssa_core.runtime.artifacts import ArtifactStore
 from worker.celery_app import app
 from worker.label_runner import LabelRunner, StepOutcome
-from worker.settings import WorkerSettings
+from worker.settings import worker_settings
 
 log = logging.getLogger("ssa.worker")
 _runners: dict[int, LabelRunner] = {}
@@ -30,7 +30,7 @@ def runner_for(worker: str) -> LabelRunner:
     """This process's label runner (made on first use, after the pool forked it)."""
     pid = os.getpid()
     if pid not in _runners:
-        settings = WorkerSettings()
+        settings = worker_settings()
         _runners[pid] = LabelRunner(settings, JobStore.from_url(settings.redis_url), ArtifactStore(settings.home),
                                     worker=f"{worker}:{pid}")
     return _runners[pid]

@@ -17,7 +17,7 @@ from jobs.producer import PROBE_SHARD_TASK_NAME
 from jobs.store import JobStore
 from ssa_core.runtime.artifacts import ArtifactStore
 from worker.celery_app import app
-from worker.settings import WorkerSettings
+from worker.settings import worker_settings
 
 log = logging.getLogger("ssa.worker")
 REDIS_RETRY_S = 15
@@ -29,7 +29,7 @@ def probe_shard(self: Task, message: dict[str, Any]) -> dict[str, Any]:
     from worker.probe_fanout import run_probe_shard
 
     shard = ProbeShardMessage.model_validate(message)
-    settings = WorkerSettings()
+    settings = worker_settings()
     try:
         outcome = run_probe_shard(JobStore.from_url(settings.redis_url), ArtifactStore(settings.home), shard,
                                   worker=f"{self.request.hostname}:{os.getpid()}", ttl_s=settings.lease_ttl_s,

@@ -72,3 +72,9 @@ class WorkerSettings(BaseSettings):
         """Lifetime of the lock a worker takes while restoring messages: a worker killed while holding it blocks
         restores for this long, so it stays well below the visibility timeout."""
         return max(2, min(300, self.visibility_timeout_s // 2))
+
+
+def worker_settings() -> WorkerSettings:
+    """The worker's settings, read from the environment: the one place the worker builds them. Each call reads the
+    environment again (a task sees the settings of the process it runs in, as before), so nothing is cached."""
+    return WorkerSettings()

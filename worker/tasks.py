@@ -22,7 +22,7 @@ from ssa_core.runtime.artifacts import ArtifactStore
 from worker.celery_app import app
 from worker.reaper import Reaper
 from worker.redact import redact_paths
-from worker.settings import WorkerSettings
+from worker.settings import worker_settings
 
 if TYPE_CHECKING:
     from worker.runner import JobRunner
@@ -37,7 +37,7 @@ def runner_for(worker: str) -> JobRunner:
 
     pid = os.getpid()
     if pid not in _runners:
-        settings = WorkerSettings()
+        settings = worker_settings()
         jobs = JobStore.from_url(settings.redis_url)
         _runners[pid] = JobRunner(settings, jobs, ArtifactStore(settings.home), worker=f"{worker}:{pid}",
                                   send_probe=send_probe_shard)
@@ -56,7 +56,7 @@ class TrainTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: ExceptionInfo) -> None:
         if isinstance(exc, WorkerLostError | redis.RedisError) or not args:
             return  # requeued (task_reject_on_worker_lost), or Redis is away: the message is restored later
-        settings = WorkerSettings()
+        settings = worker_settings()
         message = f"{type(exc).__name__}: {exc}"
         if type(exc).__name__ == "TimeLimitExceeded":
             message = f"time limit exceeded: killed after SSA_TASK_TIME_LIMIT_S={settings.task_time_limit_s} s"
@@ -93,7 +93,7 @@ def preload_training_code(sender: Any = None, **_: Any) -> None:
 def start_reaper(sender: Any = None, **_: Any) -> None:
     """In the worker's main process: re-queue jobs whose worker died and remove ended jobs past
     SSA_JOB_RETENTION_DAYS (both off when SSA_REAPER_INTERVAL_S is 0)."""
-    settings = WorkerSettings()
+    settings = worker_settings()
     if settings.reaper_interval_s <= 0:
         return
     jobs = JobStore.from_url(settings.redis_url)
